@@ -1,0 +1,13 @@
+"""gpumeta: GPU-native meta-models that correct a splice-site base model's errors.
+
+The Python API is what notebooks use; each CLI command is a thin layer over one of these functions.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .backend import get_backend  # noqa: E402
+from .errors import GpumetaError  # noqa: E402
+
+__all__ = ["__version__", "get_backend", "GpumetaError"]

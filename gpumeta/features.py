@@ -1,0 +1,87 @@
+"""Derived features of the original MetaSpliceAI system, computed on any array module (NumPy or CuPy).
+
+Inputs are the base scores d, a, n of a position and, per site type, the probabilities of that type's
+stream at offsets -2, -1, +1, +2 in transcript orientation (0 past the gene edge). The original used a
+single context (the row's own stream) for both types' features; gpumeta rows stand for a nucleotide, not
+a stream, so each type's features use its own stream. ``context_score_*`` (the original's names) is the
+stream of the position's stronger type, so datasets keep the columns users know.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+EPS = 1e-10
+OFFSETS: tuple[str, ...] = ("m2", "m1", "p1", "p2")
+SITE_TYPES: tuple[str, ...] = ("donor", "acceptor")
+
+
+def _context_features(prefix: str, s, c: Mapping[str, object], xp) -> dict[str, object]:
+    m2, m1, p1, p2 = (c[o] for o in OFFSETS)
+    nm = (m2 + m1 + p1 + p2) / 4
+    cmax = xp.maximum(xp.maximum(m2, m1), xp.maximum(p1, p2))
+    out = {f"{prefix}_diff_{o}": s - c[o] for o in OFFSETS}
+    out.update({
+        f"{prefix}_surge_ratio": s / (m1 + p1 + EPS),
+        f"{prefix}_is_local_peak": ((s > m1) & (s > p1) & (s > 1e-3)).astype(s.dtype),
+        f"{prefix}_weighted_context": 0.1 * m2 + 0.2 * m1 + 0.4 * s + 0.2 * p1 + 0.1 * p2,
+        f"{prefix}_peak_height_ratio": s / (nm + EPS),
+        f"{prefix}_second_derivative": (s - m1) - (p1 - s),
+        f"{prefix}_signal_strength": s - nm,
+        f"{prefix}_context_diff_ratio": s / (cmax + EPS),
+    })
+    return out
+
+
+def derived_features(d, a, n, context: Mapping[str, Mapping[str, object]], xp) -> dict[str, object]:
+    """All derived features as {name: array}.
+
+    `context[t][o]` is type t's probability at offset o (t in SITE_TYPES, o in OFFSETS).
+    """
+    out: dict[str, object] = {}
+    stronger = d >= a
+    shared = {o: xp.where(stronger, context["donor"][o], context["acceptor"][o]) for o in OFFSETS}
+    for o in OFFSETS:
+        out[f"context_score_{o}"] = shared[o]
+    smax = xp.maximum(d, a)
+    out.update({
+        "relative_donor_probability": d / (d + a + EPS),
+        "splice_probability": (d + a) / (d + a + n + EPS),
+        "donor_acceptor_diff": (d - a) / (smax + EPS),
+        "splice_neither_diff": (smax - n) / (xp.maximum(smax, n) + EPS),
+        "donor_acceptor_logodds": xp.log(d + EPS) - xp.log(a + EPS),
+        "splice_neither_logodds": xp.log(d + a + EPS) - xp.log(n + EPS),
+        "probability_entropy": -(d * xp.log(d + EPS) + a * xp.log(a + EPS) + n * xp.log(n + EPS)),
+        "context_neighbor_mean": (shared["m2"] + shared["m1"] + shared["p1"] + shared["p2"]) / 4,
+        "context_asymmetry": (shared["m1"] + shared["m2"]) - (shared["p1"] + shared["p2"]),
+        "context_max": xp.maximum(xp.maximum(shared["m2"], shared["m1"]),
+                                  xp.maximum(shared["p1"], shared["p2"])),
+    })
+    for t, s in (("donor", d), ("acceptor", a)):
+        out.update(_context_features(t, s, context[t], xp))
+    out.update({
+        "donor_acceptor_peak_ratio": out["donor_peak_height_ratio"] / (out["acceptor_peak_height_ratio"] + EPS),
+        "type_signal_difference": out["donor_signal_strength"] - out["acceptor_signal_strength"],
+        "score_difference_ratio": (d - a) / (d + a + EPS),
+        "signal_strength_ratio": out["donor_signal_strength"] / (out["acceptor_signal_strength"] + EPS),
+    })
+    return out
+
+
+def shift(values, offset: int, xp):
+    """values[i + offset] along a gene in transcript order, 0 past either end."""
+    out = xp.zeros_like(values)
+    if offset > 0:
+        out[:-offset] = values[offset:]
+    elif offset < 0:
+        out[-offset:] = values[:offset]
+    else:
+        out[:] = values
+    return out
+
+
+def kmer_names(k: int) -> list[str]:
+    """`{k}mer_{SEQ}` for every k-mer over ACGT in lexicographic order (the original's full set)."""
+    import itertools
+
+    return [f"{k}mer_{''.join(p)}" for p in itertools.product("ACGT", repeat=k)]
