@@ -1,0 +1,12 @@
+"""The `gpumeta` command: thin typer commands over the Python API.
+
+Each submodule registers its commands on `app`; a `GpumetaError` anywhere becomes one ``error: ...`` line
+on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+from .app import app, main  # noqa: F401
+
+# Command modules: importing registers their commands on `app`.
+from . import data  # noqa: F401,E402

@@ -1,0 +1,75 @@
+"""The typer application, the shared options, and the error contract of every command."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from .. import __version__
+from ..backend import DEVICES
+from ..errors import GpumetaError
+
+app = typer.Typer(
+    name="gpumeta",
+    help="GPU-native meta-models that correct splice-site base models (SpliceAI and kin).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: The --device option shared by every command that computes.
+DeviceOption = Annotated[str, typer.Option(
+    "--device", help=f"Where to compute: {'|'.join(DEVICES)} (auto = cuda when a GPU and RAPIDS import).")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display (for scripts).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gpumeta {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+) -> None:
+    """GPU-native meta-models for splice-site prediction."""
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one error line and exit with `code`."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: runs the app and turns GpumetaError into one line + exit 2."""
+    try:
+        # standalone_mode=False: click hands back Exit codes and raises usage errors instead of exiting.
+        result = app(args=argv, standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except GpumetaError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.echo("interrupted: outputs written so far are complete; rerun with --resume", err=True)
+        return 130
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
