@@ -62,14 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("interrupted: outputs written so far are complete; rerun with --resume", err=True)
         return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:
+        # Usage errors (unknown command or option, bad value) from click, which recent typer vendors:
+        # recognised by click's protocol so both layouts work.
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show()
             return 2
         raise
-
-
-if __name__ == "__main__":
-    sys.exit(main())
