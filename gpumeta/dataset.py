@@ -1,0 +1,333 @@
+"""Load and validate datasets of the contract (DESIGN.md section 3).
+
+Accepted layouts: ``DIR/master/*.parquet`` (the original MetaSpliceAI and gpumeta builder layout), a
+directory of Parquet files, or one Parquet file. One streaming pass over the files both checks and loads,
+so `validate_dataset` (which reports every problem) and `load_dataset` (which stops at the first) apply
+exactly the same rules. Input files are only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .backend import Backend, get_backend
+from .errors import GpumetaError
+from .schema import (BASE_SCORE_COLUMNS, GENE_COLUMN, LABEL_COLUMN, LABELS, NON_FEATURE_COLUMNS,
+                     REQUIRED_COLUMNS, label_code)
+
+#: Metadata kept on the host beside the matrix (free text such as `sequence` is left on disk).
+_META_KEEP = ("gene_id", "transcript_id", "position", "absolute_position", "chrom", "strand",
+              "gene_start", "gene_end", "pred_type", "sampling_stratum", "inclusion_prob")
+_MAX_LISTED = 5
+
+
+def find_parquet_files(path: str | Path) -> list[Path]:
+    """The Parquet files of a dataset path, in a stable order."""
+    path = Path(path)
+    if not path.exists():
+        raise GpumetaError(f"{path}: no such file or directory; give a dataset directory (DIR/master/*.parquet) "
+                           "or a Parquet file")
+    if path.is_file():
+        return [path]
+    root = path / "master" if (path / "master").is_dir() else path
+    files = sorted(p for p in root.glob("*.parquet") if not p.name.startswith("."))
+    if not files:
+        raise GpumetaError(f"{root}: holds no *.parquet files; a dataset is DIR/master/*.parquet, "
+                           "a directory of Parquet files, or one Parquet file")
+    return files
+
+
+def _is_numeric(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+
+
+def feature_columns(schema: pa.Schema) -> list[str]:
+    """The columns a model learns from: every column the contract does not reserve, in file order."""
+    return [name for name in schema.names if name not in NON_FEATURE_COLUMNS]
+
+
+def _list(values: Iterable) -> str:
+    values = list(values)
+    shown = ", ".join(map(repr, values[:_MAX_LISTED]))
+    return shown + (f" and {len(values) - _MAX_LISTED} more" if len(values) > _MAX_LISTED else "")
+
+
+@dataclass
+class _Scan:
+    """What the streaming pass learned; `problems` holds one line per problem."""
+
+    files: list[Path]
+    schema: pa.Schema | None = None
+    problems: list[str] = field(default_factory=list)
+    class_counts: np.ndarray = field(default_factory=lambda: np.zeros(len(LABELS), dtype=np.int64))
+    n_rows: int = 0
+
+
+def _read(file: Path, scan: _Scan, columns: Sequence[str] | None = None) -> pa.Table | None:
+    try:
+        return pq.read_table(file, columns=columns)
+    except Exception as exc:  # pyarrow raises several types for corrupt or foreign files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        scan.problems.append(f"{file}: not a readable Parquet file ({reason}); re-create or remove it")
+        return None
+
+
+def _check_schema(file: Path, schema: pa.Schema, scan: _Scan) -> bool:
+    """Contract checks on one file's schema; False when the file's data cannot be checked further."""
+    ok = True
+    missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
+    if missing:
+        scan.problems.append(f"{file}: missing required column(s) {_list(missing)}; a dataset needs "
+                             f"{', '.join(REQUIRED_COLUMNS)}")
+        ok = False
+    for name in feature_columns(schema):
+        if not _is_numeric(schema.field(name).type):
+            scan.problems.append(f"{file}: feature column {name!r} has type {schema.field(name).type}, not a "
+                                 "number; drop or encode it")
+            ok = False
+    if scan.schema is None:
+        scan.schema = schema
+    elif schema.names != scan.schema.names:
+        first = scan.files[0]
+        extra = [c for c in schema.names if c not in scan.schema.names]
+        lacking = [c for c in scan.schema.names if c not in schema.names]
+        detail = "; ".join(filter(None, [f"extra {_list(extra)}" if extra else "",
+                                         f"lacks {_list(lacking)}" if lacking else "",
+                                         "same columns in another order" if not (extra or lacking) else ""]))
+        scan.problems.append(f"{file}: columns differ from {first.name} ({detail}); every batch needs one schema")
+        ok = False
+    else:
+        for name in schema.names:
+            a, b = schema.field(name).type, scan.schema.field(name).type
+            if _is_numeric(a) != _is_numeric(b) or (not _is_numeric(a) and a != b):
+                scan.problems.append(f"{file}: column {name!r} is {a} here but {b} in {scan.files[0].name}; "
+                                     "every batch needs one schema")
+                ok = False
+    return ok
+
+
+def _label_codes(file: Path, column: pa.ChunkedArray, scan: _Scan) -> np.ndarray | None:
+    """Labels as 0/1/2 (neither/donor/acceptor); names, upper case and 0/1/2 are all accepted."""
+    if column.null_count:
+        scan.problems.append(f"{file}: column {LABEL_COLUMN!r} has {column.null_count} null value(s); every row "
+                             f"needs one of {', '.join(LABELS)}")
+        return None
+    uniques = pc.unique(column).to_pylist()
+    mapping = {u: label_code(u) for u in uniques}
+    unknown = [u for u, code in mapping.items() if code is None]
+    if unknown:
+        scan.problems.append(f"{file}: column {LABEL_COLUMN!r} has unknown label value(s) {_list(unknown)}; "
+                             f"use {', '.join(LABELS)} (or 0/1/2)")
+        return None
+    values = column.to_pandas()
+    return values.map(mapping).to_numpy(dtype=np.int8)
+
+
+def _check_values(file: Path, table: pa.Table, features: Sequence[str], scan: _Scan) -> None:
+    if table.column(GENE_COLUMN).null_count:
+        scan.problems.append(f"{file}: column {GENE_COLUMN!r} has {table.column(GENE_COLUMN).null_count} null "
+                             "value(s); every row needs its gene")
+    for name in features:
+        col = table.column(name)
+        if col.null_count:
+            scan.problems.append(f"{file}: column {name!r} has {col.null_count} null/NaN value(s); fill or drop them")
+            continue
+        if pa.types.is_floating(col.type):
+            bad = pc.sum(pc.invert(pc.is_finite(col))).as_py() or 0
+            if bad:
+                scan.problems.append(f"{file}: column {name!r} has {bad} NaN/inf value(s); fill or drop them")
+    for name in BASE_SCORE_COLUMNS:
+        col = table.column(name)
+        if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
+            lo, hi = pc.min_max(col).values()
+            if lo.as_py() is not None and (lo.as_py() < 0 or hi.as_py() > 1):
+                scan.problems.append(f"{file}: column {name!r} holds values outside [0, 1] ({lo.as_py()} .. "
+                                     f"{hi.as_py()}); base scores must be probabilities")
+
+
+def _scan_files(files: list[Path], on_table=None, stop_at_first: bool = False) -> _Scan:
+    """Check every file against the contract; hand each clean table to `on_table(file, table, labels)`."""
+    scan = _Scan(files)
+    for file in files:
+        try:
+            meta = pq.ParquetFile(file).metadata
+        except Exception:
+            _read(file, scan)  # records the reason
+            if stop_at_first:
+                break
+            continue
+        if meta.num_rows == 0:
+            scan.problems.append(f"{file}: has no rows; remove the empty file")
+        before = len(scan.problems)
+        schema = pq.read_schema(file)
+        if _check_schema(file, schema, scan) and meta.num_rows:
+            table = _read(file, scan)
+            if table is not None:
+                labels = _label_codes(file, table.column(LABEL_COLUMN), scan)
+                _check_values(file, table, feature_columns(schema), scan)
+                if labels is not None:
+                    scan.class_counts += np.bincount(labels, minlength=len(LABELS))
+                if len(scan.problems) == before:
+                    scan.n_rows += table.num_rows
+                    if on_table is not None:
+                        on_table(file, table, labels)
+        if stop_at_first and scan.problems:
+            break
+    if not scan.problems and scan.class_counts[1:].sum() == 0:
+        scan.problems.append(f"{files[0].parent}: no donor or acceptor row in the dataset; a meta-model needs "
+                             "splice sites to learn from")
+    return scan
+
+
+@dataclass
+class ValidationReport:
+    path: Path
+    files: list[Path]
+    problems: list[str]
+    n_rows: int
+    class_counts: dict[str, int]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def validate_dataset(path: str | Path) -> ValidationReport:
+    """Check a dataset against the contract and report every problem (one line each); reads only."""
+    files = find_parquet_files(path)
+    scan = _scan_files(files)
+    return ValidationReport(Path(path), files, scan.problems, scan.n_rows,
+                            dict(zip(LABELS, scan.class_counts.tolist())))
+
+
+@dataclass
+class MetaDataset:
+    """A loaded dataset: feature matrix on the backend, labels/genes/base scores/metadata on the host."""
+
+    path: Path
+    backend: Backend
+    X: object
+    feature_names: list[str]
+    y: np.ndarray
+    gene_ids: np.ndarray
+    base_proba: np.ndarray
+    meta: pd.DataFrame
+    is_sampled: bool
+    fingerprint: str
+    card: dict = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def genes(self) -> np.ndarray:
+        return np.unique(self.gene_ids)
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        """Inverse inclusion probabilities, so sampled rows stand for the nucleotides they represent."""
+        if "inclusion_prob" not in self.meta:
+            return None
+        return (1.0 / self.meta["inclusion_prob"].to_numpy(dtype=np.float64)).astype(np.float32)
+
+    def subset(self, rows) -> "MetaDataset":
+        rows = np.asarray(rows)
+        index = np.flatnonzero(rows) if rows.dtype == bool else rows
+        return replace(self, X=self.X[self.backend.asarray(index)], y=self.y[index],
+                       gene_ids=self.gene_ids[index], base_proba=self.base_proba[index],
+                       meta=self.meta.iloc[index].reset_index(drop=True))
+
+    def select_genes(self, genes: Iterable[str]) -> "MetaDataset":
+        return self.subset(np.isin(self.gene_ids, np.asarray(list(genes), dtype=object)))
+
+    def gene_coordinates(self) -> pd.DataFrame | None:
+        """One row per gene (gene_id, chrom, gene_start, gene_end) when the dataset has coordinates."""
+        cols = ["gene_id", "chrom", "gene_start", "gene_end"]
+        if not all(c in self.meta for c in cols):
+            return None
+        return self.meta[cols].drop_duplicates("gene_id").reset_index(drop=True)
+
+
+def _fingerprint(files: list[Path]) -> str:
+    """Cheap content identity: names, sizes and Parquet footers (row counts, schema, statistics)."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(str(f.stat().st_size).encode())
+        h.update(pq.ParquetFile(f).metadata.to_dict().__repr__().encode())
+    return h.hexdigest()[:16]
+
+
+def _read_card(path: Path) -> dict:
+    card = (path if path.is_dir() else path.parent) / "dataset_card.json"
+    try:
+        return json.loads(card.read_text()) if card.is_file() else {}
+    except json.JSONDecodeError as exc:
+        raise GpumetaError(f"{card}: not valid JSON ({exc.msg} at line {exc.lineno}); fix or remove it") from None
+
+
+def load_dataset(path: str | Path, device: str | Backend = "auto",
+                 features: Sequence[str] | None = None) -> MetaDataset:
+    """Load a dataset of the contract; raises GpumetaError on the first problem (see `validate_dataset`).
+
+    `features` picks and orders the feature columns (a trained model passes its own list); columns it names
+    that the dataset lacks are an error naming them.
+    """
+    backend = device if isinstance(device, Backend) else get_backend(device)
+    path = Path(path)
+    files = find_parquet_files(path)
+    schema = pq.read_schema(files[0]) if files else None
+    try:
+        total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    except Exception:
+        total = None  # an unreadable file: the scan below names it
+    if features is None and schema is not None:
+        features = feature_columns(schema)
+    elif schema is not None:
+        missing = [c for c in features if c not in schema.names]
+        if missing:
+            raise GpumetaError(f"{path}: lacks feature column(s) {_list(missing)} that the model was trained on; "
+                               "rebuild the dataset with the same feature options")
+    features = list(features or [])
+
+    X = backend.empty((total or 0, len(features)), dtype=np.float32)
+    labels, genes, metas = [], [], []
+    offset = 0
+
+    def take(file: Path, table: pa.Table, codes: np.ndarray) -> None:
+        nonlocal offset
+        block = np.empty((table.num_rows, len(features)), dtype=np.float32)
+        for j, name in enumerate(features):
+            block[:, j] = table.column(name).to_numpy(zero_copy_only=False)
+        X[offset:offset + table.num_rows] = backend.asarray(block)
+        offset += table.num_rows
+        labels.append(codes)
+        genes.append(table.column(GENE_COLUMN).cast(pa.string()).to_numpy(zero_copy_only=False))
+        keep = [c for c in (*_META_KEEP, *BASE_SCORE_COLUMNS) if c in table.column_names]
+        metas.append(table.select(keep).to_pandas())
+
+    scan = _scan_files(files, on_table=take, stop_at_first=True)
+    if scan.problems:
+        raise GpumetaError(scan.problems[0] + ("; run `gpumeta validate` for every problem"
+                                               if len(files) > 1 else ""))
+    meta = pd.concat(metas, ignore_index=True)
+    base_proba = meta[list(BASE_SCORE_COLUMNS)].to_numpy(dtype=np.float32)
+    meta = meta.drop(columns=list(BASE_SCORE_COLUMNS))
+    card = _read_card(path)
+    # The original builder always down-sampled negatives; only a card that says otherwise means full rows.
+    is_sampled = not bool(card.get("all_positions", False))
+    return MetaDataset(path=path, backend=backend, X=X, feature_names=features,
+                       y=np.concatenate(labels), gene_ids=np.concatenate(genes).astype(object),
+                       base_proba=base_proba, meta=meta, is_sampled=is_sampled,
+                       fingerprint=_fingerprint(files), card=card)
