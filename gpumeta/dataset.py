@@ -67,6 +67,7 @@ class _Scan:
     """What the streaming pass learned; `problems` holds one line per problem."""
 
     files: list[Path]
+    labelled: bool = True
     schema: pa.Schema | None = None
     problems: list[str] = field(default_factory=list)
     class_counts: np.ndarray = field(default_factory=lambda: np.zeros(len(LABELS), dtype=np.int64))
@@ -85,10 +86,11 @@ def _read(file: Path, scan: _Scan, columns: Sequence[str] | None = None) -> pa.T
 def _check_schema(file: Path, schema: pa.Schema, scan: _Scan) -> bool:
     """Contract checks on one file's schema; False when the file's data cannot be checked further."""
     ok = True
-    missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
+    required = [c for c in REQUIRED_COLUMNS if scan.labelled or c != LABEL_COLUMN]
+    missing = [c for c in required if c not in schema.names]
     if missing:
         scan.problems.append(f"{file}: missing required column(s) {_list(missing)}; a dataset needs "
-                             f"{', '.join(REQUIRED_COLUMNS)}")
+                             f"{', '.join(required)}")
         ok = False
     for name in feature_columns(schema):
         if not _is_numeric(schema.field(name).type):
@@ -155,9 +157,12 @@ def _check_values(file: Path, table: pa.Table, features: Sequence[str], scan: _S
                                      f"{hi.as_py()}); base scores must be probabilities")
 
 
-def _scan_files(files: list[Path], on_table=None, stop_at_first: bool = False) -> _Scan:
-    """Check every file against the contract; hand each clean table to `on_table(file, table, labels)`."""
-    scan = _Scan(files)
+def _scan_files(files: list[Path], on_table=None, stop_at_first: bool = False, labelled: bool = True) -> _Scan:
+    """Check every file against the contract; hand each clean table to `on_table(file, table, labels)`.
+
+    Unlabelled data (`labelled=False`, for prediction) may lack `splice_type`; its labels are then -1.
+    """
+    scan = _Scan(files, labelled)
     for file in files:
         try:
             meta = pq.ParquetFile(file).metadata
@@ -173,17 +178,19 @@ def _scan_files(files: list[Path], on_table=None, stop_at_first: bool = False) -
         if _check_schema(file, schema, scan) and meta.num_rows:
             table = _read(file, scan)
             if table is not None:
-                labels = _label_codes(file, table.column(LABEL_COLUMN), scan)
+                labels = (_label_codes(file, table.column(LABEL_COLUMN), scan)
+                          if LABEL_COLUMN in table.column_names
+                          else np.full(table.num_rows, -1, dtype=np.int8))
                 _check_values(file, table, feature_columns(schema), scan)
                 if labels is not None:
-                    scan.class_counts += np.bincount(labels, minlength=len(LABELS))
+                    scan.class_counts += np.bincount(labels[labels >= 0], minlength=len(LABELS))
                 if len(scan.problems) == before:
                     scan.n_rows += table.num_rows
                     if on_table is not None:
                         on_table(file, table, labels)
         if stop_at_first and scan.problems:
             break
-    if not scan.problems and scan.class_counts[1:].sum() == 0:
+    if labelled and not scan.problems and scan.class_counts[1:].sum() == 0:
         scan.problems.append(f"{files[0].parent}: no donor or acceptor row in the dataset; a meta-model needs "
                              "splice sites to learn from")
     return scan
@@ -248,6 +255,14 @@ class MetaDataset:
                        gene_ids=self.gene_ids[index], base_proba=self.base_proba[index],
                        meta=self.meta.iloc[index].reset_index(drop=True))
 
+    def with_features(self, features: Sequence[str]) -> "MetaDataset":
+        """The same rows with only `features`, in that order (no copy when nothing changes)."""
+        features = list(features)
+        if features == self.feature_names:
+            return self
+        index = self.backend.asarray(np.asarray([self.feature_names.index(f) for f in features]))
+        return replace(self, X=self.X[:, index], feature_names=features)
+
     def select_genes(self, genes: Iterable[str]) -> "MetaDataset":
         return self.subset(np.isin(self.gene_ids, np.asarray(list(genes), dtype=object)))
 
@@ -278,11 +293,12 @@ def _read_card(path: Path) -> dict:
 
 
 def load_dataset(path: str | Path, device: str | Backend = "auto",
-                 features: Sequence[str] | None = None) -> MetaDataset:
+                 features: Sequence[str] | None = None, labelled: bool = True) -> MetaDataset:
     """Load a dataset of the contract; raises GpumetaError on the first problem (see `validate_dataset`).
 
     `features` picks and orders the feature columns (a trained model passes its own list); columns it names
-    that the dataset lacks are an error naming them.
+    that the dataset lacks are an error naming them. `labelled=False` accepts new data without
+    `splice_type` (labels -1), for prediction.
     """
     backend = device if isinstance(device, Backend) else get_backend(device)
     path = Path(path)
@@ -317,7 +333,7 @@ def load_dataset(path: str | Path, device: str | Backend = "auto",
         keep = [c for c in (*_META_KEEP, *BASE_SCORE_COLUMNS) if c in table.column_names]
         metas.append(table.select(keep).to_pandas())
 
-    scan = _scan_files(files, on_table=take, stop_at_first=True)
+    scan = _scan_files(files, on_table=take, stop_at_first=True, labelled=labelled)
     if scan.problems:
         raise GpumetaError(scan.problems[0] + ("; run `gpumeta validate` for every problem"
                                                if len(files) > 1 else ""))

@@ -1,0 +1,315 @@
+"""Trained meta-models: one-vs-rest boosters + calibration, saved as JSON + xgboost UBJSON (never a pickle).
+
+Every kind of model (a single model, an ensemble of instances, a model trained with xgboost.dask) answers
+the same `predict_proba`, so `predict`, `evaluate` and notebooks never care which one they hold. Loading
+runs no code from the files: a model directory is ``manifest.json`` plus boosters in xgboost's own format.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_dir, write_json
+from .backend import Backend, get_backend
+from .calibration import apply_calibrator
+from .errors import GpumetaError
+from .schema import LABELS
+
+FORMAT = "gpumeta-model"
+FORMAT_VERSION = 1
+SITE_TYPES = ("donor", "acceptor")
+#: Rows per prediction chunk: bounds the memory of the logit transform and of SHAP matrices.
+CHUNK_ROWS = 1 << 16
+_LOGIT_EPS = 1e-7
+
+
+def logit_columns(X, columns: Sequence[int], xp):
+    """A copy of X with the given columns on the logit scale (probabilities pile up near 0, see schema)."""
+    if not len(columns):
+        return X
+    X = X.copy()
+    idx = xp.asarray(np.asarray(columns, dtype=np.int64))
+    p = xp.clip(X[:, idx], _LOGIT_EPS, 1 - _LOGIT_EPS)
+    X[:, idx] = xp.log(p) - xp.log1p(-p)
+    return X
+
+
+def normalise(proba: np.ndarray) -> np.ndarray:
+    total = proba.sum(axis=1, keepdims=True)
+    return proba / np.where(total > 0, total, 1.0)
+
+
+def decide(proba: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
+    """Labels from probabilities with per-type thresholds: the site type whose probability clears its
+    threshold by the largest ratio, else neither."""
+    ratios = np.stack([proba[:, LABELS.index(t)] / thresholds[t] for t in SITE_TYPES], axis=1)
+    best = ratios.argmax(axis=1)
+    return np.where(ratios.max(axis=1) >= 1.0, best + 1, 0).astype(np.int8)
+
+
+class _Predictor:
+    """What every model kind shares: feature alignment, chunking, decisions."""
+
+    feature_names: list[str]
+    thresholds: dict[str, float]
+    calibrators: list[dict]
+    backend: Backend
+
+    def matrix(self, dataset) -> object:
+        """The dataset's matrix in this model's feature order; names what is missing."""
+        if list(dataset.feature_names) == list(self.feature_names):
+            return dataset.X
+        missing = [f for f in self.feature_names if f not in dataset.feature_names]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise GpumetaError(f"{dataset.path}: lacks feature column(s) {shown} that the model was trained on; "
+                               "build the dataset with the model's feature options")
+        order = [dataset.feature_names.index(f) for f in self.feature_names]
+        return dataset.X[:, dataset.backend.asarray(np.asarray(order))]
+
+    def _check_width(self, X) -> None:
+        if X.shape[1] != len(self.feature_names):
+            raise GpumetaError(f"the model expects {len(self.feature_names)} feature columns, got {X.shape[1]}; "
+                               "pass model.matrix(dataset) or a matrix in model.feature_names order")
+
+    def predict_proba_uncalibrated(self, X) -> np.ndarray:
+        return normalise(1.0 / (1.0 + np.exp(-self.margins(X))))
+
+    def calibrate_margins(self, margins: np.ndarray) -> np.ndarray:
+        return normalise(np.stack([apply_calibrator(c, margins[:, k]) for k, c in enumerate(self.calibrators)],
+                                  axis=1))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Calibrated class probabilities (n, 3) in LABELS order; rows sum to one."""
+        return self.calibrate_margins(self.margins(X))
+
+    def predict(self, X) -> np.ndarray:
+        """Labels 0/1/2 (neither/donor/acceptor) at the model's tuned per-type thresholds."""
+        return decide(self.predict_proba(X), self.thresholds)
+
+
+@dataclass
+class MetaModel(_Predictor):
+    """Three one-vs-rest boosters (LABELS order), their calibrators, and what they were trained on."""
+
+    boosters: list
+    feature_names: list[str]
+    logit_features: list[str]
+    calibrators: list[dict] = field(default_factory=lambda: [{"method": "none"}] * len(LABELS))
+    thresholds: dict[str, float] = field(default_factory=lambda: {t: 0.5 for t in SITE_TYPES})
+    base_thresholds: dict[str, float] = field(default_factory=lambda: {t: 0.5 for t in SITE_TYPES})
+    training_genes: list[str] = field(default_factory=list)
+    dataset_fingerprint: str = ""
+    params: dict = field(default_factory=dict)
+    evals_result: dict = field(default_factory=dict)
+    backend: Backend = field(default_factory=lambda: get_backend("cpu"))
+
+    kind = "single"
+
+    def __post_init__(self) -> None:
+        self._logit_idx = [self.feature_names.index(f) for f in self.logit_features]
+        for booster in self.boosters:
+            booster.set_param({"device": self.backend.xgb_device, "nthread": self.backend.n_threads})
+
+    # ---- prediction -----------------------------------------------------------------------------------
+    def transform(self, X):
+        """The learner's view of raw features (probability columns on the logit scale)."""
+        return logit_columns(X, self._logit_idx, self.backend.xp)
+
+    def margins(self, X) -> np.ndarray:
+        """Raw one-vs-rest margins (n, 3), host."""
+        self._check_width(X)
+        out = np.empty((X.shape[0], len(LABELS)), dtype=np.float64)
+        for start in range(0, X.shape[0], CHUNK_ROWS):
+            chunk = self.transform(self.backend.asarray(X[start:start + CHUNK_ROWS]))
+            for k, booster in enumerate(self.boosters):
+                out[start:start + chunk.shape[0], k] = self.backend.to_host(
+                    booster.inplace_predict(chunk, predict_type="margin"))
+        return out
+
+    def contributions(self, X) -> np.ndarray:
+        """SHAP values (3, n, p+1) of each class's booster in log-odds (TreeSHAP; GPUTreeShap on cuda).
+
+        Contributions are attributed to the raw feature columns: the logit transform is monotone per
+        column, so each column's contribution is unchanged by it.
+        """
+        self._check_width(X)
+        out = np.empty((len(LABELS), X.shape[0], X.shape[1] + 1), dtype=np.float32)
+        for start in range(0, X.shape[0], CHUNK_ROWS):
+            chunk = self.transform(self.backend.asarray(X[start:start + CHUNK_ROWS]))
+            dm = self.backend.dmatrix(chunk)
+            for k, booster in enumerate(self.boosters):
+                out[k, start:start + chunk.shape[0]] = self.backend.to_host(booster.predict(dm, pred_contribs=True))
+        return out
+
+    def feature_importance(self) -> pd.DataFrame:
+        """Total gain per feature (rows) and class (columns)."""
+        table = pd.DataFrame(0.0, index=pd.Index(self.feature_names, name="feature"), columns=list(LABELS))
+        for label, booster in zip(LABELS, self.boosters):
+            for key, gain in booster.get_score(importance_type="total_gain").items():
+                table.loc[self.feature_names[int(key[1:])], label] = gain
+        return table
+
+    # ---- persistence ----------------------------------------------------------------------------------
+    def manifest(self) -> dict:
+        return {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.kind, "labels": list(LABELS),
+            "feature_names": self.feature_names, "logit_features": self.logit_features,
+            "boosters": [f"{label}.ubj" for label in LABELS], "calibration": self.calibrators,
+            "thresholds": self.thresholds, "base_thresholds": self.base_thresholds,
+            "training_genes": list(self.training_genes), "dataset_fingerprint": self.dataset_fingerprint,
+            "params": self.params, "evals_result": self.evals_result,
+        }
+
+    def write_into(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for label, booster in zip(LABELS, self.boosters):
+            booster.save_model(str(directory / f"{label}.ubj"))
+        write_json(directory / "manifest.json", self.manifest())
+
+    def save(self, path: str | Path) -> Path:
+        with atomic_dir(path) as tmp:
+            self.write_into(tmp)
+        return Path(path)
+
+    @classmethod
+    def from_manifest(cls, directory: Path, manifest: dict, backend: Backend) -> "MetaModel":
+        import xgboost as xgb
+
+        boosters = []
+        for name in manifest["boosters"]:
+            booster = xgb.Booster()
+            try:
+                booster.load_model(str(directory / name))
+            except Exception:
+                raise GpumetaError(f"{directory / name}: missing or not an xgboost model; the model directory "
+                                   "is incomplete, retrain or copy it again") from None
+            boosters.append(booster)
+        return cls(boosters=boosters, feature_names=manifest["feature_names"],
+                   logit_features=manifest["logit_features"], calibrators=manifest["calibration"],
+                   thresholds=manifest["thresholds"], base_thresholds=manifest["base_thresholds"],
+                   training_genes=manifest["training_genes"], dataset_fingerprint=manifest["dataset_fingerprint"],
+                   params=manifest.get("params", {}), evals_result=manifest.get("evals_result", {}),
+                   backend=backend)
+
+
+@dataclass
+class EnsembleModel(_Predictor):
+    """Instances trained on different genes.
+
+    Its margin is the weighted mean of the instances' margins (weights = each instance's validation
+    score), and one set of calibrators, fitted on out-of-fold predictions like every other model kind,
+    turns it into probabilities. SHAP values average the same way, exactly (SHAP is linear in the margin).
+    """
+
+    instances: list[MetaModel]
+    weights: list[float]
+    calibrators: list[dict] = field(default_factory=lambda: [{"method": "none"}] * len(LABELS))
+    thresholds: dict[str, float] = field(default_factory=lambda: {t: 0.5 for t in SITE_TYPES})
+    base_thresholds: dict[str, float] = field(default_factory=lambda: {t: 0.5 for t in SITE_TYPES})
+    params: dict = field(default_factory=dict)
+    dataset_fingerprint: str = ""
+
+    kind = "ensemble"
+
+    def __post_init__(self) -> None:
+        names = {tuple(m.feature_names) for m in self.instances}
+        if len(names) != 1:
+            raise GpumetaError("ensemble instances were trained on different feature lists; retrain them with "
+                               "one global feature screening")
+        w = np.asarray(self.weights, dtype=np.float64)
+        self._w = w / w.sum()
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.instances[0].feature_names
+
+    @property
+    def backend(self) -> Backend:
+        return self.instances[0].backend
+
+    @property
+    def training_genes(self) -> list[str]:
+        return sorted({g for m in self.instances for g in m.training_genes})
+
+    @property
+    def evals_result(self) -> dict:
+        return {f"instance_{i:03d}": m.evals_result for i, m in enumerate(self.instances)}
+
+    def _average(self, per_instance) -> np.ndarray:
+        return sum(w * per_instance(m) for w, m in zip(self._w, self.instances))
+
+    def margins(self, X) -> np.ndarray:
+        return self._average(lambda m: m.margins(X))
+
+    def contributions(self, X) -> np.ndarray:
+        return self._average(lambda m: m.contributions(X))
+
+    def feature_importance(self) -> pd.DataFrame:
+        return self._average(lambda m: m.feature_importance())
+
+    def manifest(self) -> dict:
+        return {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.kind, "labels": list(LABELS),
+            "feature_names": self.feature_names,
+            "instances": [{"path": f"instances/instance_{i:03d}", "weight": float(w)}
+                          for i, w in enumerate(self.weights)],
+            "calibration": self.calibrators,
+            "thresholds": self.thresholds, "base_thresholds": self.base_thresholds,
+            "training_genes": self.training_genes, "dataset_fingerprint": self.dataset_fingerprint,
+            "params": self.params,
+        }
+
+    def write_into(self, directory: Path) -> None:
+        for i, member in enumerate(self.instances):
+            member.write_into(directory / "instances" / f"instance_{i:03d}")
+        write_json(directory / "manifest.json", self.manifest())
+
+    def save(self, path: str | Path) -> Path:
+        with atomic_dir(path) as tmp:
+            self.write_into(tmp)
+        return Path(path)
+
+
+def _read_manifest(directory: Path) -> dict:
+    file = directory / "manifest.json"
+    if not file.is_file():
+        raise GpumetaError(f"{directory}: no manifest.json; give a model directory written by gpumeta train "
+                           "(RUN/model)")
+    try:
+        manifest = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise GpumetaError(f"{file}: not valid JSON ({exc.msg}); the model directory is damaged") from None
+    if manifest.get("format") != FORMAT:
+        raise GpumetaError(f"{file}: not a gpumeta model manifest (format {manifest.get('format')!r})")
+    if manifest.get("format_version", 0) > FORMAT_VERSION:
+        raise GpumetaError(f"{file}: model format version {manifest['format_version']} is newer than this "
+                           f"gpumeta reads ({FORMAT_VERSION}); upgrade gpumeta")
+    if tuple(manifest.get("labels", ())) != LABELS:
+        raise GpumetaError(f"{file}: label order {manifest.get('labels')} differs from {list(LABELS)}")
+    return manifest
+
+
+def load_model(path: str | Path, device: str | Backend = "auto") -> MetaModel | EnsembleModel:
+    """Load any model kind gpumeta writes (single, ensemble, distributed) from its directory."""
+    backend = device if isinstance(device, Backend) else get_backend(device)
+    directory = Path(path)
+    if directory.is_dir() and not (directory / "manifest.json").exists() and (directory / "model").is_dir():
+        directory = directory / "model"  # a run directory: take its model
+    manifest = _read_manifest(directory)
+    if manifest["kind"] == "ensemble":
+        members = [MetaModel.from_manifest(directory / spec["path"],
+                                           _read_manifest(directory / spec["path"]), backend)
+                   for spec in manifest["instances"]]
+        return EnsembleModel(instances=members, weights=[s["weight"] for s in manifest["instances"]],
+                             calibrators=manifest["calibration"],
+                             thresholds=manifest["thresholds"], base_thresholds=manifest["base_thresholds"],
+                             params=manifest.get("params", {}),
+                             dataset_fingerprint=manifest.get("dataset_fingerprint", ""))
+    return MetaModel.from_manifest(directory, manifest, backend)

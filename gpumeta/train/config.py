@@ -1,0 +1,122 @@
+"""Training configuration: defaults, a YAML/JSON file, and overrides, with unknown keys refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..calibration import METHODS
+from ..errors import GpumetaError
+
+
+@dataclass
+class BoosterParams:
+    """XGBoost hyper-parameters of each one-vs-rest booster."""
+
+    n_estimators: int = 1000  # an upper bound: early stopping on validation genes picks the number
+    learning_rate: float = 0.1
+    max_depth: int = 6
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    min_child_weight: float = 1.0
+    reg_lambda: float = 1.0
+    max_bin: int = 256
+    early_stopping_rounds: int = 30
+
+    def xgb_params(self, device: str, nthread: int, seed: int) -> dict:
+        return {
+            "objective": "binary:logistic", "eval_metric": "logloss", "tree_method": "hist",
+            "device": device, "nthread": nthread, "seed": seed, "eta": self.learning_rate,
+            "max_depth": self.max_depth, "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree, "min_child_weight": self.min_child_weight,
+            "lambda": self.reg_lambda, "max_bin": self.max_bin,
+        }
+
+
+@dataclass
+class ScreeningParams:
+    """Global feature screening, computed once on training genes and used by every fold."""
+
+    sample_genes: int = 500
+    sample_rows: int = 200_000
+    duplicate_corr: float = 0.99
+    leakage_corr: float = 0.95
+    auto_exclude_leaky: bool = False
+    exclude_file: str | None = None
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 42
+    n_folds: int = 5
+    test_fraction: float = 0.2
+    validation_fraction: float = 0.1
+    calibration: str = "platt"
+    #: Weight rows by 1/inclusion_prob so down-sampled easy negatives count for what they stand for.
+    weight_by_inclusion: bool = False
+    strategy: str = "auto"
+    shap_genes: int = 200
+    skip_shap: bool = False
+    minimal_diagnostics: bool = False
+    booster: BoosterParams = field(default_factory=BoosterParams)
+    screening: ScreeningParams = field(default_factory=ScreeningParams)
+
+    def validate(self) -> "TrainConfig":
+        if self.calibration not in METHODS:
+            raise GpumetaError(f"calibration {self.calibration!r} is unknown: use one of {', '.join(METHODS)}")
+        if self.n_folds < 2:
+            raise GpumetaError(f"n_folds is {self.n_folds}: cross-validation needs at least 2 folds")
+        for name in ("test_fraction", "validation_fraction"):
+            if not 0 < getattr(self, name) < 1:
+                raise GpumetaError(f"{name} is {getattr(self, name)}: it must lie strictly between 0 and 1")
+        if self.booster.n_estimators < 1 or self.booster.max_depth < 1 or not 0 < self.booster.learning_rate <= 1:
+            raise GpumetaError("booster n_estimators and max_depth must be >= 1 and learning_rate in (0, 1]")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _merge(target: Any, updates: dict, where: str) -> None:
+    known = {f.name: f for f in fields(target)}
+    for key, value in updates.items():
+        if key not in known:
+            raise GpumetaError(f"{where}: unknown key {key!r}; known keys: {', '.join(sorted(known))}")
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise GpumetaError(f"{where}: {key!r} must be a mapping of its own keys")
+            _merge(current, value, f"{where}: {key}")
+        else:
+            if value is not None and current is not None and not isinstance(value, type(current)) \
+                    and not (isinstance(current, float) and isinstance(value, int)):
+                raise GpumetaError(f"{where}: {key!r} must be a {type(current).__name__}, got {value!r}")
+            setattr(target, key, float(value) if isinstance(current, float) and value is not None else value)
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> TrainConfig:
+    """Defaults, then the YAML/JSON file, then overrides (e.g. from CLI options); validated."""
+    config = TrainConfig()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise GpumetaError(f"{path}: config file not found; give a YAML or JSON file (see configs/)")
+        text = path.read_text()
+        try:
+            if path.suffix == ".json":
+                data = json.loads(text)
+            else:
+                import yaml
+
+                data = yaml.safe_load(text)
+        except Exception as exc:
+            raise GpumetaError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} "
+                               f"({str(exc).splitlines()[0]})") from None
+        if data is not None and not isinstance(data, dict):
+            raise GpumetaError(f"{path}: the config must be a mapping of keys to values")
+        _merge(config, data or {}, str(path))
+    _merge(config, {k: v for k, v in (overrides or {}).items() if v is not None}, "option")
+    return config.validate()

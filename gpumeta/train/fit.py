@@ -1,0 +1,87 @@
+"""Fit the three one-vs-rest boosters on rows of a matrix, with early stopping on validation rows.
+
+The training matrix is handed to xgboost as a QuantileDMatrix built from row chunks (an xgboost DataIter),
+so only one chunk of the learner's view (probability columns on the logit scale) exists at a time: peak
+memory stays near the raw matrix plus xgboost's quantised copy. On the cuda backend the chunks are CuPy
+arrays and never leave the device. One quantised matrix serves all three classes (only the label changes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..model import logit_columns
+from ..schema import LABELS
+from .config import BoosterParams
+
+_CHUNK_ROWS = 1 << 18
+
+
+def _data_iter(backend, X, rows: np.ndarray, label: np.ndarray, weight: np.ndarray | None, logit_idx):
+    import xgboost as xgb
+
+    class RowChunks(xgb.DataIter):
+        """Rows of X in chunks, transformed on the fly."""
+
+        def __init__(self):
+            self._starts = list(range(0, len(rows), _CHUNK_ROWS))
+            self._i = 0
+            super().__init__(release_data=True)
+
+        def next(self, input_data) -> bool:
+            if self._i >= len(self._starts):
+                return False
+            idx = rows[self._starts[self._i]:self._starts[self._i] + _CHUNK_ROWS]
+            chunk = logit_columns(X[backend.asarray(idx)], logit_idx, backend.xp)
+            input_data(data=chunk, label=backend.asarray(label[idx]),
+                       weight=None if weight is None else backend.asarray(weight[idx]))
+            self._i += 1
+            return True
+
+        def reset(self) -> None:
+            self._i = 0
+
+    return RowChunks()
+
+
+@dataclass
+class FitOutput:
+    boosters: list            # LABELS order, cut at their best iteration
+    evals_result: dict        # {label: {"train": {"logloss": [...]}, "validation": {...}}, "best_iteration": n}
+
+
+def fit_one_vs_rest(backend, X, y: np.ndarray, train_rows: np.ndarray, val_rows: np.ndarray, logit_idx,
+                    params: BoosterParams, seed: int, weights: np.ndarray | None = None,
+                    on_round: Callable[[], None] | None = None) -> FitOutput:
+    """Train one binary booster per class; `on_round` is called after every boosting round."""
+    import xgboost as xgb
+
+    xgb_params = params.xgb_params(backend.xgb_device, backend.n_threads, seed)
+    targets = [(y == k).astype(np.float32) for k in range(len(LABELS))]
+    dtrain = backend.quantile_dmatrix(_data_iter(backend, X, train_rows, targets[0], weights, logit_idx),
+                                      max_bin=params.max_bin)
+    dval = backend.quantile_dmatrix(_data_iter(backend, X, val_rows, targets[0], weights, logit_idx),
+                                    ref=dtrain, max_bin=params.max_bin)
+
+    class Tick(xgb.callback.TrainingCallback):
+        def after_iteration(self, model, epoch, evals_log) -> bool:
+            if on_round is not None:
+                on_round()
+            return False
+
+    boosters, curves = [], {}
+    for k, label in enumerate(LABELS):
+        dtrain.set_label(backend.asarray(targets[k][train_rows]))
+        dval.set_label(backend.asarray(targets[k][val_rows]))
+        log: dict = {}
+        booster = xgb.train(xgb_params, dtrain, num_boost_round=params.n_estimators,
+                            evals=[(dtrain, "train"), (dval, "validation")], evals_result=log,
+                            early_stopping_rounds=params.early_stopping_rounds, verbose_eval=False,
+                            callbacks=[Tick()])
+        best = int(booster.best_iteration)
+        boosters.append(booster[: best + 1])
+        curves[label] = {**log, "best_iteration": best}
+    return FitOutput(boosters=boosters, evals_result=curves)
