@@ -303,11 +303,11 @@ def load_dataset(path: str | Path, device: str | Backend = "auto",
     backend = device if isinstance(device, Backend) else get_backend(device)
     path = Path(path)
     files = find_parquet_files(path)
-    schema = pq.read_schema(files[0]) if files else None
     try:
+        schema = pq.read_schema(files[0])
         total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     except Exception:
-        total = None  # an unreadable file: the scan below names it
+        schema, total = None, None  # an unreadable file: the scan below names it
     if features is None and schema is not None:
         features = feature_columns(schema)
     elif schema is not None:

@@ -1,0 +1,136 @@
+"""The dataset contract: the original layout loads as is; every broken dataset gets its one-line error."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from datasets import make_dataset
+from gpumeta.dataset import load_dataset, validate_dataset
+from gpumeta.errors import GpumetaError
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("good") / "ds", n_genes=6, rows_per_gene=40, genes_per_batch=3)
+
+
+def _digest(root: Path) -> dict:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gpumeta", *map(str, args)], capture_output=True, text=True)
+
+
+def test_original_layout_loads_without_conversion(good):
+    data = load_dataset(good, "cpu")
+    assert data.n_rows == 6 * 40
+    assert "3mer_ACG" in data.feature_names and "motif" in data.feature_names
+    # Metadata and label-derived columns never become features.
+    assert not {"gene_id", "position", "pred_type", "transcript_id", "chrom", "gene_start"} & set(data.feature_names)
+    assert set(np.unique(data.y)) <= {0, 1, 2}
+    assert data.base_proba.shape == (data.n_rows, 3)
+    np.testing.assert_allclose(data.base_proba.sum(axis=1), 1.0, atol=1e-5)
+    assert data.X.dtype == np.float32 and data.X.shape == (data.n_rows, len(data.feature_names))
+
+
+def test_numeric_and_upper_case_labels_are_accepted(tmp_path, good):
+    table = pq.read_table(next((good / "master").glob("*.parquet")))
+    codes = {"neither": 0, "donor": 1, "acceptor": 2}
+    labels = [codes[v] for v in table.column("splice_type").to_pylist()]
+    pq.write_table(table.set_column(table.schema.get_field_index("splice_type"), "splice_type",
+                                    pa.array(labels, pa.int64())), tmp_path / "numeric.parquet")
+    assert (load_dataset(tmp_path / "numeric.parquet", "cpu").y == labels).all()
+
+
+def _break(good: Path, tmp: Path, how) -> Path:
+    target = tmp / "broken"
+    shutil.copytree(good, target)
+    first = sorted((target / "master").glob("*.parquet"))[0]
+    how(first)
+    return target
+
+
+def _rewrite(transform):
+    def apply(file: Path) -> None:
+        pq.write_table(pa.Table.from_pandas(transform(pq.read_table(file).to_pandas()), preserve_index=False), file)
+    return apply
+
+
+BROKEN = {
+    "missing label": (_rewrite(lambda df: df.drop(columns=["splice_type"])), "missing required column(s) 'splice_type'"),
+    "missing base score": (_rewrite(lambda df: df.drop(columns=["donor_score"])), "'donor_score'"),
+    "unknown label": (_rewrite(lambda df: df.assign(splice_type=df["splice_type"].where(df.index > 0, "exon"))),
+                      "unknown label value(s) 'exon'"),
+    "null label": (_rewrite(lambda df: df.assign(splice_type=df["splice_type"].where(df.index > 0, None))),
+                   "null value(s)"),
+    "text feature": (_rewrite(lambda df: df.assign(motif=df["motif"].astype(str))), "feature column 'motif' has type"),
+    "nan feature": (_rewrite(lambda df: df.assign(motif=df["motif"].where(df.index > 2, np.nan))),
+                    "column 'motif' has 3 null/NaN value(s)"),
+    "inf feature": (_rewrite(lambda df: df.assign(motif=df["motif"].where(df.index > 0, np.inf))),
+                    "column 'motif' has 1 NaN/inf value(s)"),
+    "score out of range": (_rewrite(lambda df: df.assign(donor_score=df["donor_score"] * 3)), "outside [0, 1]"),
+    "empty file": (_rewrite(lambda df: df.iloc[:0]), "has no rows"),
+    "not parquet": (lambda f: f.write_bytes(b"this is not parquet"), "not a readable Parquet file"),
+    "schema mismatch": (_rewrite(lambda df: df.drop(columns=["3mer_GTA"])), "columns differ from"),
+    "no sites": (None, "no donor or acceptor row"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_validate_names_each_problem_in_one_line_and_leaves_input_untouched(case, good, tmp_path):
+    how, expected = BROKEN[case]
+    if how is None:  # a dataset with no splice site at all
+        target = tmp_path / "nosites"
+        make_dataset(target, n_genes=2, rows_per_gene=10)
+        for f in (target / "master").glob("*.parquet"):
+            _rewrite(lambda df: df.assign(splice_type="neither"))(f)
+    else:
+        target = _break(good, tmp_path, how)
+    before = _digest(target)
+    report = validate_dataset(target)
+    assert any(expected in line for line in report.problems), report.problems
+    proc = _cli("validate", target)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines and all(line.startswith("error: ") for line in lines)
+    assert "Traceback" not in proc.stderr
+    with pytest.raises(GpumetaError) as error:
+        load_dataset(target, "cpu")
+    assert "\n" not in str(error.value)
+    assert _digest(target) == before
+
+
+def test_validate_ok_and_missing_path(good, tmp_path):
+    proc = _cli("validate", good)
+    assert proc.returncode == 0 and "ok:" in proc.stdout
+    proc = _cli("validate", tmp_path / "nothing")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no such file" in proc.stderr
+
+
+def test_device_cuda_without_gpu_is_one_line(good):
+    from gpumeta.backend import get_backend
+
+    if get_backend("auto").name == "cuda":
+        pytest.skip("a GPU is present")
+    proc = _cli("train", "--dataset", good, "--out-dir", "unused", "--device", "cuda")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: --device cuda needs") and proc.stderr.count("\n") == 1
+
+
+def test_features_argument_selects_and_names_missing(good):
+    data = load_dataset(good, "cpu", features=["motif", "donor_score"])
+    assert data.feature_names == ["motif", "donor_score"]
+    with pytest.raises(GpumetaError, match="lacks feature column"):
+        load_dataset(good, "cpu", features=["motif", "not_there"])

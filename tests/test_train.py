@@ -1,0 +1,175 @@
+"""Training core: held-out gains, reproducibility, reload in a fresh process, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from datasets import FAST, make_dataset
+from gpumeta.errors import GpumetaError
+from gpumeta.model import load_model
+from gpumeta.train import train
+from gpumeta.train.splits import GeneSplitter, gene_groups
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data") / "ds", n_genes=48, rows_per_gene=120)
+
+
+@pytest.fixture(scope="module")
+def run(dataset, tmp_path_factory):
+    return train(dataset, tmp_path_factory.mktemp("runs") / "run", device="cpu", quiet=True,
+                 **{**FAST, "skip_shap": False, "minimal_diagnostics": False})
+
+
+def _cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gpumeta", *map(str, args)], capture_output=True, text=True)
+
+
+def test_meta_beats_base_on_held_out_genes(run):
+    summary = json.loads((run.run_dir / "meta_evaluation_summary.json").read_text())
+    rows = summary[summary["headline"]]
+    assert rows["macro_f1"]["meta"] > rows["macro_f1"]["base"] + 0.05
+    errors = {m: sum(rows["site_types"][t]["at_0.5"][m][k] for t in ("donor", "acceptor") for k in ("fp", "fn"))
+              for m in ("base", "meta")}
+    assert errors["meta"] < errors["base"]
+    splits = json.loads((run.run_dir / "splits.json").read_text())
+    assert summary["test_genes"] == splits["test"]
+    assert not set(splits["test"]) & set(run.model.training_genes)
+    assert (run.run_dir / "training_summary.txt").is_file()
+    assert json.loads((run.run_dir / "run_info.json").read_text())["status"] == "complete"
+
+
+def test_gene_splits_never_straddle(run):
+    splits = run.splits
+    assert not set(splits["train"]) & set(splits["test"])
+    for fold in splits["folds"]:
+        assert not set(fold["test"]) & (set(fold["train"]) | set(fold["validation"]))
+        assert not set(fold["test"]) & set(splits["test"])
+    tested = sorted(g for fold in splits["folds"] for g in fold["test"])
+    assert tested == sorted(splits["train"])  # every training gene is out-of-fold exactly once
+
+
+def test_overlapping_genes_form_one_group():
+    coords = pd.DataFrame({"gene_id": ["a", "b", "c", "d"], "chrom": ["1", "1", "1", "2"],
+                           "gene_start": [100, 150, 400, 120], "gene_end": [200, 300, 500, 180]})
+    groups = gene_groups(np.array(["a", "b", "c", "d"], dtype=object), coords)
+    assert groups["a"] == groups["b"] and len({groups["a"], groups["c"], groups["d"]}) == 3
+    train_genes, test_genes = GeneSplitter(groups, seed=1).holdout(["a", "b", "c", "d"], 0.5)
+    assert ({"a", "b"} <= set(train_genes)) or ({"a", "b"} <= set(test_genes))
+
+
+def test_same_seed_same_splits_and_metrics(run, dataset, tmp_path):
+    again = train(dataset, tmp_path / "again", device="cpu", quiet=True,
+                  **{**FAST, "skip_shap": False, "minimal_diagnostics": False})
+    for name in ("splits.json", "gene_cv_metrics.csv", "meta_evaluation_summary.json"):
+        assert (again.run_dir / name).read_text() == (run.run_dir / name).read_text().replace(
+            str(run.run_dir), str(again.run_dir)), name
+
+
+def test_model_reloads_in_fresh_process_with_same_probabilities(run, dataset, tmp_path):
+    out = tmp_path / "preds.parquet"
+    proc = _cli("predict", "--model", run.run_dir / "model", "--dataset", dataset, "--out", out, "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    preds = pd.read_parquet(out)
+    from gpumeta.dataset import load_dataset
+
+    data = load_dataset(dataset, "cpu", features=run.model.feature_names)
+    expected = run.model.predict_proba(run.model.matrix(data))
+    got = preds[["prob_neither", "prob_donor", "prob_acceptor"]].to_numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+    assert set(preds["predicted_type"]) <= {"neither", "donor", "acceptor"}
+    manifest = json.loads((run.run_dir / "model" / "manifest.json").read_text())
+    assert manifest["format"] == "gpumeta-model" and set(manifest["thresholds"]) == {"donor", "acceptor"}
+    assert not list((run.run_dir / "model").glob("*.pkl"))
+
+
+def test_resume_after_interruption_gives_the_same_result(run, dataset, tmp_path, monkeypatch):
+    from gpumeta.train import workflow
+
+    real_fit = workflow.fit_model
+    calls = {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(workflow, "fit_model", interrupted)
+    out = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        train(dataset, out, device="cpu", quiet=True, **FAST)
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["status"] == "running" and not (out / "training_summary.txt").exists()
+    assert (out / "folds" / "fold_1" / "fold.json").is_file() and not (out / "folds" / "fold_2").exists()
+    monkeypatch.setattr(workflow, "fit_model", real_fit)
+    with pytest.raises(GpumetaError, match="--resume"):
+        train(dataset, out, device="cpu", quiet=True, **FAST)
+    resumed = train(dataset, out, device="cpu", quiet=True, resume=True, **FAST)
+    assert (resumed.run_dir / "gene_cv_metrics.csv").read_text() == (run.run_dir / "gene_cv_metrics.csv").read_text()
+    assert json.loads((out / "run_info.json").read_text())["status"] == "complete"
+    a = json.loads((resumed.run_dir / "meta_evaluation_summary.json").read_text())
+    b = json.loads((run.run_dir / "meta_evaluation_summary.json").read_text())
+    assert a["rows"]["macro_f1"] == b["rows"]["macro_f1"]
+
+
+def test_isotonic_calibration_and_exclude_file(dataset, tmp_path):
+    exclude = tmp_path / "exclude.txt"
+    exclude.write_text("motif  # the planted signal\n")
+    result = train(dataset, tmp_path / "iso", device="cpu", quiet=True, calibration="isotonic",
+                   screening={"exclude_file": str(exclude)}, **FAST)
+    assert "motif" not in result.model.feature_names
+    assert [c["method"] for c in load_model(result.run_dir / "model", "cpu").calibrators] == ["isotonic"] * 3
+    with pytest.raises(GpumetaError, match="exclude file not found"):
+        train(dataset, tmp_path / "x", device="cpu", quiet=True, screening={"exclude_file": str(tmp_path / "no")},
+              **FAST)
+
+
+def test_leakage_guard_reports_and_optionally_drops(tmp_path):
+    ds = make_dataset(tmp_path / "leaky", n_genes=24, rows_per_gene=60)
+    import pyarrow.parquet as pq
+    from gpumeta.atomic import write_parquet
+
+    for f in (ds / "master").glob("*.parquet"):
+        frame = pq.read_table(f).to_pandas()
+        write_parquet(f, frame.assign(leak=(frame["splice_type"] != "neither").astype(float)))
+    flagged = train(ds, tmp_path / "flag", device="cpu", quiet=True, **FAST)
+    table = pd.read_csv(flagged.run_dir / "feature_manifest.csv").set_index("feature")
+    assert table.loc["leak", "status"] == "flagged" and "leak" in flagged.model.feature_names
+    dropped = train(ds, tmp_path / "drop", device="cpu", quiet=True, screening={"auto_exclude_leaky": True}, **FAST)
+    assert "leak" not in dropped.model.feature_names
+
+
+@pytest.mark.parametrize("case", ["unknown config key", "other features", "empty dataset", "one gene"])
+def test_wrong_input_is_one_line_exit_2(case, dataset, tmp_path):
+    args = ["train", "--dataset", dataset, "--out-dir", tmp_path / "out", "--device", "cpu", "--quiet"]
+    expected = {"unknown config key": "unknown key 'n_trees'", "other features": "feature columns differ",
+                "empty dataset": "holds no *.parquet files", "one gene": "holds 1 gene(s)"}[case]
+    if case == "unknown config key":
+        (tmp_path / "c.yaml").write_text("n_trees: 5\n")
+        args += ["--config", tmp_path / "c.yaml"]
+    elif case == "other features":
+        other = make_dataset(tmp_path / "other", n_genes=8, rows_per_gene=30, extra_columns=None)
+        import pyarrow.parquet as pq
+        from gpumeta.atomic import write_parquet
+
+        for f in (other / "master").glob("*.parquet"):
+            write_parquet(f, pq.read_table(f).to_pandas().drop(columns=["motif"]))
+        args += ["--test-dataset", other]
+    elif case == "empty dataset":
+        (tmp_path / "empty" / "master").mkdir(parents=True)
+        args[2] = tmp_path / "empty"
+    else:
+        args[2] = make_dataset(tmp_path / "one", n_genes=1, rows_per_gene=50)
+    proc = _cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and expected in proc.stderr, proc.stderr
