@@ -1,0 +1,208 @@
+"""Honest evaluation of a trained meta-model on genes it never saw, base model alongside.
+
+`evaluate_heldout` scores the held-out genes' rows, compares base and meta (`metrics`), draws the
+figures (`plots`), explains the model (`explain`) and writes, into one directory:
+
+    meta_evaluation_summary.json   every figure below, the test genes, and what rows each is computed on
+    base_vs_meta_performance.tsv   one row per held-out gene (from the headline rows)
+    plots/                         ROC, PR, calibration, learning curves, per-gene F1, importance, SHAP
+    shap_importance.csv, feature_importance.csv
+
+Rows of a built dataset are a sample of each gene's nucleotides (easy negatives down-sampled), which
+flatters any model: FP counts and precision are those of the sample. When a dataset of every nucleotide of
+the same genes is given (`full_dataset`, built with --all-positions), that evaluation is the headline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from ..atomic import write_csv, write_json
+from ..errors import GpumetaError
+from ..schema import LABELS
+from . import plots
+from .explain import DEFAULT_MAX_SHAP_ROWS, explain_model
+from .metrics import SITE_TYPES, calibration_stats, evaluate_predictions, learning_curve_gaps, reliability_bins
+
+SUMMARY_FILE = "meta_evaluation_summary.json"
+PER_GENE_FILE = "base_vs_meta_performance.tsv"
+CURVES_FILE = "learning_curves.json"
+DEFAULT_SAMPLE_NOTE = ("rows are a sample of each gene's nucleotides (easy negatives down-sampled): false "
+                       "positives and precision are those of the sample, not of whole genes")
+
+
+def _shown(values: Iterable[str], n: int = 5) -> str:
+    values = list(values)
+    return ", ".join(values[:n]) + (f" and {len(values) - n} more" if len(values) > n else "")
+
+
+def read_gene_list(path: str | Path) -> list[str]:
+    """Gene ids from a text file: one per line; blank lines and lines starting with # are skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise GpumetaError(f"{path}: no such gene list; give a text file with one gene id per line")
+    genes = [line.strip() for line in path.read_text().splitlines()]
+    genes = [g for g in genes if g and not g.startswith("#")]
+    if not genes:
+        raise GpumetaError(f"{path}: lists no gene ids; give one gene id per line")
+    return genes
+
+
+def resolve_test_genes(model, dataset, genes: Iterable[str] | None) -> list[str]:
+    """The genes to evaluate (all of the dataset's when None), refusing any the model trained on."""
+    available = {str(g) for g in dataset.genes}
+    chosen = sorted(available) if genes is None else sorted({str(g) for g in genes})
+    if not chosen:
+        raise GpumetaError("no genes to evaluate: the gene list is empty")
+    missing = [g for g in chosen if g not in available]
+    if missing:
+        raise GpumetaError(f"{dataset.path}: has no rows for gene(s) {_shown(missing)}; "
+                           "check the gene list against this dataset")
+    trained = sorted(set(chosen) & {str(g) for g in model.training_genes})
+    if trained:
+        raise GpumetaError(f"{len(trained)} of the genes to evaluate were used to train the model "
+                           f"({_shown(trained)}); evaluate only held-out genes (e.g. --genes-file RUN/test_genes.txt)")
+    return chosen
+
+
+def _rows_of(dataset, genes: list[str]):
+    """The dataset restricted to `genes` (the dataset itself when it holds exactly those)."""
+    if len(genes) == len(dataset.genes):
+        return dataset
+    return dataset.select_genes(genes)
+
+
+def model_curves(evals_result: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(label, evals_result) pairs: one for a single model, one per instance for an ensemble."""
+    if not evals_result:
+        return []
+    if any(label in evals_result for label in LABELS):
+        return [("final", evals_result)]
+    return [(str(name), sub) for name, sub in evals_result.items() if isinstance(sub, Mapping)]
+
+
+def _saved_curves(out_dir: Path) -> list[tuple[str, Mapping[str, Any]]]:
+    file = out_dir / CURVES_FILE
+    if not file.is_file():
+        return []
+    try:
+        saved = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise GpumetaError(f"{file}: not valid JSON ({exc.msg}); rerun training or remove it") from None
+    return [(str(label), evals) for label, evals in saved.items() if isinstance(evals, Mapping)]
+
+
+def _gene_changes(per_gene: pd.DataFrame) -> dict[str, dict[str, int]]:
+    out = {}
+    for t in SITE_TYPES:
+        delta = per_gene[f"delta_{t}_f1"].dropna()
+        out[t] = {"better": int((delta > 0).sum()), "worse": int((delta < 0).sum()),
+                  "same": int((delta == 0).sum())}
+    return out
+
+
+def evaluate_heldout(
+    model,
+    dataset,
+    out_dir: str | Path,
+    genes: Iterable[str] | None = None,
+    full_dataset=None,
+    shap_genes: int = 200,
+    skip_shap: bool = False,
+    minimal: bool = False,
+    seed: int = 0,
+    sample_note: str | None = None,
+    max_shap_rows: int = DEFAULT_MAX_SHAP_ROWS,
+    curves: Sequence[tuple[str, Mapping[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """Evaluate `model` on the rows of `genes` (held-out genes; all of `dataset`'s when None).
+
+    `minimal` writes only the summary JSON and the per-gene TSV (no figures, calibration or SHAP);
+    `skip_shap` leaves out SHAP only. `curves` are the (label, evals_result) learning curves to plot and
+    check for overfitting (CV folds and final model); when None, out_dir/learning_curves.json
+    ({label: evals_result}, written by the trainer) when present, else the model's own. Returns the
+    summary written to meta_evaluation_summary.json.
+    """
+    out_dir = Path(out_dir)
+    test_genes = resolve_test_genes(model, dataset, genes)
+    rows = _rows_of(dataset, test_genes)
+    note = (sample_note or DEFAULT_SAMPLE_NOTE) if rows.is_sampled else None
+    X = model.matrix(rows)
+    meta_proba = model.predict_proba(X)
+    rows_summary, rows_per_gene = evaluate_predictions(rows.y, rows.base_proba, meta_proba, rows.gene_ids,
+                                                       model.base_thresholds, model.thresholds)
+    summary: dict[str, Any] = {
+        "headline": "rows",
+        "n_test_genes": len(test_genes),
+        "rows_sampled": bool(rows.is_sampled),
+        "sample_note": note,
+        "dataset": str(rows.path),
+        "thresholds": {"base": dict(model.base_thresholds), "meta": dict(model.thresholds)},
+        "rows": rows_summary,
+    }
+    if rows.is_sampled and rows.weights is not None:
+        # Each sampled row stands for 1 / inclusion_prob nucleotides: an estimate of whole-gene figures.
+        summary["reweighted"], _ = evaluate_predictions(rows.y, rows.base_proba, meta_proba, rows.gene_ids,
+                                                        model.base_thresholds, model.thresholds,
+                                                        weights=rows.weights)
+    head = {"data": rows, "proba": meta_proba, "X": X, "per_gene": rows_per_gene,
+            "what": f"the {'sampled ' if rows.is_sampled else ''}rows of the {len(test_genes)} held-out genes"}
+    if full_dataset is not None:
+        if full_dataset.is_sampled:
+            raise GpumetaError(f"{full_dataset.path}: is not a dataset of every nucleotide (its dataset_card.json "
+                               "lacks all_positions: true); build it with gpumeta build --all-positions")
+        resolve_test_genes(model, full_dataset, test_genes)  # every test gene present, none trained on
+        full = _rows_of(full_dataset, test_genes)
+        full_X = model.matrix(full)
+        full_proba = model.predict_proba(full_X)
+        summary["full_resolution"], full_per_gene = evaluate_predictions(
+            full.y, full.base_proba, full_proba, full.gene_ids, model.base_thresholds, model.thresholds)
+        summary["full_resolution"]["dataset"] = str(full.path)
+        summary["headline"] = "full_resolution"
+        head = {"data": full, "proba": full_proba, "X": full_X, "per_gene": full_per_gene,
+                "what": f"every nucleotide of the {len(test_genes)} held-out genes"}
+    head_note = note if head["data"] is rows else None
+    summary["per_gene_source"] = summary["headline"]
+    summary["gene_changes"] = _gene_changes(head["per_gene"])
+    write_csv(out_dir / PER_GENE_FILE, head["per_gene"], sep="\t")
+
+    figures: dict[str, str] = {}
+    if not minimal:
+        plots_dir = out_dir / "plots"
+        data = head["data"]
+        uncalibrated = model.predict_proba_uncalibrated(head["X"])
+        summary["calibration"] = calibration_stats(data.y, uncalibrated, head["proba"])
+        curves = list(curves) if curves is not None else _saved_curves(out_dir) or model_curves(model.evals_result)
+        gaps = learning_curve_gaps(curves)
+        summary["overfitting"] = gaps.to_dict(orient="records")
+        for path in plots.plot_roc_pr(data.y, data.base_proba, head["proba"], plots_dir, note=head_note):
+            figures[path.name] = head["what"]
+        reliability = {label: {"before": reliability_bins(data.y == k, uncalibrated[:, k]),
+                               "after": reliability_bins(data.y == k, head["proba"][:, k])}
+                       for k, label in enumerate(LABELS)}
+        figures[plots.plot_reliability(reliability, plots_dir, note=head_note).name] = head["what"]
+        figures[plots.plot_gene_f1_scatter(head["per_gene"], plots_dir, note=head_note).name] = (
+            f"{head['what']}, at the tuned thresholds")
+        curve_path = plots.plot_learning_curves(curves, plots_dir)
+        if curve_path is not None:
+            figures[curve_path.name] = ("training and validation genes of each fit ("
+                                        + ", ".join(label for label, _ in curves) + "); no held-out gene")
+        # SHAP on the sampled rows: they hold the errors, and every nucleotide would cost 100× more.
+        explained = explain_model(model, rows, out_dir, plots_dir=plots_dir, shap_genes=shap_genes,
+                                  seed=seed, skip_shap=skip_shap, max_rows=max_shap_rows, note=note)
+        figures["feature_importance.png"] = "gain: training rows; mean |SHAP|: the SHAP gene sample"
+        if explained["shap"] is not None:
+            for label in LABELS:
+                figures[f"shap_beeswarm_{label}.png"] = (
+                    f"{explained['shap']['n_genes']} held-out genes sampled with seed {seed} "
+                    f"({explained['shap']['n_rows']} {'sampled ' if rows.is_sampled else ''}rows)")
+        summary["shap"] = explained["shap"]
+    summary["figures"] = figures
+    summary["test_genes"] = test_genes
+    # Written last: its presence means the evaluation finished.
+    write_json(out_dir / SUMMARY_FILE, summary)
+    return summary

@@ -1,0 +1,222 @@
+"""Evaluation figures (matplotlib, Agg backend): each saved as PNG and PDF, atomically.
+
+Every function takes host arrays or tables, draws one figure, writes ``out_dir/<name>.png`` and
+``.pdf`` and returns the PNG path. `note` (e.g. "rows are a sample of each gene's nucleotides") is
+printed under the figure, so a figure never travels without saying which rows it was computed on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..atomic import atomic_path
+from ..schema import LABELS
+from .metrics import SITE_TYPES, best_iteration
+
+_COLORS = {"base": "#7f7f7f", "meta": "#1f77b4"}
+_MAX_CURVE_POINTS = 2000
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, out_dir: str | Path, name: str, note: str | None = None) -> Path:
+    """Write `fig` as out_dir/name.png and .pdf (atomically) with `note` under it; close it."""
+    plt = _pyplot()
+    out_dir = Path(out_dir)
+    if note:
+        fig.text(0.01, 0.005, note, fontsize=7, color="#444444", ha="left", va="bottom", wrap=True)
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
+    else:
+        fig.tight_layout()
+    for suffix in ("png", "pdf"):
+        with atomic_path(out_dir / f"{name}.{suffix}") as tmp:
+            fig.savefig(tmp, format=suffix, dpi=110)
+    plt.close(fig)
+    return out_dir / f"{name}.png"
+
+
+def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """At most _MAX_CURVE_POINTS points of a curve, ends kept (a 10 M-row curve draws no better)."""
+    if len(x) <= _MAX_CURVE_POINTS:
+        return x, y
+    keep = np.unique(np.linspace(0, len(x) - 1, _MAX_CURVE_POINTS).astype(np.int64))
+    return x[keep], y[keep]
+
+
+def plot_roc_pr(y: np.ndarray, base_proba: np.ndarray, meta_proba: np.ndarray, out_dir: str | Path,
+                weights: np.ndarray | None = None, note: str | None = None) -> list[Path]:
+    """ROC and precision-recall per class (one panel each), base and meta on the same axis."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    from .metrics import average_precision, roc_auc
+
+    plt = _pyplot()
+    paths = []
+    for kind in ("roc", "pr"):
+        fig, axes = plt.subplots(1, len(LABELS), figsize=(4.2 * len(LABELS), 4.0))
+        for code, (ax, label) in enumerate(zip(axes, LABELS)):
+            y_bin = np.asarray(y) == code
+            if y_bin.all() or not y_bin.any():
+                ax.set_title(f"{label}: one class only")
+                continue
+            for model, proba in (("base", base_proba), ("meta", meta_proba)):
+                score = proba[:, code]
+                if kind == "roc":
+                    fpr, tpr, _ = roc_curve(y_bin, score, sample_weight=weights)
+                    x, yy = _thin(fpr, tpr)
+                    ax.plot(x, yy, color=_COLORS[model],
+                            label=f"{model} AUC {roc_auc(y_bin, score, weights):.3f}")
+                else:
+                    precision, recall, _ = precision_recall_curve(y_bin, score, sample_weight=weights)
+                    x, yy = _thin(recall, precision)
+                    ax.step(x, yy, where="post", color=_COLORS[model],
+                            label=f"{model} AP {average_precision(y_bin, score, weights):.3f}")
+            if kind == "roc":
+                ax.plot([0, 1], [0, 1], ls=":", color="#bbbbbb")
+                ax.set(xlabel="false positive rate", ylabel="true positive rate")
+            else:
+                ax.set(xlabel="recall", ylabel="precision", ylim=(0, 1.02))
+            ax.set_title(label)
+            ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=8)
+        fig.suptitle("ROC curves" if kind == "roc" else "Precision-recall curves")
+        paths.append(save_figure(fig, out_dir, f"{kind}_curves", note))
+    return paths
+
+
+def plot_reliability(reliability: Mapping[str, Mapping[str, pd.DataFrame]], out_dir: str | Path,
+                     note: str | None = None) -> Path:
+    """Reliability diagram per class before and after calibration.
+
+    `reliability[class]["before"|"after"]` is a `metrics.reliability_bins` table.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(LABELS), figsize=(4.2 * len(LABELS), 4.0))
+    for ax, label in zip(axes, LABELS):
+        ax.plot([0, 1], [0, 1], ls=":", color="#bbbbbb", label="perfect")
+        for stage, color in (("before", "#ff7f0e"), ("after", "#1f77b4")):
+            bins = reliability[label][stage]
+            used = bins["weight"] > 0
+            ax.plot(bins.loc[used, "mean_predicted"], bins.loc[used, "observed"], marker="o", color=color,
+                    label=f"{stage} calibration")
+        ax.set(title=label, xlabel="mean predicted probability", ylabel="observed frequency",
+               xlim=(0, 1), ylim=(0, 1))
+        ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle("Reliability diagram (meta-model)")
+    return save_figure(fig, out_dir, "calibration", note)
+
+
+def plot_learning_curves(curves: Sequence[tuple[str, Mapping[str, Any]]], out_dir: str | Path,
+                         metric: str = "logloss", note: str | None = None) -> Path | None:
+    """Train vs validation `metric` per boosting round, one panel per class, one line pair per fold;
+    a marker at each early-stopping round. None when no curve has both series."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(LABELS), figsize=(4.2 * len(LABELS), 4.0))
+    drawn = False
+    cmap = plt.get_cmap("tab10")
+    for ax, label in zip(axes, LABELS):
+        for i, (fold, evals_result) in enumerate(curves):
+            per_class = evals_result.get(label) or {}
+            train = (per_class.get("train") or {}).get(metric)
+            valid = (per_class.get("validation") or {}).get(metric)
+            if not train or not valid:
+                continue
+            drawn = True
+            color = cmap(i % 10)
+            ax.plot(train, color=color, ls="--", lw=1, label=f"{fold} train")
+            ax.plot(valid, color=color, lw=1.3, label=f"{fold} validation")
+            at = best_iteration(evals_result, label)
+            if at is not None and at < len(valid):
+                ax.axvline(at, color=color, ls=":", lw=0.8)
+                ax.plot([at], [valid[at]], marker="v", color=color)
+        ax.set(title=label, xlabel="boosting round", ylabel=metric)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    if not drawn:
+        plt.close(fig)
+        return None
+    fig.suptitle("Learning curves (dotted line: early-stopping round)")
+    return save_figure(fig, out_dir, "learning_curves", note)
+
+
+def plot_gene_f1_scatter(per_gene: pd.DataFrame, out_dir: str | Path, note: str | None = None) -> Path:
+    """Per-gene F1, base (x) vs meta (y), per site type; points above the diagonal improved."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(SITE_TYPES), figsize=(4.5 * len(SITE_TYPES), 4.3))
+    for ax, t in zip(axes, SITE_TYPES):
+        base, meta = per_gene[f"base_{t}_f1"], per_gene[f"meta_{t}_f1"]
+        ok = base.notna() & meta.notna()
+        better, worse = ok & (meta > base), ok & (meta < base)
+        ax.scatter(base[ok & ~better & ~worse], meta[ok & ~better & ~worse], s=10, color="#999999",
+                   label=f"same ({int((ok & ~better & ~worse).sum())})")
+        ax.scatter(base[better], meta[better], s=10, color="#2ca02c", label=f"meta better ({int(better.sum())})")
+        ax.scatter(base[worse], meta[worse], s=10, color="#d62728", label=f"meta worse ({int(worse.sum())})")
+        ax.plot([0, 1], [0, 1], ls=":", color="#bbbbbb")
+        ax.set(title=f"{t} F1 per gene", xlabel="base F1", ylabel="meta F1", xlim=(-0.02, 1.02),
+               ylim=(-0.02, 1.02))
+        ax.legend(loc="lower right", fontsize=8)
+    return save_figure(fig, out_dir, "gene_f1_scatter", note)
+
+
+def plot_feature_importance(importance: pd.DataFrame, out_dir: str | Path, top: int = 20,
+                            note: str | None = None) -> Path:
+    """Top features per class: gain, and mean |SHAP| where the table has it (feature_importance.csv)."""
+    plt = _pyplot()
+    measures = [m for m in ("gain", "mean_abs_shap") if f"{m}_{LABELS[0]}" in importance.columns]
+    fig, axes = plt.subplots(len(measures), len(LABELS), figsize=(4.6 * len(LABELS), 0.25 * top * len(measures) + 1.5),
+                             squeeze=False)
+    for row, measure in enumerate(measures):
+        for ax, label in zip(axes[row], LABELS):
+            column = f"{measure}_{label}"
+            best = importance.nlargest(top, column)[::-1]
+            ax.barh(best["feature"], best[column], color="#1f77b4" if measure == "gain" else "#9467bd")
+            ax.set_title(f"{label}: {'gain' if measure == 'gain' else 'mean |SHAP|'}", fontsize=9)
+            ax.tick_params(axis="y", labelsize=7)
+    return save_figure(fig, out_dir, "feature_importance", note)
+
+
+def plot_shap_beeswarm(contributions: np.ndarray, X: np.ndarray, feature_names: Sequence[str], label: str,
+                       out_dir: str | Path, top: int = 20, max_points: int = 5000, seed: int = 0,
+                       note: str | None = None) -> Path:
+    """Beeswarm-style SHAP summary of one class, drawn with matplotlib (no `shap` package needed).
+
+    `contributions` is (n, p) or (n, p+1) (bias column ignored) for this class; one row per feature
+    (top by mean |SHAP|), points jittered vertically, coloured by the feature's value (rank within the
+    feature, so skewed features still show low vs high).
+    """
+    plt = _pyplot()
+    p = len(feature_names)
+    phi = np.asarray(contributions)[:, :p]
+    X = np.asarray(X)
+    rng = np.random.default_rng(seed)
+    if len(phi) > max_points:
+        rows = np.sort(rng.choice(len(phi), max_points, replace=False))
+        phi, X = phi[rows], X[rows]
+    order = np.argsort(-np.abs(phi).mean(axis=0))[:top]
+    fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(order) + 1.6))
+    for row, j in enumerate(order[::-1]):
+        values = X[:, j].astype(np.float64)
+        ranks = pd.Series(values).rank(pct=True).to_numpy()
+        jitter = rng.uniform(-0.3, 0.3, len(values))
+        points = ax.scatter(phi[:, j], row + jitter, c=ranks, cmap="coolwarm", vmin=0, vmax=1, s=4,
+                            alpha=0.6, linewidths=0, rasterized=True)
+    ax.axvline(0, color="#888888", lw=0.8)
+    ax.set_yticks(range(len(order)))
+    ax.set_yticklabels([feature_names[j] for j in order[::-1]], fontsize=8)
+    ax.set(xlabel=f"SHAP value (log-odds of {label} vs rest)", title=f"SHAP summary: {label}")
+    if len(order):
+        bar = fig.colorbar(points, ax=ax, fraction=0.04, pad=0.02)
+        bar.set_label("feature value (rank)")
+        bar.set_ticks([0, 1])
+        bar.set_ticklabels(["low", "high"])
+    return save_figure(fig, out_dir, f"shap_beeswarm_{label}", note)
