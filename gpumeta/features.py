@@ -85,3 +85,28 @@ def kmer_names(k: int) -> list[str]:
     import itertools
 
     return [f"{k}mer_{''.join(p)}" for p in itertools.product("ACGT", repeat=k)]
+
+
+NUCLEOTIDES: tuple[str, ...] = ("A", "C", "G", "T")
+
+
+def offset_label(offset: int) -> str:
+    """-2 -> "m2", 0 -> "0", 3 -> "p3": the offset spelling of column names."""
+    return "0" if offset == 0 else (f"m{-offset}" if offset < 0 else f"p{offset}")
+
+
+def positional_nucleotide_names(window: int) -> list[str]:
+    """One-hot columns `nt_{offset}_{base}` for offsets -window..+window (transcript orientation).
+
+    K-mer counts say which motifs are near a position but not where; these say which base sits at each
+    offset, which is what a splice motif is (GT at +1/+2 of a donor, AG at -2/-1 of an acceptor).
+    """
+    return [f"nt_{offset_label(o)}_{b}" for o in range(-window, window + 1) for b in NUCLEOTIDES]
+
+
+#: Gene-structure features (per gene, from the annotation; the original's names where it had them).
+GENE_STRUCTURE_COLUMNS: tuple[str, ...] = (
+    "gene_length", "transcript_length", "num_exons", "avg_exon_length", "median_exon_length",
+    "total_exon_length", "total_intron_length", "n_splice_sites", "num_overlaps",
+    "distance_to_start", "distance_to_end",
+)
