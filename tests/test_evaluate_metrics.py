@@ -125,3 +125,6 @@ def test_learning_curve_gap_flags():
     assert gaps.loc[0, "gap"] == pytest.approx(0.1) and gaps.loc[0, "relative_gap"] == pytest.approx(1 / 3)
     assert not gaps.loc[0, "flagged"]
     assert learning_curve_gaps([("fold 1", evals)], max_relative_gap=0.2).loc[0, "flagged"]
+    # A tiny absolute gap between tiny losses is not overfitting, however large relative to the loss.
+    tiny = {"donor": {"train": {"logloss": [0.001]}, "validation": {"logloss": [0.005]}, "best_iteration": 0}}
+    assert not learning_curve_gaps([("fold 1", tiny)]).loc[0, "flagged"]

@@ -386,13 +386,14 @@ def best_iteration(evals_result: Mapping[str, Any], label: str) -> int | None:
 
 
 def learning_curve_gaps(curves: Sequence[tuple[str, Mapping[str, Any]]], metric: str = "logloss",
-                        max_relative_gap: float = 0.5) -> pd.DataFrame:
+                        max_relative_gap: float = 0.5, min_gap: float = 0.01) -> pd.DataFrame:
     """Train/validation gap at the early-stopping round, per (fold, class), flagged when large.
 
     `curves` pairs a fold label with that fold's evals_result ({class: {"train": {metric: [...]},
     "validation": {metric: [...]}, "best_iteration": i}}). relative_gap = (validation - train) /
     validation; a row is flagged when it exceeds `max_relative_gap` (train loss far below validation
-    loss: the trees memorise training genes).
+    loss: the trees memorise training genes) and the gap itself exceeds `min_gap`: near-perfect
+    classes have losses of ~1e-3, where any gap is large relative to the loss but negligible.
     """
     rows = []
     for fold, evals_result in curves:
@@ -410,6 +411,6 @@ def learning_curve_gaps(curves: Sequence[tuple[str, Mapping[str, Any]]], metric:
             relative = _ratio(gap, float(valid[at]))
             rows.append({"fold": fold, "class": label, "best_iteration": at, f"train_{metric}": float(train[at]),
                          f"validation_{metric}": float(valid[at]), "gap": gap, "relative_gap": relative,
-                         "flagged": bool(relative > max_relative_gap)})
+                         "flagged": bool(relative > max_relative_gap and gap > min_gap)})
     return pd.DataFrame(rows, columns=["fold", "class", "best_iteration", f"train_{metric}",
                                        f"validation_{metric}", "gap", "relative_gap", "flagged"])
