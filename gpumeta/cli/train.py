@@ -38,22 +38,38 @@ def train(
     skip_shap: Annotated[bool, typer.Option("--skip-shap", help="No SHAP values.")] = False,
     minimal_diagnostics: Annotated[bool, typer.Option(
         "--minimal-diagnostics", help="Metrics only: no plots beyond the essentials.")] = False,
+    cluster: Annotated[Optional[str], typer.Option(
+        "--cluster", help="'local': start a dask cluster here (one worker per GPU on cuda, processes on cpu) "
+                          "for multi-instance/distributed training.")] = None,
+    scheduler_address: Annotated[Optional[str], typer.Option(
+        "--scheduler-address", help="Use a running dask cluster (tcp://HOST:PORT), e.g. dask-cuda workers.")] = None,
+    n_workers: Annotated[Optional[int], typer.Option(
+        "--n-workers", help="Workers of --cluster local (default: one per GPU on cuda, 2 on cpu).")] = None,
+    genes_per_instance: Annotated[Optional[int], typer.Option(
+        "--genes-per-instance", help="Genes per multi-instance instance (default: sized to worker memory).")] = None,
+    instance_overlap: Annotated[Optional[float], typer.Option(
+        "--instance-overlap", help="Fraction of each instance's genes also given to its neighbour (0-1).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out-dir.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run in --out-dir.")] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Train a meta-model with gene-aware CV and evaluate it on held-out genes."""
+    from ..backend import get_backend
+    from ..cluster import get_client
     from ..train import train as run_train
 
     screening = {k: v for k, v in {"auto_exclude_leaky": auto_exclude_leaky or None,
                                    "exclude_file": str(exclude_file) if exclude_file else None}.items()
                  if v is not None}
-    result = run_train(dataset, out_dir, device=device, config=config, test_dataset=test_dataset,
-                       eval_dataset=eval_dataset, benchmark_mode=benchmark_mode,
-                       n_benchmark_splits=n_benchmark_splits, sample_genes=sample_genes, resume=resume,
-                       overwrite=overwrite, quiet=quiet, strategy=strategy, calibration=calibration,
-                       n_folds=n_folds, seed=seed, shap_genes=shap_genes, skip_shap=skip_shap or None,
-                       minimal_diagnostics=minimal_diagnostics or None, screening=screening or None)
+    with get_client(get_backend(device), cluster, scheduler_address, n_workers, quiet) as client:
+        result = run_train(dataset, out_dir, device=device, config=config, test_dataset=test_dataset,
+                           eval_dataset=eval_dataset, benchmark_mode=benchmark_mode,
+                           n_benchmark_splits=n_benchmark_splits, sample_genes=sample_genes, resume=resume,
+                           overwrite=overwrite, quiet=quiet, strategy=strategy, calibration=calibration,
+                           n_folds=n_folds, seed=seed, shap_genes=shap_genes, skip_shap=skip_shap or None,
+                           minimal_diagnostics=minimal_diagnostics or None, screening=screening or None,
+                           genes_per_instance=genes_per_instance, instance_overlap=instance_overlap,
+                           cluster=client)
     headline = result.evaluation[result.evaluation["headline"]]
     typer.echo(f"held-out macro F1: base {headline['macro_f1']['base']:.4f} -> meta "
                f"{headline['macro_f1']['meta']:.4f} on {result.evaluation['n_test_genes']} genes; "

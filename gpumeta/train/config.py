@@ -58,6 +58,10 @@ class TrainConfig:
     #: Weight rows by 1/inclusion_prob so down-sampled easy negatives count for what they stand for.
     weight_by_inclusion: bool = False
     strategy: str = "auto"
+    #: multi-instance: genes per instance (None: sized to a worker's memory) and the fraction of each
+    #: instance's genes also given to its neighbour.
+    genes_per_instance: int | None = None
+    instance_overlap: float = 0.0
     shap_genes: int = 200
     skip_shap: bool = False
     minimal_diagnostics: bool = False

@@ -55,11 +55,14 @@ class FitOutput:
 
 def fit_one_vs_rest(backend, X, y: np.ndarray, train_rows: np.ndarray, val_rows: np.ndarray, logit_idx,
                     params: BoosterParams, seed: int, weights: np.ndarray | None = None,
-                    on_round: Callable[[], None] | None = None) -> FitOutput:
-    """Train one binary booster per class; `on_round` is called after every boosting round."""
+                    on_round: Callable[[], None] | None = None, nthread: int | None = None) -> FitOutput:
+    """Train one binary booster per class; `on_round` is called after every boosting round.
+
+    `nthread` bounds xgboost's threads (a dask worker passes its own share of the machine).
+    """
     import xgboost as xgb
 
-    xgb_params = params.xgb_params(backend.xgb_device, backend.n_threads, seed)
+    xgb_params = params.xgb_params(backend.xgb_device, nthread or backend.n_threads, seed)
     targets = [(y == k).astype(np.float32) for k in range(len(LABELS))]
     dtrain = backend.quantile_dmatrix(_data_iter(backend, X, train_rows, targets[0], weights, logit_idx),
                                       max_bin=params.max_bin)

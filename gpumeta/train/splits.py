@@ -38,7 +38,7 @@ class GeneSplitter:
     groups: dict[str, int]
     seed: int
 
-    def _shuffled_groups(self, genes, salt: int) -> list[list[str]]:
+    def shuffled_groups(self, genes, salt: int) -> list[list[str]]:
         members: dict[int, list[str]] = {}
         for g in sorted(genes):
             members.setdefault(self.groups[g], []).append(g)
@@ -51,7 +51,7 @@ class GeneSplitter:
         target = max(1, round(fraction * len(genes)))
         test: list[str] = []
         train: list[str] = []
-        for members in self._shuffled_groups(genes, salt):
+        for members in self.shuffled_groups(genes, salt):
             (test if len(test) < target else train).extend(members)
         return sorted(train), sorted(test)
 
@@ -59,7 +59,7 @@ class GeneSplitter:
         """`n_folds` disjoint gene lists, groups whole, balanced by row count."""
         folds: list[list[str]] = [[] for _ in range(n_folds)]
         load = np.zeros(n_folds)
-        for members in self._shuffled_groups(genes, salt):
+        for members in self.shuffled_groups(genes, salt):
             k = int(load.argmin())
             folds[k].extend(members)
             load[k] += sum(rows_per_gene.get(g, 0) for g in members)

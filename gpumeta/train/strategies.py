@@ -1,39 +1,89 @@
-"""How a model is fitted on a set of training rows: the `single` strategy (one matrix, one device).
+"""How a model is fitted on a set of training rows, and which way is chosen.
 
-`fit_model` is the one entry point the workflow calls for every fold and the final model; strategies that
-spread work over a dask cluster plug in here with the same signature.
+`fit_model` is the one entry point the workflow calls for every fold and the final model; each strategy
+returns an uncalibrated model with the same `.margins(X)`, so the workflow calibrates and evaluates every
+strategy identically:
+
+- ``single``: one matrix on one device (`fit_one_vs_rest`).
+- ``multi-instance``: an ensemble of instances trained in parallel on a dask cluster (`instances.py`).
+- ``distributed``: one model per class over all rows with `xgboost.dask` (`distributed.py`).
+- ``auto``: single when the training matrix fits a fraction of one device, else distributed when the
+  cluster has several workers, else multi-instance.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from ..cluster import n_workers_of
 from ..errors import GpumetaError
-from ..model import MetaModel
+from ..model import EnsembleModel, MetaModel
 from .config import TrainConfig
 from .fit import fit_one_vs_rest
 
 STRATEGIES = ("auto", "single", "multi-instance", "distributed")
+#: Share of one device's free memory the single strategy may fill: xgboost needs working room beside it.
+SINGLE_MEMORY_FRACTION = 0.5
+
+
+def training_matrix_bytes(n_rows: int, n_features: int, max_bin: int) -> int:
+    """Bytes of a training matrix: float32 features, xgboost's quantised bins, label and weight."""
+    bin_bytes = 1 if max_bin <= 256 else 2
+    return int(n_rows) * (int(n_features) * (4 + bin_bytes) + 8)
+
+
+def _gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.2f} GiB"
 
 
 def choose_strategy(requested: str, dataset, n_train_genes: int, n_genes: int, config: TrainConfig,
                     cluster=None) -> tuple[str, str]:
-    """(strategy, reason)."""
+    """(strategy, reason); `cluster` is a dask Client or None."""
     if requested not in STRATEGIES:
         raise GpumetaError(f"unknown strategy {requested!r}: use one of {', '.join(STRATEGIES)}")
+    if requested == "distributed" and cluster is None:
+        raise GpumetaError("--strategy distributed needs a dask cluster: add --cluster local or "
+                           "--scheduler-address tcp://HOST:PORT")
     if requested != "auto":
         return requested, "requested"
-    return "single", "the training matrix fits one device"
+    n_rows = dataset.n_rows * n_train_genes / max(n_genes, 1)
+    need = training_matrix_bytes(n_rows, len(dataset.feature_names), config.booster.max_bin)
+    budget = dataset.backend.memory_budget() * SINGLE_MEMORY_FRACTION
+    size = f"the training matrix (~{_gib(need)})"
+    if need <= budget:
+        return "single", f"{size} fits half of one device's free memory ({_gib(budget)})"
+    workers = n_workers_of(cluster)
+    if workers > 1:
+        return "distributed", f"{size} exceeds half of one device's free memory ({_gib(budget)}); " \
+                              f"the cluster has {workers} workers"
+    return "multi-instance", f"{size} exceeds half of one device's free memory ({_gib(budget)}) and no " \
+                             "cluster of 2+ workers is available: an ensemble of instances that each fit"
 
 
 def fit_model(strategy: str, dataset, train_rows: np.ndarray, val_rows: np.ndarray, features: list[str],
               logit_features: list[str], config: TrainConfig, weights: np.ndarray | None = None,
-              on_round=None, cluster=None) -> MetaModel:
-    """An uncalibrated model fitted on `train_rows`, early-stopped on `val_rows` (rows of `dataset`)."""
+              on_round=None, cluster=None, cache_dir: Path | None = None) -> MetaModel | EnsembleModel:
+    """An uncalibrated model fitted on `train_rows`, early-stopped on `val_rows` (rows of `dataset`).
+
+    `cluster` (a dask Client) runs multi-instance and distributed work; `cache_dir` keeps finished instances
+    of a multi-instance fit so a rerun reuses them.
+    """
+    if strategy == "multi-instance":
+        from .instances import fit_multi_instance
+
+        return fit_multi_instance(dataset, train_rows, val_rows, features, logit_features, config, weights,
+                                  on_round, cluster, cache_dir)
+    if strategy == "distributed":
+        from .distributed import fit_distributed
+
+        return fit_distributed(dataset, train_rows, val_rows, features, logit_features, config, weights,
+                               on_round, cluster)
     if strategy != "single":
-        raise GpumetaError(f"strategy {strategy!r} is not available in this build")
+        raise GpumetaError(f"strategy {strategy!r} is not available: use one of {', '.join(STRATEGIES[1:])}")
     logit_idx = [features.index(f) for f in logit_features]
     out = fit_one_vs_rest(dataset.backend, dataset.X, dataset.y, train_rows, val_rows, logit_idx, config.booster,
                           config.seed, weights, on_round)
     return MetaModel(boosters=out.boosters, feature_names=list(features), logit_features=list(logit_features),
-                     evals_result=out.evals_result, backend=dataset.backend)
+                     evals_result=out.evals_result, backend=dataset.backend, params={"strategy": "single"})

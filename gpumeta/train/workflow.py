@@ -90,9 +90,11 @@ class _Trainer:
         with self.timings.measure("xgboost"):
             model = fit_model(self.strategy, self.dataset, _rows_of(self.dataset, train_genes),
                               _rows_of(self.dataset, val_genes), self.features, self.logit_features,
-                              self.config, self.weights, on_round=tick, cluster=self.cluster)
+                              self.config, self.weights, on_round=tick, cluster=self.cluster,
+                              cache_dir=self.run_dir / "instances_cache" / description.split("/")[0].replace(" ", "_"))
         tick.done()
-        model.training_genes = sorted(set(train_genes) | set(val_genes))
+        if isinstance(model, MetaModel):  # an ensemble's training genes are those of its instances
+            model.training_genes = sorted(set(train_genes) | set(val_genes))
         return model
 
     def margins(self, model, rows: np.ndarray) -> np.ndarray:
@@ -173,18 +175,20 @@ class _Trainer:
             model = self.fit(fit_genes, val_genes, "final model")
             model.calibrators, model.thresholds, model.base_thresholds = calibrators, thresholds, base_thresholds
             model.dataset_fingerprint = self.dataset.fingerprint
-            model.params = {"booster": cfg.to_dict()["booster"], "strategy": self.strategy,
+            model.params = {**model.params, "booster": cfg.to_dict()["booster"], "strategy": self.strategy,
                             "calibration": cfg.calibration, "seed": cfg.seed}
             model.save(model_dir)
         curves.append(("final", model.evals_result))
         write_json(self.run_dir / "learning_curves.json", dict(curves))
         write_json(self.run_dir / "splits.json", self.splits)
+        # One gene per line: `gpumeta evaluate --genes-file RUN/test_genes.txt` re-scores exactly these genes.
+        write_text(self.run_dir / "test_genes.txt", "".join(f"{g}\n" for g in test_genes))
 
         target = test_dataset if test_dataset is not None else self.dataset
         with self.timings.measure("evaluation"):
             evaluation = evaluate_heldout(model, target, self.run_dir, genes=test_genes, full_dataset=eval_dataset,
                                           shap_genes=cfg.shap_genes, skip_shap=cfg.skip_shap,
-                                          minimal=cfg.minimal_diagnostics, seed=cfg.seed)
+                                          minimal=cfg.minimal_diagnostics, seed=cfg.seed, curves=curves)
         self.cv = cv
         return TrainResult(self.run_dir, model, evaluation, cv, self.splits)
 
@@ -205,7 +209,7 @@ def _info(dataset: MetaDataset, cfg: TrainConfig, mode: str, trainer: _Trainer |
                 pd.read_csv(trainer.run_dir / "feature_manifest.csv").query("status == 'excluded'")
                 [["feature", "reason"]].itertuples(index=False)),
             "strategy": getattr(trainer, "strategy", None), "strategy_reason": getattr(trainer, "strategy_reason", None),
-            "test_genes_file": "splits.json",
+            "test_genes_file": "test_genes.txt",
             "artifacts": sorted(str(p.relative_to(trainer.run_dir)) for p in trainer.run_dir.rglob("*")
                                 if p.is_file() and not p.name.startswith(".") and "folds" not in p.parts),
         })
