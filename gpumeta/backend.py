@@ -6,7 +6,7 @@ where it runs. GPU packages (cuDF, CuPy, dask-cuda) are imported lazily, so the 
 | need          | cuda                                  | cpu                          |
 |---------------|---------------------------------------|------------------------------|
 | arrays        | CuPy                                  | NumPy                        |
-| frames        | cuDF                                  | pandas (via pyarrow)         |
+| Parquet→matrix| cuDF from Arrow, assembled on device  | NumPy fill from Arrow        |
 | boosting      | xgboost device="cuda", QuantileDMatrix on device arrays | xgboost device="cpu" |
 | SHAP          | pred_contribs on the GPU (GPUTreeShap) | pred_contribs on CPU        |
 | cluster       | dask-cuda LocalCUDACluster            | dask LocalCluster            |
@@ -53,32 +53,20 @@ class Backend:
         get = getattr(values, "get", None)
         return get() if get is not None else np.asarray(values)
 
-    def column_to_array(self, arrow_column, dtype=np.float32):
-        """One pyarrow column as a backend array (zero-copy on cpu where arrow allows)."""
-        host = arrow_column.to_numpy(zero_copy_only=False)
-        return self.xp.asarray(host.astype(dtype, copy=False))
+    def matrix_from_arrow(self, table, columns):
+        """A float32 (rows, columns) matrix of these Arrow columns on this backend.
 
-    # ---- frames -------------------------------------------------------------------------------------
-    def read_parquet(self, paths, columns=None):
-        """A frame (pandas or cuDF) from Parquet files."""
+        cuda: cuDF takes the Arrow columns to the device and assembles the row-major matrix there, so the
+        host never builds it; cpu: one NumPy fill, column by column.
+        """
         if self.name == "cuda":
             import cudf
 
-            return cudf.read_parquet(list(map(str, paths)), columns=columns)
-        import pandas as pd
-        import pyarrow.parquet as pq
-
-        return pd.concat([pq.read_table(p, columns=columns).to_pandas() for p in paths], ignore_index=True)
-
-    def frame_from_pandas(self, frame):
-        if self.name == "cuda":
-            import cudf
-
-            return cudf.from_pandas(frame)
-        return frame
-
-    def frame_to_pandas(self, frame):
-        return frame.to_pandas() if hasattr(frame, "to_arrow") and self.name == "cuda" else frame
+            return cudf.DataFrame.from_arrow(table.select(list(columns))).to_cupy(dtype=np.float32)
+        block = np.empty((table.num_rows, len(columns)), dtype=np.float32)
+        for j, name in enumerate(columns):
+            block[:, j] = table.column(name).to_numpy(zero_copy_only=False)
+        return block
 
     # ---- boosting -----------------------------------------------------------------------------------
     def quantile_dmatrix(self, X, label=None, weight=None, ref=None, max_bin=256, feature_names=None):
@@ -107,11 +95,6 @@ class Backend:
         import psutil
 
         return int(psutil.virtual_memory().available)
-
-    def n_devices(self) -> int:
-        if self.name == "cuda":
-            return int(self.xp.cuda.runtime.getDeviceCount())
-        return 1
 
     def local_cluster(self, n_workers: int | None = None, threads_per_worker: int | None = None):
         """A dask cluster on this machine: one worker per GPU on cuda, process workers on cpu."""

@@ -323,10 +323,7 @@ def load_dataset(path: str | Path, device: str | Backend = "auto",
 
     def take(file: Path, table: pa.Table, codes: np.ndarray) -> None:
         nonlocal offset
-        block = np.empty((table.num_rows, len(features)), dtype=np.float32)
-        for j, name in enumerate(features):
-            block[:, j] = table.column(name).to_numpy(zero_copy_only=False)
-        X[offset:offset + table.num_rows] = backend.asarray(block)
+        X[offset:offset + table.num_rows] = backend.matrix_from_arrow(table, features)
         offset += table.num_rows
         labels.append(codes)
         genes.append(table.column(GENE_COLUMN).cast(pa.string()).to_numpy(zero_copy_only=False))
