@@ -1,0 +1,312 @@
+"""`build_dataset`: annotation + genome + base-model predictions -> a batched, resumable dataset.
+
+Layout written under OUT:
+  batches/batch_00001.parquet   one file per `batch_size` genes, each written atomically, then
+  batches/batch_00001.json      its manifest rows and counts (written after it: together they mark it done)
+  build_state.json              parameters, input checksums and the batch plan, for resume
+  master/                       hard links (or copies) of the finished batches: the dataset
+  gene_manifest.csv             gene_id, chrom, strand, gene_start, gene_end, n_rows, file
+  dataset_card.json             inputs (sha256), parameters, counts; written last: a build is complete
+                                when it exists
+Every input check runs before the first write. A rerun with the same inputs and parameters skips the
+finished batches; different ones are refused (use overwrite=True to start over).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pyarrow.parquet as pq
+
+from .. import __version__
+from ..atomic import atomic_dir, atomic_path, write_csv, write_json
+from ..backend import get_backend
+from ..errors import GpumetaError
+from .annotation import gene_sites, read_annotation
+from .fasta import Genome
+from .gene_structure import gene_structure, overlap_counts
+from .labelling import PRED_TYPES
+from .params import BuildParams
+from .predictions import Predictions, gene_tracks
+from .rows import GeneSummary, assemble, gene_rows, output_schema
+from .sampling import STRATA
+from .sequence import gene_sequence
+from ..schema import LABELS
+
+STATE_FILE = "build_state.json"
+CARD_FILE = "dataset_card.json"
+MANIFEST_FILE = "gene_manifest.csv"
+#: Everything a build owns under OUT (what overwrite removes; nothing else is touched).
+OWNED = ("batches", "master", "predictions", STATE_FILE, CARD_FILE, MANIFEST_FILE)
+BASE_MODELS = ("spliceai",)
+
+PRED_TYPE_DEFINITION = (
+    "per stream (donor, acceptor): called = prob >= threshold; calls and true sites within +-window nt "
+    "matched one to one; TP = matched site, FN = unmatched site, FP = call with no true site of that type "
+    "within +-window, TN = the rest (calls beside a matched site included). Row (nucleotide): the stream of "
+    "its own type for a true site; for a neither row FP if either stream is FP there, else TN.")
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    master_dir: Path
+    batch_files: list[Path]
+    manifest: Path
+    card: Path
+    n_genes: int
+    n_rows: int
+    counts: dict = field(default_factory=dict)
+    resumed_batches: int = 0
+    seconds: float = 0.0
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fingerprint_inputs(fasta: Path, annotation: Path, predictions: Predictions) -> dict:
+    return {
+        "fasta": {"path": str(fasta), "sha256": sha256_file(fasta)},
+        "annotation": {"path": str(annotation), "sha256": sha256_file(annotation)},
+        "predictions": {"path": str(predictions.path),
+                        "files": {str(f.relative_to(predictions.path) if predictions.path.is_dir() else f.name):
+                                  sha256_file(f) for f in predictions.files}},
+    }
+
+
+def build_dataset(fasta, annotation, out_dir, predictions=None, base_model: str | None = None,
+                  device: str = "auto", overwrite: bool = False,
+                  on_batch: Callable[[int, int, Path], None] | None = None, **params) -> BuildResult:
+    """Build a dataset; see the module docstring for the layout and `BuildParams` for `params`.
+
+    `predictions` is a directory (or file) of prediction Parquet; or `base_model="spliceai"` runs the
+    released SpliceAI models into OUT/predictions first. `on_batch(k, n_batches, path)` is called after
+    batch k (1-based) is complete (progress display; tests use it to interrupt a build).
+    """
+    started = time.perf_counter()
+    build_params = BuildParams.from_kwargs(**params)
+    backend = get_backend(device)
+    out_dir = Path(out_dir)
+    if (predictions is None) == (base_model is None):
+        raise GpumetaError("pass exactly one of --predictions DIR or --base-model spliceai")
+    if base_model is not None and base_model not in BASE_MODELS:
+        raise GpumetaError(f"--base-model {base_model!r} is not supported: use one of {', '.join(BASE_MODELS)}")
+    fasta, annotation = Path(fasta), Path(annotation)
+    genome = Genome(fasta, build_params.chrom_alias)
+    genes = read_annotation(annotation)
+
+    if base_model is not None:
+        selected = _select_genes(genes, build_params.genes, None, annotation)
+        genome.check_chroms({genes[g].chrom for g in selected}, f"annotation {annotation}")
+        if overwrite:  # only once the inputs passed their checks
+            _remove_owned(out_dir)
+            overwrite = False
+        inputs = {"fasta": sha256_file(fasta), "annotation": sha256_file(annotation)}
+        _refuse_foreign_state(out_dir, build_params, inputs)
+        from .spliceai_runner import predict_genes
+
+        predictions = predict_genes(genome, [genes[g] for g in selected], out_dir / "predictions",
+                                    batch_size=build_params.batch_size, fingerprint=inputs)
+    source = Predictions(predictions)
+    predicted = source.check(genes)
+    selected = _select_genes(genes, build_params.genes, predicted, annotation)
+    genome.check_chroms({genes[g].chrom for g in selected}, f"annotation {annotation}")
+    if overwrite:
+        _remove_owned(out_dir)
+
+    inputs = _fingerprint_inputs(fasta, annotation, source)
+    ordered = sorted(selected, key=lambda g: (genes[g].chrom, genes[g].start, g))
+    plan = [ordered[i: i + build_params.batch_size] for i in range(0, len(ordered), build_params.batch_size)]
+    state = {"format": 1, "parameters": build_params.fingerprint(), "inputs": inputs, "batches": plan,
+             "base_model": base_model}
+    resumed = _check_state(out_dir, state)
+    if resumed is None:
+        write_json(out_dir / STATE_FILE, state)
+
+    overlaps = overlap_counts(genes.values())
+    batch_dir = out_dir / "batches"
+    batch_files, n_resumed = [], 0
+    for number, batch in enumerate(plan, start=1):
+        path = batch_dir / f"batch_{number:05d}.parquet"
+        if path.exists() and path.with_suffix(".json").exists():
+            n_resumed += 1
+        else:
+            _write_batch(path, batch, genes, genome, source, overlaps, build_params, backend)
+        batch_files.append(path)
+        if on_batch is not None:
+            on_batch(number, len(plan), path)
+    return _finish(out_dir, batch_files, state, build_params, n_resumed, time.perf_counter() - started,
+                   len(genes) - len(selected))
+
+
+def _select_genes(genes: dict, wanted, predicted, annotation: Path) -> list[str]:
+    """Genes to build: `wanted` (or every predicted gene / every annotated gene), all of them available."""
+    available = set(predicted) if predicted is not None else set(genes)
+    if wanted is None:
+        return sorted(available)
+    missing = [g for g in wanted if g not in available]
+    if missing:
+        where = "the predictions" if predicted is not None else f"annotation {annotation}"
+        raise GpumetaError(f"gene {missing[0]} ({len(missing)} of {len(wanted)} requested) is not in {where}; "
+                           "check the --genes list")
+    return list(wanted)
+
+
+def _remove_owned(out_dir: Path) -> None:
+    for name in OWNED:
+        target = out_dir / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
+def _refuse_foreign_state(out_dir: Path, params: BuildParams, inputs: dict) -> None:
+    """Before running a base model into OUT: refuse when OUT holds a build of something else."""
+    state_path = out_dir / STATE_FILE
+    if not state_path.exists():
+        _refuse_unknown_contents(out_dir)
+        return
+    old = json.loads(state_path.read_text())
+    if old.get("parameters") != params.fingerprint() or any(
+            old.get("inputs", {}).get(k, {}).get("sha256") != v for k, v in inputs.items()):
+        raise GpumetaError(f"{out_dir} holds a build with other inputs or parameters; pass --overwrite to start "
+                           "over, or choose another output directory")
+
+
+def _refuse_unknown_contents(out_dir: Path) -> None:
+    # predictions/ alone is an interrupted base-model run: predict_genes checks its own run.json.
+    if out_dir.exists() and any(p.name in OWNED and p.name != "predictions" for p in out_dir.iterdir()):
+        raise GpumetaError(f"{out_dir} holds a partial output without {STATE_FILE}; pass --overwrite to start over")
+
+
+def _check_state(out_dir: Path, state: dict) -> dict | None:
+    """The previous run's state when it matches (resume), None when there is none; refuse a mismatch."""
+    path = out_dir / STATE_FILE
+    if not path.exists():
+        if (out_dir / "batches").exists() or (out_dir / "master").exists():
+            raise GpumetaError(f"{out_dir} holds batches but no {STATE_FILE}; pass --overwrite to start over")
+        return None
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GpumetaError(f"{path} is unreadable ({type(exc).__name__}); pass --overwrite to start over") from exc
+    for key in ("parameters", "inputs", "batches", "base_model"):
+        if old.get(key) != state[key]:
+            detail = key
+            if isinstance(state[key], dict):
+                diff = [k for k in state[key] if old.get(key, {}).get(k) != state[key][k]]
+                detail = f"{key}.{diff[0]}" if diff else key
+            raise GpumetaError(f"{out_dir} holds a build with a different {detail}; pass --overwrite to start over, "
+                               "or use the same inputs and parameters to resume")
+    return old
+
+
+def _write_batch(path: Path, batch: list[str], genes: dict, genome: Genome, source: Predictions,
+                 overlaps: dict, params: BuildParams, backend) -> None:
+    frames = source.load(batch)
+    schema = output_schema(params)
+    manifest, summaries = [], {}
+    file_name = f"master/{path.name}"
+    with atomic_path(path) as tmp:
+        # Dictionary encoding only where it pays (strings): tried on every float column it halves speed.
+        strings = [f.name for f in schema if f.type == "string"]
+        with pq.ParquetWriter(tmp, schema, use_dictionary=strings) as writer:
+            buffered, n_buffered = [], 0
+            for gene_id in batch:
+                gene = genes[gene_id]
+                sites = gene_sites(gene, params.site_convention)
+                summary = GeneSummary()
+                codes = gene_sequence(genome, gene, params.flank)
+                structure = gene_structure(gene, sites, overlaps[gene_id])
+                for block in gene_rows(gene, sites, gene_tracks(gene, frames[gene_id]), codes, params.flank,
+                                       structure, params, backend, summary):
+                    buffered.append(block)
+                    n_buffered += block["n_rows"]
+                    if n_buffered >= params.chunk_rows:
+                        writer.write_table(assemble(buffered, params))
+                        buffered, n_buffered = [], 0
+                summaries[gene_id] = summary
+                manifest.append({"gene_id": gene_id, "chrom": gene.chrom, "strand": gene.strand,
+                                 "gene_start": gene.start, "gene_end": gene.end, "n_rows": summary.n_rows,
+                                 "file": file_name})
+            if buffered:
+                writer.write_table(assemble(buffered, params))
+    write_json(path.with_suffix(".json"), {
+        "manifest": manifest, "counts": _sum_counts(summaries.values()),
+        "nucleotides": sum(genes[g].length for g in batch)})
+
+
+def _sum_counts(summaries) -> dict:
+    out = {"rows": 0, "splice_type": dict.fromkeys(LABELS, 0), "pred_type": dict.fromkeys(PRED_TYPES, 0),
+           "sampling_stratum": dict.fromkeys(STRATA, 0),
+           "streams": {t: dict.fromkeys(PRED_TYPES, 0) for t in ("donor", "acceptor")}}
+    for s in summaries:
+        out["rows"] += s.n_rows
+        for key in ("splice_type", "pred_type", "sampling_stratum"):
+            for k, v in getattr(s, key).items():
+                out[key][k] += v
+        for t, counts in s.streams.items():
+            for k, v in counts.items():
+                out["streams"][t][k] += v
+    return out
+
+
+def _merge_counts(parts: list[dict]) -> dict:
+    total = _sum_counts([])
+    for part in parts:
+        total["rows"] += part["rows"]
+        for key in ("splice_type", "pred_type", "sampling_stratum"):
+            for k, v in part[key].items():
+                total[key][k] += v
+        for t, counts in part["streams"].items():
+            for k, v in counts.items():
+                total["streams"][t][k] += v
+    return total
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not allowed
+        shutil.copy2(source, target)
+
+
+def _finish(out_dir: Path, batch_files: list[Path], state: dict, params: BuildParams, n_resumed: int,
+            seconds: float, n_unbuilt: int) -> BuildResult:
+    import pandas as pd
+
+    metas = [json.loads(p.with_suffix(".json").read_text()) for p in batch_files]
+    with atomic_dir(out_dir / "master") as tmp:
+        for path in batch_files:
+            _link_or_copy(path, tmp / path.name)
+    manifest = pd.DataFrame([row for m in metas for row in m["manifest"]],
+                            columns=["gene_id", "chrom", "strand", "gene_start", "gene_end", "n_rows", "file"])
+    write_csv(out_dir / MANIFEST_FILE, manifest)
+    counts = _merge_counts([m["counts"] for m in metas])
+    counts.update({"genes": len(manifest), "nucleotides": sum(m["nucleotides"] for m in metas),
+                   "annotated_genes_not_built": n_unbuilt})
+    card = {
+        "format": "gpumeta-dataset/1", "created_by": f"gpumeta {__version__} build",
+        # Top-level all_positions: readers (gpumeta.dataset) treat a dataset as sampled unless it says so.
+        "all_positions": params.all_positions,
+        "inputs": state["inputs"], "base_model": state["base_model"], "parameters": state["parameters"],
+        "counts": counts, "columns": output_schema(params).names, "pred_type_definition": PRED_TYPE_DEFINITION,
+        "batches": [f"master/{p.name}" for p in batch_files],
+    }
+    write_json(out_dir / CARD_FILE, card)
+    return BuildResult(out_dir, out_dir / "master", [out_dir / "master" / p.name for p in batch_files],
+                       out_dir / MANIFEST_FILE, out_dir / CARD_FILE, len(manifest), counts["rows"], counts,
+                       n_resumed, seconds)

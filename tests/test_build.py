@@ -1,0 +1,355 @@
+"""gpumeta build on hand-made inputs: site conventions, labels, features, resume, input checks, CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from gpumeta.build import build_dataset, dedupe, summarize
+from gpumeta.build.annotation import gene_sites, read_annotation
+from gpumeta.build.labelling import match_sites
+from gpumeta.dataset import validate_dataset
+from gpumeta.errors import GpumetaError
+
+CHROM_LEN = 2600
+# gene: (strand, start, end, {transcript: exons})
+GENES = {
+    "G1": ("+", 101, 900, {"T1": [(101, 200), (301, 400), (601, 900)],
+                           "T2": [(101, 200), (451, 500), (601, 900)]}),
+    "G2": ("-", 1201, 2000, {"T3": [(1201, 1300), (1501, 1600), (1801, 2000)]}),
+    "G3": ("+", 2101, 2500, {"T4": [(2101, 2200), (2301, 2500)]}),
+}
+TRUE_DONORS = {"G1": [200, 400, 500], "G2": [1501, 1801], "G3": [2200]}
+TRUE_ACCEPTORS = {"G1": [301, 451, 601], "G2": [1300, 1600], "G3": [2301]}
+# Probabilities planted: (gene, type, position, prob). 401 is a call 1 nt off site 400 (TP);
+# 500 and 601 are missed (FN); 700 and 1900 are calls far from any site (FP).
+PLANTED = [("G1", "donor", 200, 0.9), ("G1", "donor", 401, 0.7), ("G1", "donor", 500, 0.3),
+           ("G1", "donor", 700, 0.8), ("G1", "acceptor", 301, 0.95), ("G1", "acceptor", 451, 0.6),
+           ("G1", "acceptor", 601, 0.2), ("G2", "donor", 1501, 0.9), ("G2", "donor", 1801, 0.9),
+           ("G2", "acceptor", 1300, 0.8), ("G2", "acceptor", 1600, 0.1), ("G2", "acceptor", 1900, 0.6),
+           ("G3", "donor", 2200, 0.99), ("G3", "acceptor", 2301, 0.99)]
+
+
+def _write_genome(path: Path, chrom: str = "chr1") -> None:
+    rng = np.random.default_rng(1)
+    seq = np.array(list("ACGT"))[rng.integers(0, 4, CHROM_LEN)]
+    for g, donors in TRUE_DONORS.items():  # plant the GT of each donor, on the gene's strand
+        for p in donors:
+            if GENES[g][0] == "+":
+                seq[p: p + 2] = ["G", "T"]          # genomic p+1, p+2 (0-based p, p+1)
+            else:
+                seq[p - 3: p - 1] = ["A", "C"]      # genomic p-2, p-1 = reverse complement of GT
+    seq[2550:2560] = "N"
+    text = "".join(seq)
+    path.write_text(f">{chrom}\n" + "\n".join(text[i: i + 60] for i in range(0, len(text), 60)) + "\n")
+
+
+def _write_gtf(path: Path, chrom: str = "chr1") -> None:
+    lines = []
+    for g, (strand, start, end, txs) in GENES.items():
+        lines.append(f'{chrom}\tt\tgene\t{start}\t{end}\t.\t{strand}\t.\tgene_id "{g}";')
+        for t, exons in txs.items():
+            for s, e in exons:
+                lines.append(f'{chrom}\tt\texon\t{s}\t{e}\t.\t{strand}\t.\tgene_id "{g}"; transcript_id "{t}";')
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _write_predictions(directory: Path, chrom: str = "chr1", genes=GENES, edit=None) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(2)
+    for g in genes:
+        strand, start, end, _ = GENES[g]
+        pos = np.arange(start, end + 1)
+        frame = pd.DataFrame({"gene_id": g, "chrom": chrom, "strand": strand, "position": pos,
+                              "donor_prob": rng.uniform(0, 0.002, len(pos)),
+                              "acceptor_prob": rng.uniform(0, 0.002, len(pos))})
+        for gene, kind, p, prob in PLANTED:
+            if gene == g:
+                frame.loc[frame["position"] == p, f"{kind}_prob"] = prob
+        frame["neither_prob"] = 1 - frame["donor_prob"] - frame["acceptor_prob"]
+        if edit is not None:
+            frame = edit(g, frame)
+        frame.to_parquet(directory / f"{g}.parquet", index=False)
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    _write_genome(tmp_path / "genome.fa")
+    _write_gtf(tmp_path / "genes.gtf")
+    _write_predictions(tmp_path / "pred")
+    return tmp_path
+
+
+def _build(inputs: Path, out: str = "ds", **kwargs):
+    kwargs.setdefault("predictions", inputs / "pred")
+    return build_dataset(inputs / "genome.fa", inputs / "genes.gtf", inputs / out, device="cpu", **kwargs)
+
+
+def _rows(result) -> pd.DataFrame:
+    return pd.concat([pq.read_table(f).to_pandas() for f in result.batch_files], ignore_index=True)
+
+
+def _digests(directory: Path) -> dict[str, str]:
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+# ---- annotation and site conventions ----------------------------------------------------------------
+
+def test_sites_follow_the_exon_convention_on_both_strands(inputs):
+    genes = read_annotation(inputs / "genes.gtf")
+    for g in GENES:
+        sites = gene_sites(genes[g], "exon")
+        assert sites.donor.tolist() == TRUE_DONORS[g]
+        assert sites.acceptor.tolist() == TRUE_ACCEPTORS[g]
+    # intron convention: one base into the intron, in transcript orientation
+    plus, minus = gene_sites(genes["G1"], "intron"), gene_sites(genes["G2"], "intron")
+    assert plus.donor.tolist() == [201, 401, 501] and plus.acceptor.tolist() == [300, 450, 600]
+    assert minus.donor.tolist() == [1500, 1800] and minus.acceptor.tolist() == [1301, 1601]
+
+
+def test_gff3_and_spliceai_table_give_the_same_genes_as_gtf(inputs):
+    gff = ["##gff-version 3"]
+    table = ["#NAME\tCHROM\tSTRAND\tTX_START\tTX_END\tEXON_START\tEXON_END"]
+    for g, (strand, start, end, txs) in GENES.items():
+        gff.append(f"chr1\tt\tgene\t{start}\t{end}\t.\t{strand}\t.\tID=gene:{g};gene_id={g}")
+        for t, exons in txs.items():
+            gff.append(f"chr1\tt\tmRNA\t{exons[0][0]}\t{exons[-1][1]}\t.\t{strand}\t.\tID={t};Parent=gene:{g}")
+            gff += [f"chr1\tt\texon\t{s}\t{e}\t.\t{strand}\t.\tParent={t}" for s, e in exons]
+        exons = next(iter(txs.values()))
+        table.append(f"{g}\t1\t{strand}\t{start - 1}\t{end}\t{''.join(f'{s - 1},' for s, _ in exons)}"
+                     f"\t{''.join(f'{e},' for _, e in exons)}")
+    (inputs / "genes.gff3").write_text("\n".join(gff) + "\n")
+    (inputs / "genes.txt").write_text("\n".join(table) + "\n")
+    gtf, gff3, spliceai = (read_annotation(inputs / n) for n in ("genes.gtf", "genes.gff3", "genes.txt"))
+    for g in GENES:
+        assert (gff3[g].start, gff3[g].end, gff3[g].strand) == (gtf[g].start, gtf[g].end, gtf[g].strand)
+        assert gene_sites(gff3[g]).donor.tolist() == TRUE_DONORS[g]
+        first_tx = gene_sites(spliceai[g])  # one transcript per gene in SpliceAI's table
+        assert set(first_tx.donor.tolist()) <= set(TRUE_DONORS[g]) and spliceai[g].chrom == "1"
+        assert (spliceai[g].start, spliceai[g].end) == (gtf[g].start, gtf[g].end)
+
+
+def test_matching_is_one_to_one_within_the_window():
+    # two sites 3 nt apart share one nearby call: only one can match it
+    assert match_sites(np.array([10, 13]), np.array([11]), 2).tolist() == [True, False]
+    assert match_sites(np.array([10, 13]), np.array([11, 14]), 2).tolist() == [True, True]
+    assert match_sites(np.array([10]), np.array([13]), 2).tolist() == [False]
+    assert match_sites(np.array([10]), np.array([], dtype=np.int64), 2).tolist() == [False]
+
+
+# ---- labels, features, layout ----------------------------------------------------------------------
+
+def test_labels_match_the_planted_calls_and_sites(inputs):
+    result = _build(inputs)
+    rows = _rows(result).set_index(["gene_id", "absolute_position"])
+    expect = {("G1", 200): ("donor", "TP"), ("G1", 400): ("donor", "TP"), ("G1", 500): ("donor", "FN"),
+              ("G1", 700): ("neither", "FP"), ("G1", 601): ("acceptor", "FN"), ("G1", 451): ("acceptor", "TP"),
+              ("G2", 1501): ("donor", "TP"), ("G2", 1600): ("acceptor", "FN"), ("G2", 1900): ("neither", "FP"),
+              ("G1", 401): ("neither", "TN")}  # the call credited to site 400 is not an error
+    for key, (splice, pred) in expect.items():
+        assert (rows.loc[key, "splice_type"], rows.loc[key, "pred_type"]) == (splice, pred), key
+    streams = result.counts["streams"]
+    assert {k: streams["donor"][k] for k in ("TP", "FN", "FP")} == {"TP": 5, "FN": 1, "FP": 1}
+    assert {k: streams["acceptor"][k] for k in ("TP", "FN", "FP")} == {"TP": 4, "FN": 2, "FP": 1}
+    assert result.counts["nucleotides"] == sum(e - s + 1 for _, s, e, _ in GENES.values())
+    # every site and call is kept; transcript ids only on site rows
+    assert (rows["splice_type"] != "neither").sum() == 12
+    assert set(rows.loc[rows["splice_type"] == "neither", "transcript_id"]) == {""}
+    assert rows.loc[("G1", 451), "transcript_id"] == "T2"
+    assert validate_dataset(result.out_dir).ok
+
+
+def test_positions_context_and_sequence_are_in_transcript_orientation(inputs):
+    rows = _rows(_build(inputs, kmer_window=3))
+    minus = rows[rows["gene_id"] == "G2"]
+    assert ((minus["gene_end"] - minus["absolute_position"]) == minus["position"]).all()
+    plus = rows[rows["gene_id"] == "G1"]
+    assert ((plus["absolute_position"] - plus["gene_start"]) == plus["position"]).all()
+    donors = rows[rows["splice_type"] == "donor"]
+    assert (donors["nt_p1_G"] == 1).all() and (donors["nt_p2_T"] == 1).all()  # GT after every donor
+    # context m1 on '-' is the genomically next base (transcript orientation), 0 past the gene edge
+    by_pos = rows.set_index(["gene_id", "absolute_position"])
+    assert by_pos.loc[("G2", 1801), "donor_context_m1"] == pytest.approx(by_pos.loc[("G2", 1802), "donor_score"])
+    assert by_pos.loc[("G1", 401), "donor_context_m1"] == pytest.approx(by_pos.loc[("G1", 400), "donor_score"])
+    edge = rows[(rows["gene_id"] == "G3") & (rows["position"] == 0)]
+    assert len(edge) == 0 or (edge["donor_context_m1"] == 0).all()
+    # k-mer counts: the window [c-3, c+3] holds 5 3-mers (fewer where it has an N)
+    kmer_cols = [c for c in rows if c.startswith("3mer_")]
+    assert len(kmer_cols) == 64
+    assert (rows[kmer_cols].sum(axis=1) <= 5).all() and (rows[kmer_cols].sum(axis=1).max() == 5)
+    features = [c for c in rows if rows[c].dtype.kind == "f"]
+    assert np.isfinite(rows[features].to_numpy()).all()
+
+
+def test_all_positions_keeps_every_nucleotide(inputs):
+    result = _build(inputs, all_positions=True, batch_size=2, chunk_rows=300)
+    rows = _rows(result)
+    assert len(rows) == sum(e - s + 1 for _, s, e, _ in GENES.values())
+    assert (rows["inclusion_prob"] == 1).all()
+    assert json.loads(result.card.read_text())["all_positions"] is True
+    assert rows.groupby("gene_id")["absolute_position"].nunique().to_dict() == {
+        g: e - s + 1 for g, (_, s, e, _) in GENES.items()}
+    manifest = pd.read_csv(result.manifest)
+    assert manifest["n_rows"].sum() == len(rows) and len(result.batch_files) == 2
+
+
+def test_easy_negatives_are_sampled_reproducibly_with_their_probability(inputs):
+    rows = _rows(_build(inputs, hard_prob=0.5, tn_window=5, easy_ratio=1.0))
+    easy = rows[rows["sampling_stratum"] == "easy"]
+    assert 0 < len(easy) and (easy["inclusion_prob"] < 1).all()
+    assert (rows.loc[rows["sampling_stratum"] != "easy", "inclusion_prob"] == 1).all()
+    again = _rows(_build(inputs, "ds2", hard_prob=0.5, tn_window=5, easy_ratio=1.0, batch_size=1))
+    pd.testing.assert_frame_equal(rows, again)  # batching does not change the draw
+
+
+# ---- resume ------------------------------------------------------------------------------------------
+
+def test_interrupted_build_resumes_to_the_same_dataset(inputs):
+    whole = _rows(_build(inputs, "whole", batch_size=1))
+
+    def stop_after_first(number, total, path):
+        if number == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _build(inputs, "resumed", batch_size=1, on_batch=stop_after_first)
+    assert not (inputs / "resumed" / "dataset_card.json").exists()
+    result = _build(inputs, "resumed", batch_size=1)
+    assert result.resumed_batches == 1
+    pd.testing.assert_frame_equal(_rows(result), whole)
+    with pytest.raises(GpumetaError, match="different parameters.seed"):
+        _build(inputs, "resumed", batch_size=1, seed=5)
+    assert _build(inputs, "resumed", batch_size=1, seed=5, overwrite=True).resumed_batches == 0
+    # --overwrite with an input that fails its checks keeps the previous build
+    _write_predictions(inputs / "bad", edit=lambda g, f: f.iloc[:-1])
+    with pytest.raises(GpumetaError, match="must cover"):
+        _build(inputs, "resumed", predictions=inputs / "bad", overwrite=True)
+    assert (inputs / "resumed" / "dataset_card.json").exists()
+
+
+# ---- input checks ----------------------------------------------------------------------------------
+
+def test_inputs_are_never_modified(inputs):
+    before = _digests(inputs)
+    _build(inputs, "../out_elsewhere")
+    assert _digests(inputs) == before  # no .fai written beside the genome either
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda g, f: f.assign(gene_id="GX") if g == "G3" else f, "gene GX is not in the annotation"),
+    (lambda g, f: f.iloc[:-1] if g == "G1" else f, "must cover every position"),
+    (lambda g, f: pd.concat([f, f.iloc[:1]]) if g == "G1" else f, "exactly once"),
+    (lambda g, f: f.assign(donor_prob=f["donor_prob"] * 100) if g == "G2" else f, "outside \\[0, 1\\]"),
+    (lambda g, f: f.assign(acceptor_prob=np.nan) if g == "G2" else f, "null/NaN/inf"),
+    (lambda g, f: f.assign(strand="+") if g == "G2" else f, "G2 is on chr1\\+ there"),
+])
+def test_bad_predictions_stop_before_anything_is_written(inputs, edit, message):
+    _write_predictions(inputs / "bad", edit=edit)
+    with pytest.raises(GpumetaError, match=message) as err:
+        _build(inputs, "bad_out", predictions=inputs / "bad")
+    assert "\n" not in str(err.value) and not (inputs / "bad_out").exists()
+
+
+def test_chromosome_mismatch_offers_the_alias_fix(inputs):
+    _write_genome(inputs / "genome.fa", chrom="1")
+    with pytest.raises(GpumetaError, match="--chrom-alias strip-chr"):
+        _build(inputs)
+    assert not (inputs / "ds").exists()
+    assert _build(inputs, chrom_alias="strip-chr").n_genes == 3
+
+
+def test_bad_parameters_and_missing_base_model_are_one_line_errors(inputs):
+    with pytest.raises(GpumetaError, match="threshold"):
+        _build(inputs, threshold=1.5)
+    with pytest.raises(GpumetaError, match="exactly one of"):
+        build_dataset(inputs / "genome.fa", inputs / "genes.gtf", inputs / "x", device="cpu")
+    with pytest.raises(GpumetaError, match="is not in the predictions"):
+        _build(inputs, genes=["G1", "NOPE"])
+    try:
+        import keras  # noqa: F401
+    except ImportError:
+        with pytest.raises(GpumetaError, match=r"pip install 'gpumeta\[spliceai\]'"):
+            build_dataset(inputs / "genome.fa", inputs / "genes.gtf", inputs / "sp", base_model="spliceai",
+                          device="cpu")
+
+
+# ---- dedupe, summarize, CLI --------------------------------------------------------------------------
+
+def test_dedupe_removes_repeated_sites_and_summarize_counts(inputs):
+    result = _build(inputs)
+    n_rows = result.n_rows
+    doubled = inputs / "doubled"
+    doubled.mkdir()
+    for f in result.batch_files:
+        table = pq.read_table(f)
+        pq.write_table(table, doubled / "a.parquet")
+        pq.write_table(table, doubled / "b.parquet")
+    deduped = dedupe(doubled, out=inputs / "deduped")
+    assert (deduped.rows_in, deduped.rows_out) == (2 * n_rows, n_rows)
+    assert summarize(inputs / "deduped")["rows"] == n_rows
+    # in place on a built dataset: nothing to remove, sidecars stay consistent
+    same = dedupe(result.out_dir, inplace=True)
+    assert same.removed == 0 and len(pd.read_csv(result.manifest)) == 3
+    summary = summarize(result.out_dir)
+    assert summary["genes"] == 3 and summary["rows"] == n_rows and summary["nulls"] == {}
+    assert summary["pred_type"]["FN"] == 3 and summary["splice_type"]["donor"] == 6
+
+
+def test_cli_build_summarize_and_error_exit(inputs, capsys):
+    from gpumeta.cli import main
+
+    args = ["build", "--fasta", str(inputs / "genome.fa"), "--annotation", str(inputs / "genes.gtf"),
+            "--predictions", str(inputs / "pred"), "--out", str(inputs / "cli"), "--device", "cpu", "-q",
+            "--kmer-sizes", "2,3"]
+    assert main(args) == 0
+    assert "ok:" in capsys.readouterr().out
+    assert "2mer_GT" in pq.read_schema(next((inputs / "cli" / "master").glob("*.parquet"))).names
+    assert main(["summarize", str(inputs / "cli"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["genes"] == 3
+    assert main(args[:-2] + ["--kmer-sizes", "x"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+@pytest.mark.gpu
+def test_cuda_backend_builds_the_same_dataset(inputs):
+    cupy = pytest.importorskip("cupy")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except Exception:
+        pytest.skip("no usable CUDA device")
+    pytest.importorskip("cudf")
+    cpu = _rows(_build(inputs, "on_cpu"))
+    gpu = _rows(build_dataset(inputs / "genome.fa", inputs / "genes.gtf", inputs / "on_gpu",
+                              predictions=inputs / "pred", device="cuda"))
+    pd.testing.assert_frame_equal(cpu, gpu, check_exact=False, rtol=1e-5, atol=1e-6)
+
+
+def test_spliceai_runner_blocks_strands_and_output_columns(inputs):
+    """With a stand-in model (output = the centre input bases), check block tiling, the (neither, acceptor,
+    donor) column order and the minus-strand flip, without TensorFlow."""
+    from gpumeta.build.fasta import Genome
+    from gpumeta.build.spliceai_runner import CONTEXT, gene_predictions
+
+    class CentreBases:
+        def predict_on_batch(self, x):
+            centre = x[:, CONTEXT:-CONTEXT, :]
+            return np.stack([centre[..., 1], centre[..., 0], centre[..., 2]], axis=-1)  # C, A, G
+
+    genome, genes = Genome(inputs / "genome.fa"), read_annotation(inputs / "genes.gtf")
+    text = "".join((inputs / "genome.fa").read_text().splitlines()[1:])
+    for g in ("G1", "G2"):
+        table = gene_predictions([CentreBases(), CentreBases()], genome, genes[g]).to_pandas()
+        bases = np.array(list(text[genes[g].start - 1: genes[g].end]))
+        assert table["position"].tolist() == list(range(genes[g].start, genes[g].end + 1))
+        donor_base = "G" if genes[g].strand == "+" else "C"  # G on the transcript strand
+        acceptor_base = "A" if genes[g].strand == "+" else "T"
+        assert (table["donor_prob"].to_numpy() == (bases == donor_base)).all()
+        assert (table["acceptor_prob"].to_numpy() == (bases == acceptor_base)).all()
