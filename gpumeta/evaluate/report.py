@@ -131,13 +131,14 @@ def _heldout_section(summary: dict, per_gene: pd.DataFrame | None) -> list[str]:
              f"On {len(genes)} test genes the model never trained on: {_shown_list(genes, 10)}",
              "Headline: " + ("EVERY NUCLEOTIDE of the test genes (full resolution)" if headline == "full_resolution"
                              else "the dataset's rows of the test genes")]
-    if summary.get("rows_sampled"):
-        lines.append(f"NOTE: {summary.get('sample_note')}")
     order = ["full_resolution", "rows", "reweighted"] if headline == "full_resolution" else ["rows", "reweighted"]
     titles = {"full_resolution": "full resolution (headline)", "rows": "dataset rows"
               + (" (sampled)" if summary.get("rows_sampled") else ""), "reweighted": "dataset rows, reweighted"}
     for key in order:
         if key in summary:
+            if key == "rows" and summary.get("rows_sampled"):
+                # The sampling note belongs to the sampled rows, not to a full-resolution headline above them.
+                lines.append(f"NOTE: {summary.get('sample_note')}")
             lines += _evaluation_block(titles[key], summary[key])
     calibration = summary.get("calibration")
     if calibration:
