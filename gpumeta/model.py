@@ -93,6 +93,12 @@ class _Predictor:
         """Labels 0/1/2 (neither/donor/acceptor) at the model's tuned per-type thresholds."""
         return decide(self.predict_proba(X), self.thresholds)
 
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory atomically: it appears complete or not at all."""
+        with atomic_dir(path) as tmp:
+            self.write_into(tmp)
+        return Path(path)
+
 
 @dataclass
 class MetaModel(_Predictor):
@@ -173,10 +179,6 @@ class MetaModel(_Predictor):
             booster.save_model(str(directory / f"{label}.ubj"))
         write_json(directory / "manifest.json", self.manifest())
 
-    def save(self, path: str | Path) -> Path:
-        with atomic_dir(path) as tmp:
-            self.write_into(tmp)
-        return Path(path)
 
     @classmethod
     def from_manifest(cls, directory: Path, manifest: dict, backend: Backend) -> "MetaModel":
@@ -271,10 +273,6 @@ class EnsembleModel(_Predictor):
             member.write_into(directory / "instances" / f"instance_{i:03d}")
         write_json(directory / "manifest.json", self.manifest())
 
-    def save(self, path: str | Path) -> Path:
-        with atomic_dir(path) as tmp:
-            self.write_into(tmp)
-        return Path(path)
 
 
 def _read_manifest(directory: Path) -> dict:
