@@ -255,13 +255,19 @@ class MetaDataset:
                        gene_ids=self.gene_ids[index], base_proba=self.base_proba[index],
                        meta=self.meta.iloc[index].reset_index(drop=True))
 
-    def with_features(self, features: Sequence[str]) -> "MetaDataset":
-        """The same rows with only `features`, in that order (no copy when nothing changes)."""
+    def with_features(self, features: Sequence[str], in_place: bool = False) -> "MetaDataset":
+        """The same rows with only `features`, in that order (no copy when nothing changes).
+
+        `in_place` narrows this dataset itself, so the dropped columns' memory is freed at once.
+        """
         features = list(features)
         if features == self.feature_names:
             return self
         index = self.backend.asarray(np.asarray([self.feature_names.index(f) for f in features]))
-        return replace(self, X=self.X[:, index], feature_names=features)
+        if not in_place:
+            return replace(self, X=self.X[:, index], feature_names=features)
+        self.X, self.feature_names = self.X[:, index], features
+        return self
 
     def select_genes(self, genes: Iterable[str]) -> "MetaDataset":
         return self.subset(np.isin(self.gene_ids, np.asarray(list(genes), dtype=object)))

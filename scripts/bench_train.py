@@ -26,14 +26,19 @@ from pathlib import Path
 
 TRAIN = r"""
 import json, resource, sys, time
+import gpumeta.evaluate.heldout, gpumeta.evaluate.plots, matplotlib.pyplot, xgboost
 from gpumeta.train import train
+baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+c = cpu()
 t = time.perf_counter()
 r = train(sys.argv[1], sys.argv[2], device=sys.argv[3], overwrite=True, quiet=True,
           skip_shap=sys.argv[4] == "1")
-wall = time.perf_counter() - t
+wall, cpu_s = time.perf_counter() - t, cpu() - c
 rounds = {name: {label: len(c["validation"]["logloss"]) for label, c in curves.items()}
           for name, curves in json.load(open(sys.argv[2] + "/learning_curves.json")).items()}
-print(json.dumps({"wall": wall, "timings": r.timings, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+print(json.dumps({"wall": wall, "cpu": cpu_s, "timings": r.timings, "baseline_kb": baseline_kb,
+                  "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "rounds": rounds, "features": r.model.feature_names, "logit": r.model.logit_features,
                   "splits": r.splits}))
 """
@@ -48,6 +53,8 @@ data = load_dataset(sys.argv[1], "cpu" if sys.argv[3] == "cpu" else "cuda", feat
 X = data.X
 params = BoosterParams().xgb_params(data.backend.xgb_device, data.backend.n_threads, 42)
 genes = data.gene_ids
+cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+c = cpu()
 fits = [(f"fold_{f['fold']}", f["train"]) for f in spec["splits"]["folds"]] + [("final", spec["splits"]["final"]["train"])]
 t = time.perf_counter()
 for name, train_genes in fits:
@@ -56,7 +63,7 @@ for name, train_genes in fits:
     for k, label in enumerate(("neither", "donor", "acceptor")):
         d.set_label(data.backend.asarray((data.y[rows] == k).astype(np.float32)))
         xgb.train(params, d, num_boost_round=spec["rounds"][name][label])
-print(json.dumps({"wall": time.perf_counter() - t}))
+print(json.dumps({"wall": time.perf_counter() - t, "cpu": cpu() - c}))
 """
 
 
@@ -94,10 +101,13 @@ def main() -> None:
               f"(float32 matrix {matrix_mb:,.0f} MB); device {args.device}")
         print(f"gpumeta train wall {g['wall']:.1f} s; inside xgboost (fit + predict) {inside:.1f} s = "
               f"{100 * inside / g['wall']:.1f} % of wall; evaluation+report {g['timings'].get('evaluation', 0):.1f} s")
-        print(f"plain xgboost, same boosters and rounds: {p['wall']:.1f} s; gpumeta fitting / plain = "
-              f"{inside / p['wall']:.2f}")
+        print(f"plain xgboost, same boosters and rounds: {p['wall']:.1f} s wall, {p['cpu']:.1f} CPU-s; "
+              f"gpumeta fitting / plain = {inside / p['wall']:.2f} (wall); whole train / plain = "
+              f"{g['cpu'] / p['cpu']:.2f} (CPU time, robust to other load on the machine)")
+        extra = (g["maxrss_kb"] - g["baseline_kb"]) / 1e3
         print(f"peak RSS of the train process {g['maxrss_kb'] / 1e3:,.0f} MB = "
-              f"{g['maxrss_kb'] / 1e3 / matrix_mb:.2f} x the float32 feature matrix")
+              f"{g['maxrss_kb'] / 1e3 / matrix_mb:.2f} x the float32 feature matrix; above the "
+              f"{g['baseline_kb'] / 1e3:,.0f} MB of the imported libraries: {extra:,.0f} MB = {extra / matrix_mb:.2f} x")
 
 
 if __name__ == "__main__":

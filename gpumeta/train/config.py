@@ -41,7 +41,7 @@ class ScreeningParams:
     """Global feature screening, computed once on training genes and used by every fold."""
 
     sample_genes: int = 500
-    sample_rows: int = 200_000
+    sample_rows: int = 50_000
     duplicate_corr: float = 0.99
     leakage_corr: float = 0.95
     auto_exclude_leaky: bool = False

@@ -17,7 +17,7 @@ from ..model import logit_columns
 from ..schema import LABELS
 from .config import BoosterParams
 
-_CHUNK_ROWS = 1 << 18
+_CHUNK_ROWS = 1 << 16
 
 
 def _data_iter(backend, X, rows: np.ndarray, label: np.ndarray, weight: np.ndarray | None, logit_idx):

@@ -54,11 +54,14 @@ def _column_ranges(dataset, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _corr_with(matrix: np.ndarray, target: np.ndarray) -> np.ndarray:
-    m = matrix - matrix.mean(axis=0)
-    t = target - target.mean()
-    denom = np.sqrt((m * m).sum(axis=0) * (t * t).sum())
+    """Pearson correlation of every column with `target`, accumulated in float64 without copying the matrix."""
+    t = (target - target.mean()).astype(matrix.dtype)
+    mean = matrix.mean(axis=0, dtype=np.float64)
+    cov = (t @ matrix).astype(np.float64)  # the centred target sums to zero, so the column means drop out
+    var = np.einsum("ij,ij->j", matrix, matrix, dtype=np.float64) - len(matrix) * mean ** 2
+    denom = np.sqrt(np.clip(var, 0, None) * float(t.astype(np.float64) @ t.astype(np.float64)))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, (m * t[:, None]).sum(axis=0) / denom, 0.0)
+        return np.where(denom > 0, cov / denom, 0.0)
 
 
 def screen_features(dataset, train_genes, params: ScreeningParams, seed: int) -> ScreeningResult:
@@ -82,11 +85,15 @@ def screen_features(dataset, train_genes, params: ScreeningParams, seed: int) ->
     rows = np.flatnonzero(np.isin(dataset.gene_ids, sample_genes))
     if len(rows) > params.sample_rows:
         rows = np.sort(rng.choice(rows, size=params.sample_rows, replace=False))
-    sample = dataset.backend.to_host(dataset.X[dataset.backend.asarray(rows)]).astype(np.float64)
-    target = (dataset.y[rows] > 0).astype(np.float64)
+    sample = dataset.backend.to_host(dataset.X[dataset.backend.asarray(rows)])
+    target = (dataset.y[rows] > 0).astype(np.float32)
 
     pearson = _corr_with(sample, target)
-    spearman = _corr_with(np.apply_along_axis(rankdata, 0, sample), rankdata(target))
+    ranks = np.empty_like(sample)
+    for j in range(sample.shape[1]):  # column by column: one extra sample-sized array, not several
+        ranks[:, j] = rankdata(sample[:, j])
+    spearman = _corr_with(ranks, rankdata(target).astype(np.float32))
+    del ranks
 
     flagged: dict[str, str] = {}
     for j, name in enumerate(names):

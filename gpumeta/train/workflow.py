@@ -79,8 +79,9 @@ class _Trainer:
     """One production run over a dataset (its training genes and its held-out genes)."""
 
     def __init__(self, dataset: MetaDataset, config: TrainConfig, run_dir: Path, progress: Progress,
-                 timings: Timings, cluster=None):
+                 timings: Timings, cluster=None, owns_dataset: bool = True):
         self.dataset, self.config, self.run_dir = dataset, config, run_dir
+        self.owns_dataset = owns_dataset  # may narrow it to the screened features in place (frees memory)
         self.progress, self.timings, self.cluster = progress, timings, cluster
         self.weights = dataset.weights if config.weight_by_inclusion else None
 
@@ -146,7 +147,7 @@ class _Trainer:
         write_csv(self.run_dir / "feature_manifest.csv", screening.table)
         write_text(self.run_dir / "global_excluded_features.txt",
                    "".join(f"{f}\t{why}\n" for f, why in screening.excluded.items()))
-        self.dataset = self.dataset.with_features(self.features)
+        self.dataset = self.dataset.with_features(self.features, in_place=self.owns_dataset)
         self.strategy, self.strategy_reason = choose_strategy(cfg.strategy, self.dataset, len(train_genes),
                                                               len(self.dataset.genes), cfg, self.cluster)
         self.progress.note(f"strategy: {self.strategy} ({self.strategy_reason})")
@@ -321,7 +322,7 @@ def _benchmark(data, cfg, out_dir, progress, timings, groups, n_splits, full_dat
         split_dir.mkdir(exist_ok=True)
         splitter = GeneSplitter(groups, cfg.seed + s)
         train_genes, test_genes = splitter.holdout(genes, cfg.test_fraction)
-        trainer = _Trainer(data, cfg, split_dir, progress, timings, cluster)
+        trainer = _Trainer(data, cfg, split_dir, progress, timings, cluster, owns_dataset=False)
         last = trainer.run(train_genes, test_genes, splitter, None, full_data)
         headline = last.evaluation[last.evaluation["headline"]]
         rows.append({"split": s, "meta_macro_f1": headline["macro_f1"]["meta"],
