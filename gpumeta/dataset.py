@@ -324,7 +324,7 @@ def load_dataset(path: str | Path, device: str | Backend = "auto",
     features = list(features or [])
 
     X = backend.empty((total or 0, len(features)), dtype=np.float32)
-    labels, genes, metas = [], [], []
+    labels, metas = [], []
     offset = 0
 
     def take(file: Path, table: pa.Table, codes: np.ndarray) -> None:
@@ -332,21 +332,23 @@ def load_dataset(path: str | Path, device: str | Backend = "auto",
         X[offset:offset + table.num_rows] = backend.matrix_from_arrow(table, features)
         offset += table.num_rows
         labels.append(codes)
-        genes.append(table.column(GENE_COLUMN).cast(pa.string()).to_numpy(zero_copy_only=False))
         keep = [c for c in (*_META_KEEP, *BASE_SCORE_COLUMNS) if c in table.column_names]
-        metas.append(table.select(keep).to_pandas())
+        meta = table.select(keep)
+        metas.append(meta.set_column(keep.index(GENE_COLUMN), GENE_COLUMN, meta.column(GENE_COLUMN).cast(pa.string())))
 
     scan = _scan_files(files, on_table=take, stop_at_first=True, labelled=labelled)
     if scan.problems:
         raise GpumetaError(scan.problems[0] + ("; run `gpumeta validate` for every problem"
                                                if len(files) > 1 else ""))
-    meta = pd.concat(metas, ignore_index=True)
-    base_proba = meta[list(BASE_SCORE_COLUMNS)].to_numpy(dtype=np.float32)
-    meta = meta.drop(columns=list(BASE_SCORE_COLUMNS))
+    meta_table = pa.concat_tables(metas)
+    base_proba = np.column_stack([meta_table.column(c).to_numpy().astype(np.float32) for c in BASE_SCORE_COLUMNS])
+    # Categorical strings: a few repeated values per column (chrom, strand, pred_type, gene_id) cost one
+    # code per row instead of one Python string per row.
+    meta = meta_table.drop_columns(list(BASE_SCORE_COLUMNS)).to_pandas(strings_to_categorical=True)
     card = _read_card(path)
     # The original builder always down-sampled negatives; only a card that says otherwise means full rows.
     is_sampled = not bool(card.get("all_positions", False))
     return MetaDataset(path=path, backend=backend, X=X, feature_names=features,
-                       y=np.concatenate(labels), gene_ids=np.concatenate(genes).astype(object),
+                       y=np.concatenate(labels), gene_ids=np.asarray(meta[GENE_COLUMN], dtype=object),
                        base_proba=base_proba, meta=meta, is_sampled=is_sampled,
                        fingerprint=_fingerprint(files), card=card)
