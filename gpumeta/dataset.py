@@ -188,6 +188,10 @@ def _scan_files(files: list[Path], on_table=None, stop_at_first: bool = False, l
                     scan.n_rows += table.num_rows
                     if on_table is not None:
                         on_table(file, table, labels)
+                del table
+                # Arrow's allocator keeps freed pages for reuse; hand each file's back so that reading a
+                # dataset costs one file of memory beside the matrix, not the whole dataset again.
+                pa.default_memory_pool().release_unused()
         if stop_at_first and scan.problems:
             break
     if labelled and not scan.problems and scan.class_counts[1:].sum() == 0:
@@ -264,9 +268,9 @@ class MetaDataset:
         if features == self.feature_names:
             return self
         index = self.backend.asarray(np.asarray([self.feature_names.index(f) for f in features]))
-        if not in_place:
+        if not in_place or not self.X.flags.c_contiguous:
             return replace(self, X=self.X[:, index], feature_names=features)
-        self.X, self.feature_names = self.X[:, index], features
+        self.X, self.feature_names = _compact_columns(self.X, index), features
         return self
 
     def select_genes(self, genes: Iterable[str]) -> "MetaDataset":
@@ -278,6 +282,21 @@ class MetaDataset:
         if not all(c in self.meta for c in cols):
             return None
         return self.meta[cols].drop_duplicates("gene_id").reset_index(drop=True)
+
+
+def _compact_columns(X, index, block_rows: int = 1 << 15):
+    """X[:, index] written over X's own buffer, block by block: no second matrix is ever allocated.
+
+    Row i of the result starts at i * len(index) <= i * X.shape[1], so writing block after block never
+    overwrites rows not yet read (each block is copied out before its space is reused).
+    """
+    n, q = X.shape[0], len(index)
+    flat = X.reshape(-1)
+    for start in range(0, n, block_rows):
+        stop = min(n, start + block_rows)
+        block = X[start:stop][:, index]
+        flat[start * q:stop * q] = block.reshape(-1)
+    return flat[:n * q].reshape(n, q)
 
 
 def _fingerprint(files: list[Path]) -> str:

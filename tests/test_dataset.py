@@ -134,3 +134,14 @@ def test_features_argument_selects_and_names_missing(good):
     assert data.feature_names == ["motif", "donor_score"]
     with pytest.raises(GpumetaError, match="lacks feature column"):
         load_dataset(good, "cpu", features=["motif", "not_there"])
+
+
+def test_narrowing_in_place_reuses_the_matrix_buffer(good):
+    data = load_dataset(good, "cpu")
+    keep = ["motif", "donor_score", "3mer_GTA"]
+    expected = data.X[:, [data.feature_names.index(f) for f in keep]].copy()
+    buffer = data.X
+    narrowed = data.with_features(keep, in_place=True)
+    assert narrowed is data and data.feature_names == keep
+    np.testing.assert_array_equal(data.X, expected)
+    assert np.shares_memory(data.X, buffer)  # no second matrix was allocated
