@@ -15,7 +15,7 @@ DEMO_TRAINING = {"n_folds": 3, "shap_genes": 30,
                  "booster": {"n_estimators": 300, "learning_rate": 0.2, "early_stopping_rounds": 20}}
 
 
-def demo(out_dir: str | Path = "demo-run", n_genes: int = 40, seed: int = 0, device: str = "auto",
+def demo(out_dir: str | Path = "demo-run", n_genes: int = 80, seed: int = 0, device: str = "auto",
          overwrite: bool = False, quiet: bool = False):
     """Run synth -> build -> train into `out_dir` (genome/, dataset/, run/); returns the TrainResult."""
     from .build import build_dataset

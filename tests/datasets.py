@@ -15,12 +15,12 @@ from gpumeta.atomic import write_parquet
 
 
 def make_dataset(out: Path, n_genes: int = 60, rows_per_gene: int = 150, seed: int = 0,
-                 genes_per_batch: int = 25, extra_columns: dict | None = None) -> Path:
+                 genes_per_batch: int = 25, extra_columns: dict | None = None, site_rate: float = 0.08) -> Path:
     rng = np.random.default_rng(seed)
     frames = []
     for g in range(n_genes):
         n = rows_per_gene
-        y = rng.choice([0, 1, 2], n, p=[0.84, 0.08, 0.08])
+        y = rng.choice([0, 1, 2], n, p=[1 - 2 * site_rate, site_rate, site_rate])
         err = rng.random(n) < 0.2
         d = np.where(y == 1, 0.85, 0.01) * rng.random(n) ** 0.3
         a = np.where(y == 2, 0.85, 0.01) * rng.random(n) ** 0.3

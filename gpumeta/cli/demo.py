@@ -13,7 +13,7 @@ from .app import DeviceOption, QuietOption, app
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Where genome/, dataset/ and run/ go.")] = Path("demo-run"),
-    genes: Annotated[int, typer.Option("--genes", help="Synthetic genes to make.")] = 40,
+    genes: Annotated[int, typer.Option("--genes", help="Synthetic genes to make.")] = 80,
     seed: Annotated[int, typer.Option("--seed", help="Seed of everything.")] = 0,
     device: DeviceOption = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Remake the genome and dataset.")] = False,
