@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 
 from .backend import Backend, get_backend
 from .errors import GpumetaError
-from .schema import (BASE_SCORE_COLUMNS, GENE_COLUMN, LABEL_COLUMN, LABELS, NON_FEATURE_COLUMNS,
-                     REQUIRED_COLUMNS, label_code)
+from .schema import (BASE_SCORE_COLUMNS, GENE_COLUMN, LABEL_COLUMN, LABELS, REQUIRED_COLUMNS, is_feature_column,
+                     label_code)
 
 #: Metadata kept on the host beside the matrix (free text such as `sequence` is left on disk).
 _META_KEEP = ("gene_id", "transcript_id", "position", "absolute_position", "chrom", "strand",
@@ -53,7 +53,7 @@ def _is_numeric(t: pa.DataType) -> bool:
 
 def feature_columns(schema: pa.Schema) -> list[str]:
     """The columns a model learns from: every column the contract does not reserve, in file order."""
-    return [name for name in schema.names if name not in NON_FEATURE_COLUMNS]
+    return [name for name in schema.names if is_feature_column(name)]
 
 
 def _list(values: Iterable) -> str:

@@ -39,12 +39,6 @@ def _root(
     """GPU-native meta-models for splice-site prediction."""
 
 
-def fail(message: str, code: int = 2) -> None:
-    """Print one error line and exit with `code`."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: runs the app and turns GpumetaError into one line + exit 2."""
     try:
