@@ -15,7 +15,8 @@ from gpumeta.atomic import write_parquet
 
 
 def make_dataset(out: Path, n_genes: int = 60, rows_per_gene: int = 150, seed: int = 0,
-                 genes_per_batch: int = 25, extra_columns: dict | None = None, site_rate: float = 0.08) -> Path:
+                 genes_per_batch: int = 25, extra_columns: dict | None = None, site_rate: float = 0.08,
+                 gene_prefix: str = "ENSG") -> Path:
     rng = np.random.default_rng(seed)
     frames = []
     for g in range(n_genes):
@@ -29,7 +30,7 @@ def make_dataset(out: Path, n_genes: int = 60, rows_per_gene: int = 150, seed: i
         rest = np.clip(1 - d - a, 0, 1)
         total = d + a + rest
         frames.append(pd.DataFrame({
-            "gene_id": f"ENSG{g:05d}", "transcript_id": "", "chrom": "1", "strand": "+-"[g % 2],
+            "gene_id": f"{gene_prefix}{g:05d}", "transcript_id": "", "chrom": "1", "strand": "+-"[g % 2],
             "gene_start": g * 1000, "gene_end": g * 1000 + 900, "position": np.arange(n),
             "splice_type": np.array(["neither", "donor", "acceptor"])[y],
             "pred_type": "TN",

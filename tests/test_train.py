@@ -173,3 +173,24 @@ def test_wrong_input_is_one_line_exit_2(case, dataset, tmp_path):
     proc = _cli(*args)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and expected in proc.stderr, proc.stderr
+
+
+def test_research_mode_evaluates_only_the_other_datasets_genes(dataset, tmp_path):
+    other = make_dataset(tmp_path / "other", n_genes=10, rows_per_gene=80, seed=7, gene_prefix="OTHR")
+    result = train(dataset, tmp_path / "research", device="cpu", quiet=True, test_dataset=other, **FAST)
+    assert result.splits["test"] == sorted(f"OTHR{g:05d}" for g in range(10))
+    assert sorted(result.splits["train"]) == sorted(result.model.training_genes)
+    assert json.loads((result.run_dir / "run_info.json").read_text())["mode"] == "research"
+    assert result.evaluation["test_genes"] == result.splits["test"]
+
+
+def test_benchmark_mode_reports_mean_and_std_over_holdouts(dataset, tmp_path):
+    result = train(dataset, tmp_path / "bench", device="cpu", quiet=True, benchmark_mode=True, n_benchmark_splits=2,
+                   **FAST)
+    summary = json.loads((result.run_dir / "benchmark_summary.json").read_text())
+    splits = pd.read_csv(result.run_dir / "benchmark_splits.csv")
+    assert summary["n_splits"] == 2 and len(splits) == 2
+    assert summary["meta_macro_f1"]["mean"] == pytest.approx(splits["meta_macro_f1"].mean())
+    tests = [json.loads((result.run_dir / f"split_{s:02d}" / "splits.json").read_text())["test"] for s in range(2)]
+    assert tests[0] != tests[1]  # repeated holdouts, not one split twice
+    assert "Benchmark" in (result.run_dir / "training_summary.txt").read_text()

@@ -124,6 +124,17 @@ def _evaluation_block(name: str, block: dict) -> list[str]:
     return lines
 
 
+def _benchmark_section(benchmark: dict) -> list[str]:
+    n = benchmark["n_splits"]
+    lines = ["Benchmark (benchmark_summary.json, benchmark_splits.csv; each split under split_XX/)",
+             "----------------------------------------------------------------------------------",
+             f"{n} repeated gene holdouts; each figure on that split's held-out genes; mean ± std over splits"]
+    for key in ("base_macro_f1", "meta_macro_f1"):
+        lines.append(f"  {key:<16} {_num(benchmark[key]['mean'])} ± {_num(benchmark[key]['std'])}")
+    lines.append("The sections below are those of the last split.")
+    return lines + [""]
+
+
 def _heldout_section(summary: dict, per_gene: pd.DataFrame | None) -> list[str]:
     genes = summary.get("test_genes", [])
     headline = summary.get("headline", "rows")
@@ -243,6 +254,9 @@ def render_training_summary(run_dir: str | Path) -> str:
         lines += _splits_section(splits)
     if cv is not None and len(cv):
         lines += _cv_section(cv)
+    benchmark = _read_json(run_dir / "benchmark_summary.json")
+    if benchmark:
+        lines += _benchmark_section(benchmark)
     if summary:
         lines += _heldout_section(summary, per_gene)
     lines += _figures_section(run_dir, summary)
