@@ -21,14 +21,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .backend import Backend, get_backend
-from .errors import GpumetaError
+from .errors import GpumetaError, shown
 from .schema import (BASE_SCORE_COLUMNS, GENE_COLUMN, LABEL_COLUMN, LABELS, REQUIRED_COLUMNS, is_feature_column,
                      label_code)
 
 #: Metadata kept on the host beside the matrix (free text such as `sequence` is left on disk).
 _META_KEEP = ("gene_id", "transcript_id", "position", "absolute_position", "chrom", "strand",
               "gene_start", "gene_end", "pred_type", "sampling_stratum", "inclusion_prob")
-_MAX_LISTED = 5
 
 
 def find_parquet_files(path: str | Path) -> list[Path]:
@@ -54,12 +53,6 @@ def _is_numeric(t: pa.DataType) -> bool:
 def feature_columns(schema: pa.Schema) -> list[str]:
     """The columns a model learns from: every column the contract does not reserve, in file order."""
     return [name for name in schema.names if is_feature_column(name)]
-
-
-def _list(values: Iterable) -> str:
-    values = list(values)
-    shown = ", ".join(map(repr, values[:_MAX_LISTED]))
-    return shown + (f" and {len(values) - _MAX_LISTED} more" if len(values) > _MAX_LISTED else "")
 
 
 @dataclass
@@ -89,7 +82,7 @@ def _check_schema(file: Path, schema: pa.Schema, scan: _Scan) -> bool:
     required = [c for c in REQUIRED_COLUMNS if scan.labelled or c != LABEL_COLUMN]
     missing = [c for c in required if c not in schema.names]
     if missing:
-        scan.problems.append(f"{file}: missing required column(s) {_list(missing)}; a dataset needs "
+        scan.problems.append(f"{file}: missing required column(s) {shown(missing, quote=True)}; a dataset needs "
                              f"{', '.join(required)}")
         ok = False
     for name in feature_columns(schema):
@@ -103,8 +96,8 @@ def _check_schema(file: Path, schema: pa.Schema, scan: _Scan) -> bool:
         first = scan.files[0]
         extra = [c for c in schema.names if c not in scan.schema.names]
         lacking = [c for c in scan.schema.names if c not in schema.names]
-        detail = "; ".join(filter(None, [f"extra {_list(extra)}" if extra else "",
-                                         f"lacks {_list(lacking)}" if lacking else "",
+        detail = "; ".join(filter(None, [f"extra {shown(extra, quote=True)}" if extra else "",
+                                         f"lacks {shown(lacking, quote=True)}" if lacking else "",
                                          "same columns in another order" if not (extra or lacking) else ""]))
         scan.problems.append(f"{file}: columns differ from {first.name} ({detail}); every batch needs one schema")
         ok = False
@@ -128,7 +121,7 @@ def _label_codes(file: Path, column: pa.ChunkedArray, scan: _Scan) -> np.ndarray
     mapping = {u: label_code(u) for u in uniques}
     unknown = [u for u, code in mapping.items() if code is None]
     if unknown:
-        scan.problems.append(f"{file}: column {LABEL_COLUMN!r} has unknown label value(s) {_list(unknown)}; "
+        scan.problems.append(f"{file}: column {LABEL_COLUMN!r} has unknown label value(s) {shown(unknown, quote=True)}; "
                              f"use {', '.join(LABELS)} (or 0/1/2)")
         return None
     values = column.to_pandas()
@@ -259,6 +252,10 @@ class MetaDataset:
                        gene_ids=self.gene_ids[index], base_proba=self.base_proba[index],
                        meta=self.meta.iloc[index].reset_index(drop=True))
 
+    def rows_of(self, genes: Iterable[str]) -> np.ndarray:
+        """Row indices (host) of the given genes."""
+        return np.flatnonzero(np.isin(self.gene_ids, np.asarray(list(genes), dtype=object)))
+
     def with_features(self, features: Sequence[str], in_place: bool = False) -> "MetaDataset":
         """The same rows with only `features`, in that order (no copy when nothing changes).
 
@@ -274,7 +271,7 @@ class MetaDataset:
         return self
 
     def select_genes(self, genes: Iterable[str]) -> "MetaDataset":
-        return self.subset(np.isin(self.gene_ids, np.asarray(list(genes), dtype=object)))
+        return self.subset(self.rows_of(genes))
 
     def gene_coordinates(self) -> pd.DataFrame | None:
         """One row per gene (gene_id, chrom, gene_start, gene_end) when the dataset has coordinates."""
@@ -338,7 +335,7 @@ def load_dataset(path: str | Path, device: str | Backend = "auto",
     elif schema is not None:
         missing = [c for c in features if c not in schema.names]
         if missing:
-            raise GpumetaError(f"{path}: lacks feature column(s) {_list(missing)} that the model was trained on; "
+            raise GpumetaError(f"{path}: lacks feature column(s) {shown(missing, quote=True)} that the model was trained on; "
                                "rebuild the dataset with the same feature options")
     features = list(features or [])
 

@@ -8,6 +8,13 @@ exits with status 2; notebooks get an ordinary exception (it is a ValueError).
 from __future__ import annotations
 
 
+def shown(values, n: int = 5, quote: bool = False) -> str:
+    """The first `n` values for a message, then how many more: "a, b, c and 4 more"."""
+    values = list(values)
+    text = ", ".join(map(repr if quote else str, values[:n]))
+    return text + (f" and {len(values) - n} more" if len(values) > n else "")
+
+
 class GpumetaError(ValueError):
     """A problem with the user's input or environment, explained in one line."""
 

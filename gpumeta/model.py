@@ -18,7 +18,7 @@ import pandas as pd
 from .atomic import atomic_dir, write_json
 from .backend import Backend, get_backend
 from .calibration import apply_calibrator
-from .errors import GpumetaError
+from .errors import GpumetaError, shown
 from .schema import LABELS
 
 FORMAT = "gpumeta-model"
@@ -67,8 +67,7 @@ class _Predictor:
             return dataset.X
         missing = [f for f in self.feature_names if f not in dataset.feature_names]
         if missing:
-            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            raise GpumetaError(f"{dataset.path}: lacks feature column(s) {shown} that the model was trained on; "
+            raise GpumetaError(f"{dataset.path}: lacks feature column(s) {shown(missing)} that the model was trained on; "
                                "build the dataset with the model's feature options")
         order = [dataset.feature_names.index(f) for f in self.feature_names]
         return dataset.X[:, dataset.backend.asarray(np.asarray(order))]

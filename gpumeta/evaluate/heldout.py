@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 
 from ..atomic import write_csv, write_json
-from ..errors import GpumetaError
+from ..errors import GpumetaError, shown
 from ..schema import LABELS
 from . import plots
 from .explain import DEFAULT_MAX_SHAP_ROWS, explain_model
@@ -33,11 +33,6 @@ PER_GENE_FILE = "base_vs_meta_performance.tsv"
 CURVES_FILE = "learning_curves.json"
 DEFAULT_SAMPLE_NOTE = ("rows are a sample of each gene's nucleotides (easy negatives down-sampled): false "
                        "positives and precision are those of the sample, not of whole genes")
-
-
-def _shown(values: Iterable[str], n: int = 5) -> str:
-    values = list(values)
-    return ", ".join(values[:n]) + (f" and {len(values) - n} more" if len(values) > n else "")
 
 
 def read_gene_list(path: str | Path) -> list[str]:
@@ -60,16 +55,16 @@ def resolve_test_genes(model, dataset, genes: Iterable[str] | None) -> list[str]
         raise GpumetaError("no genes to evaluate: the gene list is empty")
     missing = [g for g in chosen if g not in available]
     if missing:
-        raise GpumetaError(f"{dataset.path}: has no rows for gene(s) {_shown(missing)}; "
+        raise GpumetaError(f"{dataset.path}: has no rows for gene(s) {shown(missing)}; "
                            "check the gene list against this dataset")
     trained = sorted(set(chosen) & {str(g) for g in model.training_genes})
     if trained:
         raise GpumetaError(f"{len(trained)} of the genes to evaluate were used to train the model "
-                           f"({_shown(trained)}); evaluate only held-out genes (e.g. --genes-file RUN/test_genes.txt)")
+                           f"({shown(trained)}); evaluate only held-out genes (e.g. --genes-file RUN/test_genes.txt)")
     return chosen
 
 
-def _rows_of(dataset, genes: list[str]):
+def _restricted(dataset, genes: list[str]):
     """The dataset restricted to `genes` (the dataset itself when it holds exactly those)."""
     if len(genes) == len(dataset.genes):
         return dataset
@@ -129,7 +124,7 @@ def evaluate_heldout(
     """
     out_dir = Path(out_dir)
     test_genes = resolve_test_genes(model, dataset, genes)
-    rows = _rows_of(dataset, test_genes)
+    rows = _restricted(dataset, test_genes)
     note = (sample_note or DEFAULT_SAMPLE_NOTE) if rows.is_sampled else None
     X = model.matrix(rows)
     meta_proba = model.predict_proba(X)
@@ -156,7 +151,7 @@ def evaluate_heldout(
             raise GpumetaError(f"{full_dataset.path}: is not a dataset of every nucleotide (its dataset_card.json "
                                "lacks all_positions: true); build it with gpumeta build --all-positions")
         resolve_test_genes(model, full_dataset, test_genes)  # every test gene present, none trained on
-        full = _rows_of(full_dataset, test_genes)
+        full = _restricted(full_dataset, test_genes)
         full_X = model.matrix(full)
         full_proba = model.predict_proba(full_X)
         summary["full_resolution"], full_per_gene = evaluate_predictions(

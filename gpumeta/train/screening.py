@@ -68,7 +68,7 @@ def screen_features(dataset, train_genes, params: ScreeningParams, seed: int) ->
     """Screen the dataset's features on a seeded sample of the training genes."""
     names = list(dataset.feature_names)
     reasons: dict[str, str] = {}
-    train_rows = np.flatnonzero(np.isin(dataset.gene_ids, np.asarray(list(train_genes), dtype=object)))
+    train_rows = dataset.rows_of(train_genes)
     lo, hi = _column_ranges(dataset, train_rows)
     for j, name in enumerate(names):
         if lo[j] == hi[j] and name not in BASE_SCORE_COLUMNS:
@@ -82,7 +82,7 @@ def screen_features(dataset, train_genes, params: ScreeningParams, seed: int) ->
     rng = np.random.default_rng(seed)
     genes = np.asarray(sorted(train_genes), dtype=object)
     sample_genes = rng.choice(genes, size=min(params.sample_genes, len(genes)), replace=False)
-    rows = np.flatnonzero(np.isin(dataset.gene_ids, sample_genes))
+    rows = dataset.rows_of(sample_genes)
     if len(rows) > params.sample_rows:
         rows = np.sort(rng.choice(rows, size=params.sample_rows, replace=False))
     sample = dataset.backend.to_host(dataset.X[dataset.backend.asarray(rows)])

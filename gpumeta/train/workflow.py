@@ -29,7 +29,7 @@ from ..calibration import fit_calibrator
 from ..dataset import MetaDataset, load_dataset
 from ..errors import GpumetaError
 from ..model import SITE_TYPES, EnsembleModel, MetaModel, load_model
-from ..progress import Progress, Timings, log, run_log
+from ..progress import Progress, Timings, run_log
 from ..schema import LABELS
 from .config import TrainConfig, load_config
 from .screening import screen_features
@@ -71,10 +71,6 @@ def _prepare_run_dir(out_dir: Path, fingerprint: dict, resume: bool, overwrite: 
     write_json(stamp, fingerprint)
 
 
-def _rows_of(dataset: MetaDataset, genes) -> np.ndarray:
-    return np.flatnonzero(np.isin(dataset.gene_ids, np.asarray(list(genes), dtype=object)))
-
-
 class _Trainer:
     """One production run over a dataset (its training genes and its held-out genes)."""
 
@@ -89,8 +85,8 @@ class _Trainer:
         n = self.config.booster.n_estimators * len(LABELS)
         tick = self.progress.task(description, total=n)
         with self.timings.measure("xgboost"):
-            model = fit_model(self.strategy, self.dataset, _rows_of(self.dataset, train_genes),
-                              _rows_of(self.dataset, val_genes), self.features, self.logit_features,
+            model = fit_model(self.strategy, self.dataset, self.dataset.rows_of(train_genes),
+                              self.dataset.rows_of(val_genes), self.features, self.logit_features,
                               self.config, self.weights, on_round=tick, cluster=self.cluster,
                               cache_dir=self.run_dir / "instances_cache" / description.split("/")[0].replace(" ", "_"))
         tick.done()
@@ -116,7 +112,7 @@ class _Trainer:
             fit_genes, val_genes = splitter.holdout(fold_train, self.config.validation_fraction, salt=100 + k)
             self.splits["folds"].append({"fold": k, "train": fit_genes, "validation": val_genes, "test": test_genes})
             fold_dir = self.run_dir / "folds" / f"fold_{k}"
-            rows = _rows_of(self.dataset, test_genes)
+            rows = self.dataset.rows_of(test_genes)
             if not (fold_dir / "fold.json").is_file():
                 model = self.fit(fit_genes, val_genes, f"fold {k}/{len(folds)}")
                 margins = self.margins(model, rows)
