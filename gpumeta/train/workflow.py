@@ -266,11 +266,10 @@ def train(dataset: str | Path, out_dir: str | Path, device: str = "auto", config
         if len(genes) < cfg.n_folds + 1 and test_data is None:
             raise GpumetaError(f"{dataset}: holds {len(genes)} genes; {cfg.n_folds}-fold CV plus a held-out set "
                                f"needs at least {cfg.n_folds + 2}; add genes or lower n_folds")
-        groups = gene_groups(np.asarray(genes + (list(test_data.genes) if test_data is not None else []),
-                                        dtype=object),
-                             pd.concat([c for c in (data.gene_coordinates(),
-                                                    test_data.gene_coordinates() if test_data is not None else None)
-                                        if c is not None]) if data.gene_coordinates() is not None else None)
+        sources = [data] + ([test_data] if test_data is not None else [])
+        coordinates = [d.gene_coordinates() for d in sources]
+        groups = gene_groups(np.asarray([g for d in sources for g in d.genes], dtype=object),
+                             pd.concat([c for c in coordinates if c is not None]) if coordinates[0] is not None else None)
         write_json(out_dir / "run_info.json", _info(data, cfg, mode, None, "running", timings, backend.name))
 
         if mode == "benchmark":
