@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .backend import get_backend  # noqa: E402
-from .errors import GpumetaError  # noqa: E402
+from .backend import get_backend
+from .errors import GpumetaError
 
-__all__ = ["__version__", "get_backend", "GpumetaError"]
+__all__ = ["GpumetaError", "__version__", "get_backend"]

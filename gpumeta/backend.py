@@ -126,7 +126,7 @@ def _cuda_problem() -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_backend(device: str = "auto") -> Backend:
     """The backend for `device` ("auto" picks cuda when a GPU and the RAPIDS stack import, else cpu)."""
     device = (device or "auto").lower()

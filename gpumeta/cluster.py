@@ -9,7 +9,7 @@ yields ``None``: the strategies then run in this process.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from .backend import Backend, get_backend
 from .errors import GpumetaError

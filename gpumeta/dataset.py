@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,15 @@ import pyarrow.parquet as pq
 
 from .backend import Backend, get_backend
 from .errors import GpumetaError, shown
-from .schema import (BASE_SCORE_COLUMNS, GENE_COLUMN, LABEL_COLUMN, LABELS, REQUIRED_COLUMNS, is_feature_column,
-                     label_code)
+from .schema import (
+    BASE_SCORE_COLUMNS,
+    GENE_COLUMN,
+    LABEL_COLUMN,
+    LABELS,
+    REQUIRED_COLUMNS,
+    is_feature_column,
+    label_code,
+)
 
 #: Metadata kept on the host beside the matrix (free text such as `sequence` is left on disk).
 _META_KEEP = ("gene_id", "transcript_id", "position", "absolute_position", "chrom", "strand",
@@ -121,8 +128,8 @@ def _label_codes(file: Path, column: pa.ChunkedArray, scan: _Scan) -> np.ndarray
     mapping = {u: label_code(u) for u in uniques}
     unknown = [u for u, code in mapping.items() if code is None]
     if unknown:
-        scan.problems.append(f"{file}: column {LABEL_COLUMN!r} has unknown label value(s) {shown(unknown, quote=True)}; "
-                             f"use {', '.join(LABELS)} (or 0/1/2)")
+        scan.problems.append(f"{file}: column {LABEL_COLUMN!r} has unknown label value(s) "
+                             f"{shown(unknown, quote=True)}; use {', '.join(LABELS)} (or 0/1/2)")
         return None
     values = column.to_pandas()
     return values.map(mapping).to_numpy(dtype=np.int8)
@@ -245,7 +252,7 @@ class MetaDataset:
             return None
         return (1.0 / self.meta["inclusion_prob"].to_numpy(dtype=np.float64)).astype(np.float32)
 
-    def subset(self, rows) -> "MetaDataset":
+    def subset(self, rows) -> MetaDataset:
         rows = np.asarray(rows)
         index = np.flatnonzero(rows) if rows.dtype == bool else rows
         return replace(self, X=self.X[self.backend.asarray(index)], y=self.y[index],
@@ -256,7 +263,7 @@ class MetaDataset:
         """Row indices (host) of the given genes."""
         return np.flatnonzero(np.isin(self.gene_ids, np.asarray(list(genes), dtype=object)))
 
-    def with_features(self, features: Sequence[str], in_place: bool = False) -> "MetaDataset":
+    def with_features(self, features: Sequence[str], in_place: bool = False) -> MetaDataset:
         """The same rows with only `features`, in that order (no copy when nothing changes).
 
         `in_place` narrows this dataset itself, so the dropped columns' memory is freed at once.
@@ -270,7 +277,7 @@ class MetaDataset:
         self.X, self.feature_names = _compact_columns(self.X, index), features
         return self
 
-    def select_genes(self, genes: Iterable[str]) -> "MetaDataset":
+    def select_genes(self, genes: Iterable[str]) -> MetaDataset:
         return self.subset(self.rows_of(genes))
 
     def gene_coordinates(self) -> pd.DataFrame | None:
@@ -335,8 +342,8 @@ def load_dataset(path: str | Path, device: str | Backend = "auto",
     elif schema is not None:
         missing = [c for c in features if c not in schema.names]
         if missing:
-            raise GpumetaError(f"{path}: lacks feature column(s) {shown(missing, quote=True)} that the model was trained on; "
-                               "rebuild the dataset with the same feature options")
+            raise GpumetaError(f"{path}: lacks feature column(s) {shown(missing, quote=True)} that the model was "
+                               "trained on; rebuild the dataset with the same feature options")
     features = list(features or [])
 
     X = backend.empty((total or 0, len(features)), dtype=np.float32)

@@ -1,7 +1,7 @@
 """`gpumeta.demo`: the whole job on an embedded default, from nothing to a report.
 
 A synthetic genome, annotation and base-model predictions (`gpumeta.synth.synth_genome`) -> a dataset
-(`gpumeta.build.build_dataset`) -> a trained meta-model evaluated on held-out genes (`gpumeta.train`).
+(`gpumeta.builder.build_dataset`) -> a trained meta-model evaluated on held-out genes (`gpumeta.train`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ DEMO_TRAINING = {"n_folds": 3, "shap_genes": 30,
 def demo(out_dir: str | Path = "demo-run", n_genes: int = 80, seed: int = 0, device: str = "auto",
          overwrite: bool = False, quiet: bool = False):
     """Run synth -> build -> train into `out_dir` (genome/, dataset/, run/); returns the TrainResult."""
-    from .build import build_dataset
+    from .builder import build_dataset
     from .synth import synth_genome
     from .train import train
 

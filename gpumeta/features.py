@@ -9,7 +9,7 @@ stream of the position's stronger type, so datasets keep the columns users know.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 EPS = 1e-10
 OFFSETS: tuple[str, ...] = ("m2", "m1", "p1", "p2")

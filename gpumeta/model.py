@@ -8,9 +8,9 @@ runs no code from the files: a model directory is ``manifest.json`` plus booster
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -67,8 +67,8 @@ class _Predictor:
             return dataset.X
         missing = [f for f in self.feature_names if f not in dataset.feature_names]
         if missing:
-            raise GpumetaError(f"{dataset.path}: lacks feature column(s) {shown(missing)} that the model was trained on; "
-                               "build the dataset with the model's feature options")
+            raise GpumetaError(f"{dataset.path}: lacks feature column(s) {shown(missing)} that the model was "
+                               "trained on; build the dataset with the model's feature options")
         order = [dataset.feature_names.index(f) for f in self.feature_names]
         return dataset.X[:, dataset.backend.asarray(np.asarray(order))]
 
@@ -180,7 +180,7 @@ class MetaModel(_Predictor):
 
 
     @classmethod
-    def from_manifest(cls, directory: Path, manifest: dict, backend: Backend) -> "MetaModel":
+    def from_manifest(cls, directory: Path, manifest: dict, backend: Backend) -> MetaModel:
         import xgboost as xgb
 
         boosters = []

@@ -47,9 +47,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -57,8 +57,15 @@ import pyarrow as pa
 from . import __version__
 from .atomic import atomic_dir, write_csv, write_json, write_parquet, write_text
 from .errors import GpumetaError
-from .features import (GENE_STRUCTURE_COLUMNS, NUCLEOTIDES, OFFSETS, SITE_TYPES, derived_features,
-                       kmer_names, positional_nucleotide_names)
+from .features import (
+    GENE_STRUCTURE_COLUMNS,
+    NUCLEOTIDES,
+    OFFSETS,
+    SITE_TYPES,
+    derived_features,
+    kmer_names,
+    positional_nucleotide_names,
+)
 from .schema import LABELS
 
 GENOME_CARD = "synth_card.json"

@@ -15,23 +15,23 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # one core, honestly
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
 
-from gpumeta.backend import get_backend  # noqa: E402
-from gpumeta.build import BuildParams, build_dataset  # noqa: E402
-from gpumeta.build.annotation import gene_sites, read_annotation  # noqa: E402
-from gpumeta.build.fasta import Genome  # noqa: E402
-from gpumeta.build.gene_structure import gene_structure, overlap_counts  # noqa: E402
-from gpumeta.build.predictions import Predictions, gene_tracks  # noqa: E402
-from gpumeta.build.rows import GeneSummary, assemble, gene_rows  # noqa: E402
-from gpumeta.build.sequence import gene_sequence  # noqa: E402
-from gpumeta.synth import synth_genome  # noqa: E402
+from gpumeta.backend import get_backend
+from gpumeta.builder import BuildParams, build_dataset
+from gpumeta.builder.annotation import gene_sites, read_annotation
+from gpumeta.builder.fasta import Genome
+from gpumeta.builder.gene_structure import gene_structure, overlap_counts
+from gpumeta.builder.predictions import Predictions, gene_tracks
+from gpumeta.builder.rows import GeneSummary, assemble, gene_rows
+from gpumeta.builder.sequence import gene_sequence
+from gpumeta.synth import synth_genome
 
 
 def compute_only(synth, params: BuildParams, backend) -> tuple[int, int, float]:

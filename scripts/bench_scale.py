@@ -19,6 +19,7 @@ Results go to OUT/bench_scale.json and a table on stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import threading
@@ -42,13 +43,11 @@ class PeakMemory:
         me = psutil.Process()
         total = me.memory_info().rss
         for child in me.children(recursive=True):
-            try:
+            with contextlib.suppress(psutil.Error):
                 total += child.memory_info().rss
-            except psutil.Error:
-                pass
         return total
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self._base = self._used()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()

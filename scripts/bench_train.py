@@ -21,7 +21,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 TRAIN = r"""
@@ -55,7 +54,8 @@ params = BoosterParams().xgb_params(data.backend.xgb_device, data.backend.n_thre
 genes = data.gene_ids
 cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 c = cpu()
-fits = [(f"fold_{f['fold']}", f["train"]) for f in spec["splits"]["folds"]] + [("final", spec["splits"]["final"]["train"])]
+fits = [(f"fold_{f['fold']}", f["train"]) for f in spec["splits"]["folds"]]
+fits.append(("final", spec["splits"]["final"]["train"]))
 t = time.perf_counter()
 for name, train_genes in fits:
     rows = np.flatnonzero(np.isin(genes, np.asarray(train_genes, dtype=object)))
@@ -107,7 +107,8 @@ def main() -> None:
         extra = (g["maxrss_kb"] - g["baseline_kb"]) / 1e3
         print(f"peak RSS of the train process {g['maxrss_kb'] / 1e3:,.0f} MB = "
               f"{g['maxrss_kb'] / 1e3 / matrix_mb:.2f} x the float32 feature matrix; above the "
-              f"{g['baseline_kb'] / 1e3:,.0f} MB of the imported libraries: {extra:,.0f} MB = {extra / matrix_mb:.2f} x")
+              f"{g['baseline_kb'] / 1e3:,.0f} MB of the imported libraries: "
+              f"{extra:,.0f} MB = {extra / matrix_mb:.2f} x")
 
 
 if __name__ == "__main__":

@@ -68,13 +68,13 @@ def main() -> None:
     args = parser.parse_args()
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
-    from gpumeta.build import build_dataset, summarize
+    from gpumeta.builder import build_dataset, summarize
 
     fasta = write_chromosome(fetch_slice(work), work / "chr22_slice.fa")
     spec = importlib.util.find_spec("spliceai")
     if spec is None:
         raise SystemExit("pip install 'gpumeta[spliceai]' first")
-    annotation = Path(list(spec.submodule_search_locations)[0]) / "annotations" / "grch37.txt"
+    annotation = Path(next(iter(spec.submodule_search_locations))) / "annotations" / "grch37.txt"
     genes = genes_inside(annotation)
     print(f"{len(genes)} genes wholly inside 22:{SLICE_START:,}-{SLICE_END:,}: {', '.join(genes)}")
     report = {"genes": genes}

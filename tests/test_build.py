@@ -11,9 +11,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from gpumeta.build import build_dataset, dedupe, summarize
-from gpumeta.build.annotation import gene_sites, read_annotation
-from gpumeta.build.labelling import match_sites
+from gpumeta.builder import build_dataset, dedupe, summarize
+from gpumeta.builder.annotation import gene_sites, read_annotation
+from gpumeta.builder.labelling import match_sites
 from gpumeta.dataset import validate_dataset
 from gpumeta.errors import GpumetaError
 
@@ -203,7 +203,7 @@ def test_all_positions_keeps_every_nucleotide(inputs):
 def test_easy_negatives_are_sampled_reproducibly_with_their_probability(inputs):
     rows = _rows(_build(inputs, hard_prob=0.5, tn_window=5, easy_ratio=1.0))
     easy = rows[rows["sampling_stratum"] == "easy"]
-    assert 0 < len(easy) and (easy["inclusion_prob"] < 1).all()
+    assert len(easy) > 0 and (easy["inclusion_prob"] < 1).all()
     assert (rows.loc[rows["sampling_stratum"] != "easy", "inclusion_prob"] == 1).all()
     again = _rows(_build(inputs, "ds2", hard_prob=0.5, tn_window=5, easy_ratio=1.0, batch_size=1))
     pd.testing.assert_frame_equal(rows, again)  # batching does not change the draw
@@ -224,7 +224,7 @@ def test_interrupted_build_resumes_to_the_same_dataset(inputs):
     result = _build(inputs, "resumed", batch_size=1)
     assert result.resumed_batches == 1
     pd.testing.assert_frame_equal(_rows(result), whole)
-    with pytest.raises(GpumetaError, match="different parameters.seed"):
+    with pytest.raises(GpumetaError, match=r"different parameters\.seed"):
         _build(inputs, "resumed", batch_size=1, seed=5)
     assert _build(inputs, "resumed", batch_size=1, seed=5, overwrite=True).resumed_batches == 0
     # --overwrite with an input that fails its checks keeps the previous build
@@ -335,8 +335,8 @@ def test_cuda_backend_builds_the_same_dataset(inputs):
 def test_spliceai_runner_blocks_strands_and_output_columns(inputs):
     """With a stand-in model (output = the centre input bases), check block tiling, the (neither, acceptor,
     donor) column order and the minus-strand flip, without TensorFlow."""
-    from gpumeta.build.fasta import Genome
-    from gpumeta.build.spliceai_runner import CONTEXT, gene_predictions
+    from gpumeta.builder.fasta import Genome
+    from gpumeta.builder.spliceai_runner import CONTEXT, gene_predictions
 
     class CentreBases:
         def predict_on_batch(self, x):

@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from gpumeta.build import build_dataset
+from gpumeta.builder import build_dataset
 from gpumeta.dataset import validate_dataset
 
 synth = pytest.importorskip("gpumeta.synth")
@@ -23,7 +23,7 @@ def built(tmp_path_factory):
 
 
 def _independent_counts(genome, threshold=0.5, window=2) -> dict:
-    """TP/FN/FP per site type from sites.tsv and the prediction files alone (no gpumeta.build code)."""
+    """TP/FN/FP per site type from sites.tsv and the prediction files alone (no gpumeta.builder code)."""
     sites = pd.read_csv(genome.sites, sep="\t", dtype={"gene_id": str, "chrom": str})
     preds = pd.concat([pq.read_table(p).to_pandas() for p in sorted(genome.predictions.rglob("*.parquet"))])
     counts = {t: {"TP": 0, "FN": 0, "FP": 0} for t in ("donor", "acceptor")}

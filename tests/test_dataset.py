@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from datasets import make_dataset
+
 from gpumeta.dataset import load_dataset, validate_dataset
 from gpumeta.errors import GpumetaError
 
@@ -69,7 +68,8 @@ def _rewrite(transform):
 
 
 BROKEN = {
-    "missing label": (_rewrite(lambda df: df.drop(columns=["splice_type"])), "missing required column(s) 'splice_type'"),
+    "missing label": (_rewrite(lambda df: df.drop(columns=["splice_type"])),
+                      "missing required column(s) 'splice_type'"),
     "missing base score": (_rewrite(lambda df: df.drop(columns=["donor_score"])), "'donor_score'"),
     "unknown label": (_rewrite(lambda df: df.assign(splice_type=df["splice_type"].where(df.index > 0, "exon"))),
                       "unknown label value(s) 'exon'"),

@@ -6,9 +6,17 @@ import numpy as np
 import pytest
 
 from gpumeta.errors import GpumetaError
-from gpumeta.evaluate.metrics import (FOLD_COLUMNS, best_f1_threshold, brier_score, calibration_stats,
-                                      evaluate_predictions, expected_calibration_error, fold_metrics,
-                                      learning_curve_gaps, top_k_per_gene)
+from gpumeta.evaluate.metrics import (
+    FOLD_COLUMNS,
+    best_f1_threshold,
+    brier_score,
+    calibration_stats,
+    evaluate_predictions,
+    expected_calibration_error,
+    fold_metrics,
+    learning_curve_gaps,
+    top_k_per_gene,
+)
 
 # Gene A rows 0-2, gene B rows 3-5.   y: donor, neither, donor | neither, acceptor, neither
 Y = np.array([1, 0, 1, 0, 2, 0], dtype=np.int8)

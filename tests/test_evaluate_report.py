@@ -47,7 +47,8 @@ def test_training_summary_sections(run_dir):
                      "max_depth: 3", "Cross-validation", "test_macro_f1", " ± ", "Held-out evaluation",
                      "10 test genes", "NOTE: rows are a sample", "Genes where the meta-model got WORSE",
                      "plots/roc_curves.png: the sampled rows of the 10 held-out genes",
-                     "plots/shap_beeswarm_donor.png: 4 held-out genes", "Gene splits (splits.json): train: 30 genes; test: 10 genes",
+                     "plots/shap_beeswarm_donor.png: 4 held-out genes",
+                     "Gene splits (splits.json): train: 30 genes; test: 10 genes",
                      "fit: 1.5", "plots/learning_curves.png: training and validation genes of each fit (fold_1, final)",
                      "overfitting: 0 of 6 fold/class curves flagged"):
         assert expected in text, expected

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from datasets import FAST, make_dataset
 
 pytestmark = pytest.mark.gpu

@@ -6,6 +6,7 @@ Each strategy trains through the real workflow; the saved model then predicts in
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import subprocess
@@ -25,8 +26,7 @@ from gpumeta.dataset import load_dataset
 from gpumeta.errors import GpumetaError
 from gpumeta.model import EnsembleModel, MetaModel
 from gpumeta.schema import LABELS
-from gpumeta.train import instances
-from gpumeta.train import train
+from gpumeta.train import instances, train
 from gpumeta.train.config import load_config
 from gpumeta.train.distributed import gene_partitions
 from gpumeta.train.instances import fit_multi_instance, plan_instances
@@ -89,8 +89,8 @@ def test_partitions_cut_only_at_gene_boundaries():
     gene_ids = np.repeat(np.array(["a", "b", "c", "d", "e"], dtype=object), [5, 1, 7, 3, 4])
     slices = gene_partitions(gene_ids, 3)
     assert slices[0][0] == 0 and slices[-1][1] == len(gene_ids)
-    assert all(prev[1] == nxt[0] for prev, nxt in zip(slices, slices[1:]))
-    for start, end in slices:
+    assert all(prev[1] == nxt[0] for prev, nxt in itertools.pairwise(slices))
+    for start, _end in slices:
         assert start == 0 or gene_ids[start] != gene_ids[start - 1]
 
 
@@ -109,16 +109,14 @@ def test_auto_chooses_by_memory_and_workers(data, client, monkeypatch):
 
 # ---- cluster ------------------------------------------------------------------------------------------------
 def test_get_client_errors_name_what_to_do(monkeypatch):
-    with pytest.raises(GpumetaError, match="not both"):
-        with get_client(CPU, "local", "tcp://127.0.0.1:1"):
-            pass
-    with pytest.raises(GpumetaError, match="'local'"):
-        with get_client(CPU, "slurm"):
-            pass
+    with pytest.raises(GpumetaError, match="not both"), get_client(CPU, "local", "tcp://127.0.0.1:1"):
+        pass
+    with pytest.raises(GpumetaError, match="'local'"), get_client(CPU, "slurm"):
+        pass
     monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT_S", 1)
-    with pytest.raises(GpumetaError, match=r"cannot reach the dask scheduler at tcp://127\.0\.0\.1:9"):
-        with get_client(CPU, scheduler_address="tcp://127.0.0.1:9"):
-            pass
+    with (pytest.raises(GpumetaError, match=r"cannot reach the dask scheduler at tcp://127\.0\.0\.1:9"),
+          get_client(CPU, scheduler_address="tcp://127.0.0.1:9")):
+        pass
     with get_client(CPU) as nothing:
         assert nothing is None
 

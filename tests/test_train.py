@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from datasets import FAST, make_dataset
+
 from gpumeta.errors import GpumetaError
 from gpumeta.model import load_model
 from gpumeta.train import train
@@ -137,6 +137,7 @@ def test_isotonic_calibration_and_exclude_file(dataset, tmp_path):
 def test_leakage_guard_reports_and_optionally_drops(tmp_path):
     ds = make_dataset(tmp_path / "leaky", n_genes=24, rows_per_gene=60)
     import pyarrow.parquet as pq
+
     from gpumeta.atomic import write_parquet
 
     for f in (ds / "master").glob("*.parquet"):
@@ -160,6 +161,7 @@ def test_wrong_input_is_one_line_exit_2(case, dataset, tmp_path):
     elif case == "other features":
         other = make_dataset(tmp_path / "other", n_genes=8, rows_per_gene=30, extra_columns=None)
         import pyarrow.parquet as pq
+
         from gpumeta.atomic import write_parquet
 
         for f in (other / "master").glob("*.parquet"):

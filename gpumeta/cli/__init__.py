@@ -6,12 +6,13 @@ on stderr and exit status 2, never a traceback.
 
 from __future__ import annotations
 
-from .app import app, main  # noqa: F401
-
 # Command modules, in the order of the flow (help lists commands as registered): importing registers them.
-from . import synth  # noqa: F401,E402
-from . import build  # noqa: F401,E402
-from . import data  # noqa: F401,E402
-from . import train  # noqa: F401,E402
-from . import evaluate  # noqa: F401,E402
-from . import demo  # noqa: F401,E402
+from . import (
+    build,  # noqa: F401
+    data,  # noqa: F401
+    demo,  # noqa: F401
+    evaluate,  # noqa: F401
+    synth,  # noqa: F401
+    train,  # noqa: F401
+)
+from .app import app, main  # noqa: F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,7 +19,7 @@ def _int_list(text: str, option: str) -> list[int]:
         raise GpumetaError(f"{option} {text!r}: give comma-separated integers, e.g. 3 or 2,3") from exc
 
 
-def _gene_list(text: Optional[str]) -> Optional[list[str]]:
+def _gene_list(text: str | None) -> list[str] | None:
     """Comma-separated ids, or @FILE with one id per line."""
     if text is None:
         return None
@@ -36,19 +36,20 @@ def build(
     fasta: Annotated[Path, typer.Option("--fasta", help="Genome FASTA (plain or bgzipped; .fai used if present).")],
     annotation: Annotated[Path, typer.Option("--annotation", help="GTF, GFF3 or SpliceAI annotation table.")],
     out: Annotated[Path, typer.Option("--out", help="Output dataset directory.")],
-    predictions: Annotated[Optional[Path], typer.Option(
+    predictions: Annotated[Path | None, typer.Option(
         "--predictions", help="Directory of prediction Parquet (gene_id, chrom, strand, position, "
                               "donor_prob, acceptor_prob, neither_prob).")] = None,
-    base_model: Annotated[Optional[str], typer.Option(
+    base_model: Annotated[str | None, typer.Option(
         "--base-model", help="Run a base model instead of --predictions: spliceai (needs gpumeta[spliceai]).")] = None,
-    genes: Annotated[Optional[str], typer.Option(
+    genes: Annotated[str | None, typer.Option(
         "--genes", help="Only these genes: comma-separated ids or @FILE (one per line).")] = None,
     threshold: Annotated[float, typer.Option(help="Call a nucleotide when its probability >= this.")] = 0.5,
     window: Annotated[int, typer.Option(help="A call within +-window nt of a true site matches it.")] = 2,
     hard_prob: Annotated[float, typer.Option(
         help="Keep every negative with max(donor, acceptor) >= this (hard negatives).")] = 0.001,
     tn_window: Annotated[int, typer.Option(help="Keep negatives within +-this nt of a site or call.")] = 75,
-    easy_ratio: Annotated[float, typer.Option(help="Easy negatives drawn per gene = ratio x rows kept otherwise.")] = 0.5,
+    easy_ratio: Annotated[float, typer.Option(
+        help="Easy negatives drawn per gene = ratio x rows kept otherwise.")] = 0.5,
     seed: Annotated[int, typer.Option(help="Seed of the easy-negative draw (per gene, from gene_id).")] = 0,
     all_positions: Annotated[bool, typer.Option(
         "--all-positions", help="One row per nucleotide of each gene body, no sampling (evaluation sets).")] = False,
@@ -61,12 +62,13 @@ def build(
         help="exon: a site is the exonic base next to the intron (SpliceAI); intron: the intronic base.")] = "exon",
     chrom_alias: Annotated[str, typer.Option(
         help="Map annotation chromosome names onto the FASTA's: none|strip-chr|add-chr.")] = "none",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over, removing a previous build in OUT.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Start over, removing a previous build in OUT.")] = False,
     device: DeviceOption = "auto",
     quiet: QuietOption = False,
 ) -> None:
     """Build a dataset: label TP/FP/FN/TN, sample negatives, add features, batch by batch (resumable)."""
-    from ..build import build_dataset
+    from ..builder import build_dataset
     from ..progress import Progress
 
     with Progress(quiet) as progress:
@@ -93,13 +95,13 @@ def build(
 @app.command()
 def dedupe(
     dataset: Annotated[Path, typer.Argument(help="Dataset: DIR (with master/), a Parquet directory or file.")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write the deduplicated dataset here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the deduplicated dataset here.")] = None,
     inplace: Annotated[bool, typer.Option("--inplace", help="Replace DATASET atomically instead.")] = False,
-    key: Annotated[Optional[str], typer.Option(
+    key: Annotated[str | None, typer.Option(
         help="Columns that identify a site (default gene_id,absolute_position).")] = None,
 ) -> None:
     """Drop duplicate rows of one site (the first occurrence is kept)."""
-    from ..build import dedupe as run_dedupe
+    from ..builder import dedupe as run_dedupe
 
     result = run_dedupe(dataset, out=out, inplace=inplace, key=key.split(",") if key else None)
     typer.echo(f"ok: {result.out}: removed {result.removed:,} of {result.rows_in:,} rows "
@@ -112,8 +114,8 @@ def summarize(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Genes, rows, class balance, TP/FP/FN/TN, sampling strata and nulls of a dataset."""
-    from ..build import summarize as run_summarize
-    from ..build.summarize import summary_table
+    from ..builder import summarize as run_summarize
+    from ..builder.summarize import summary_table
 
     summary = run_summarize(dataset)
     if as_json:

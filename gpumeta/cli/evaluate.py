@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,10 +16,10 @@ def evaluate(
     model: Annotated[Path, typer.Option("--model", help="Model directory (RUN/model, or a run directory).")],
     dataset: Annotated[Path, typer.Option("--dataset", help="Dataset holding the genes to evaluate.")],
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Directory for the evaluation files and report.")],
-    eval_dataset: Annotated[Optional[Path], typer.Option(
+    eval_dataset: Annotated[Path | None, typer.Option(
         "--eval-dataset", help="Dataset of EVERY nucleotide of the same genes (gpumeta build --all-positions): "
                                "evaluated too, and made the headline.")] = None,
-    genes_file: Annotated[Optional[Path], typer.Option(
+    genes_file: Annotated[Path | None, typer.Option(
         "--genes-file", help="Genes to evaluate, one id per line (default: every gene of --dataset). None may "
                              "be a training gene of the model.")] = None,
     device: DeviceOption = "auto",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,16 +16,16 @@ KINDS = ("genome", "dataset")
 @app.command()
 def synth(
     out_dir: Annotated[Path, typer.Argument(help="Directory to write (new, empty, or an earlier synth output).")],
-    genes: Annotated[Optional[int], typer.Option(
+    genes: Annotated[int | None, typer.Option(
         "--genes", help="Number of genes (default: 40 for a genome, 1000 for a dataset, or the preset's).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed writes identical files.")] = 0,
     kind: Annotated[str, typer.Option(
         "--kind", help="genome: FASTA + GTF + base-model predictions for `gpumeta build`; "
                        "dataset: a ready training dataset (master/*.parquet).")] = "genome",
-    preset: Annotated[Optional[str], typer.Option(
+    preset: Annotated[str | None, typer.Option(
         "--preset", help="Dataset shape by name: metaspliceai-large (9,280 genes, ~3.7 M rows, 1,167 "
                          "features). Dataset only.")] = None,
-    rows_per_gene: Annotated[Optional[int], typer.Option(
+    rows_per_gene: Annotated[int | None, typer.Option(
         "--rows-per-gene", help="Mean rows per gene of a dataset (default 400). Dataset only.")] = None,
     quiet: QuietOption = False,
 ) -> None:

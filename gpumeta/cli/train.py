@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,39 +15,40 @@ def train(
     dataset: Annotated[Path, typer.Option("--dataset", help="Training dataset (DIR/master/*.parquet).")],
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Run directory to write.")],
     device: DeviceOption = "auto",
-    config: Annotated[Optional[Path], typer.Option("--config", help="YAML/JSON config (see configs/).")] = None,
-    test_dataset: Annotated[Optional[Path], typer.Option(
+    config: Annotated[Path | None, typer.Option("--config", help="YAML/JSON config (see configs/).")] = None,
+    test_dataset: Annotated[Path | None, typer.Option(
         "--test-dataset", help="Research mode: train on all of --dataset, evaluate on this dataset's genes.")] = None,
-    eval_dataset: Annotated[Optional[Path], typer.Option(
+    eval_dataset: Annotated[Path | None, typer.Option(
         "--eval-dataset", help="Every-nucleotide dataset (build --all-positions) of the same genes: scores "
                                "held-out genes at full resolution.")] = None,
-    benchmark_mode: Annotated[bool, typer.Option("--benchmark-mode", help="Repeated gene holdouts, mean ± std.")] = False,
+    benchmark_mode: Annotated[bool, typer.Option(
+        "--benchmark-mode", help="Repeated gene holdouts, mean ± std.")] = False,
     n_benchmark_splits: Annotated[int, typer.Option("--n-benchmark-splits", help="Holdouts in benchmark mode.")] = 3,
-    sample_genes: Annotated[Optional[int], typer.Option(
+    sample_genes: Annotated[int | None, typer.Option(
         "--sample-genes", help="Testing mode: a quick subset of N genes (not for production).")] = None,
-    strategy: Annotated[Optional[str], typer.Option(
+    strategy: Annotated[str | None, typer.Option(
         "--strategy", help="auto|single|multi-instance|distributed.")] = None,
-    calibration: Annotated[Optional[str], typer.Option("--calibration", help="platt|isotonic|none.")] = None,
-    n_folds: Annotated[Optional[int], typer.Option("--n-folds", help="Gene CV folds.")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of splits and sampling.")] = None,
+    calibration: Annotated[str | None, typer.Option("--calibration", help="platt|isotonic|none.")] = None,
+    n_folds: Annotated[int | None, typer.Option("--n-folds", help="Gene CV folds.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of splits and sampling.")] = None,
     auto_exclude_leaky: Annotated[bool, typer.Option(
         "--auto-exclude-leaky", help="Drop features the leakage guard flags (default: report only).")] = False,
-    exclude_file: Annotated[Optional[Path], typer.Option(
+    exclude_file: Annotated[Path | None, typer.Option(
         "--exclude-file", help="File of feature names to exclude, one per line (must exist).")] = None,
-    shap_genes: Annotated[Optional[int], typer.Option("--shap-genes", help="Genes in the SHAP sample.")] = None,
+    shap_genes: Annotated[int | None, typer.Option("--shap-genes", help="Genes in the SHAP sample.")] = None,
     skip_shap: Annotated[bool, typer.Option("--skip-shap", help="No SHAP values.")] = False,
     minimal_diagnostics: Annotated[bool, typer.Option(
         "--minimal-diagnostics", help="Metrics only: no plots beyond the essentials.")] = False,
-    cluster: Annotated[Optional[str], typer.Option(
+    cluster: Annotated[str | None, typer.Option(
         "--cluster", help="'local': start a dask cluster here (one worker per GPU on cuda, processes on cpu) "
                           "for multi-instance/distributed training.")] = None,
-    scheduler_address: Annotated[Optional[str], typer.Option(
+    scheduler_address: Annotated[str | None, typer.Option(
         "--scheduler-address", help="Use a running dask cluster (tcp://HOST:PORT), e.g. dask-cuda workers.")] = None,
-    n_workers: Annotated[Optional[int], typer.Option(
+    n_workers: Annotated[int | None, typer.Option(
         "--n-workers", help="Workers of --cluster local (default: one per GPU on cuda, 2 on cpu).")] = None,
-    genes_per_instance: Annotated[Optional[int], typer.Option(
+    genes_per_instance: Annotated[int | None, typer.Option(
         "--genes-per-instance", help="Genes per multi-instance instance (default: sized to worker memory).")] = None,
-    instance_overlap: Annotated[Optional[float], typer.Option(
+    instance_overlap: Annotated[float | None, typer.Option(
         "--instance-overlap", help="Fraction of each instance's genes also given to its neighbour (0-1).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out-dir.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run in --out-dir.")] = False,

@@ -16,8 +16,9 @@ the same genes is given (`full_dataset`, built with --all-positions), that evalu
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 

@@ -15,7 +15,8 @@ Conventions used throughout:
 from __future__ import annotations
 
 import warnings
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -224,7 +225,7 @@ def evaluate_predictions(
     probas = {"base": base_proba, "meta": meta_proba}
     tuned = {"base": base_thresholds, "meta": meta_thresholds}
 
-    summary: dict[str, Any] = {"n_rows": int(len(y)), "n_genes": int(n_genes), "weighted": w is not None,
+    summary: dict[str, Any] = {"n_rows": len(y), "n_genes": int(n_genes), "weighted": w is not None,
                                "macro_f1": {}, "per_class": {c: {} for c in LABELS}, "site_types": {},
                                "top_k": {}}
     for model, proba in probas.items():
@@ -312,7 +313,7 @@ def fold_metrics(
         binary[model]["auc"] = roc_auc(splice, score, w)
         binary[model]["ap"] = average_precision(splice, score, w)
     row = {
-        "fold": fold, "test_rows": int(len(y)), "test_macro_f1": macro["meta"],
+        "fold": fold, "test_rows": len(y), "test_macro_f1": macro["meta"],
         "test_macro_avg_precision": quiet_nanmean([per_class["meta"][c]["ap"] for c in LABELS]),
         "top_k_accuracy": top_k[("meta", "all")], "top_k_donor": top_k[("meta", "donor")],
         "top_k_acceptor": top_k[("meta", "acceptor")],
@@ -323,7 +324,7 @@ def fold_metrics(
         "delta_fn": binary["meta"]["fn"] - binary["base"]["fn"],
         "auc_base": binary["base"]["auc"], "auc_meta": binary["meta"]["auc"],
         "ap_base": binary["base"]["ap"], "ap_meta": binary["meta"]["ap"],
-        "test_genes": int(len(genes)), "base_macro_f1": macro["base"],
+        "test_genes": len(genes), "base_macro_f1": macro["base"],
         "base_top_k_accuracy": top_k[("base", "all")],
     }
     return row

@@ -93,7 +93,8 @@ def _cv_section(cv: pd.DataFrame) -> list[str]:
     for column in _CV_SHOWN:
         if column in cv.columns:
             values = pd.to_numeric(cv[column], errors="coerce")
-            lines.append(f"  {column:<26}{_num(values.mean())} ± {_num(values.std(ddof=1) if len(values) > 1 else 0.0)}")
+            spread = values.std(ddof=1) if len(values) > 1 else 0.0
+            lines.append(f"  {column:<26}{_num(values.mean())} ± {_num(spread)}")
     return lines + [""]
 
 
@@ -115,7 +116,8 @@ def _evaluation_block(name: str, block: dict) -> list[str]:
                          f"errors fixed {_num(c['errors_fixed'])}, introduced {_num(c['errors_introduced'])}")
         top_k = block.get("top_k", {}).get(t)
         if top_k:
-            lines.append(f"  {t} top-k accuracy (gene mean): base {_num(top_k.get('base'))} -> meta {_num(top_k.get('meta'))}")
+            lines.append(f"  {t} top-k accuracy (gene mean): base {_num(top_k.get('base'))} "
+                         f"-> meta {_num(top_k.get('meta'))}")
     for label in LABELS:
         per_class = block.get("per_class", {}).get(label)
         if per_class:
@@ -159,7 +161,8 @@ def _heldout_section(summary: dict, per_gene: pd.DataFrame | None) -> list[str]:
     flagged = [g for g in summary.get("overfitting") or [] if g.get("flagged")]
     if summary.get("overfitting") is not None:
         lines.append(f"  overfitting: {len(flagged)} of {len(summary['overfitting'])} fold/class curves flagged"
-                     + "".join(f"; {g['fold']} {g['class']} relative gap {_num(g['relative_gap'], 2)}" for g in flagged))
+                     + "".join(f"; {g['fold']} {g['class']} relative gap {_num(g['relative_gap'], 2)}"
+                               for g in flagged))
     lines.append("")
     if per_gene is not None and len(per_gene):
         lines += _gene_changes_section(per_gene, summary.get("per_gene_source", headline))
@@ -227,7 +230,8 @@ def _splits_section(splits: dict) -> list[str]:
     parts = []
     for key, value in splits.items():
         if isinstance(value, dict):  # e.g. final: {train: [...], validation: [...]}
-            parts.append(f"{key}: " + ", ".join(f"{k} {len(v) if isinstance(v, list) else v}" for k, v in value.items()))
+            parts.append(f"{key}: " + ", ".join(f"{k} {len(v) if isinstance(v, list) else v}"
+                                                 for k, v in value.items()))
         elif isinstance(value, list) and value and isinstance(value[0], dict):  # e.g. folds: [{...}, ...]
             parts.append(f"{key}: {len(value)}")
         elif isinstance(value, list):

@@ -73,7 +73,7 @@ class TrainConfig:
     booster: BoosterParams = field(default_factory=BoosterParams)
     screening: ScreeningParams = field(default_factory=ScreeningParams)
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         if self.calibration not in METHODS:
             raise GpumetaError(f"calibration {self.calibration!r} is unknown: use one of {', '.join(METHODS)}")
         if self.n_folds < 2:

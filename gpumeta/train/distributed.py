@@ -9,6 +9,7 @@ returns are plain xgboost Boosters, so the model saves, loads and predicts like 
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -32,7 +33,7 @@ def gene_partitions(gene_ids: np.ndarray, n_partitions: int) -> list[tuple[int, 
     targets = np.linspace(0, n, n_partitions + 1)[1:-1]
     cuts = np.unique(starts[np.clip(np.searchsorted(starts, targets), 0, len(starts) - 1)])
     bounds = [0, *[int(c) for c in cuts if 0 < c < n], n]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(itertools.pairwise(bounds))
 
 
 def _one_vs_rest(block: np.ndarray, k: int) -> np.ndarray:

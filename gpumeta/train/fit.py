@@ -8,8 +8,8 @@ arrays and never leave the device. One quantised matrix serves all three classes
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

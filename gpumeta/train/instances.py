@@ -203,7 +203,7 @@ def fit_multi_instance(dataset, train_rows: np.ndarray, val_rows: np.ndarray, fe
                       key, instance_genes)
 
     def finish(i: int, result: dict) -> None:
-        data, key, instance_genes = pending[i]
+        _data, key, instance_genes = pending[i]
         models[i] = _from_result(result, features, logit_features, backend, instance_genes, key)
         if cache_dir is not None:
             models[i].save(cache_dir / f"instance_{i:03d}")

@@ -195,7 +195,7 @@ def _info(dataset: MetaDataset, cfg: TrainConfig, mode: str, trainer: _Trainer |
     info = {
         "gpumeta_version": __version__, "status": status, "mode": mode, "device": device,
         "dataset": str(dataset.path), "dataset_fingerprint": dataset.fingerprint,
-        "n_genes": int(len(dataset.genes)), "n_rows": dataset.n_rows, "rows_are_sampled": dataset.is_sampled,
+        "n_genes": len(dataset.genes), "n_rows": dataset.n_rows, "rows_are_sampled": dataset.is_sampled,
         "seed": cfg.seed, "calibration": cfg.calibration, "params": cfg.to_dict()["booster"],
         "timings": {k: round(v, 3) for k, v in timings.seconds.items()},
     }
@@ -205,7 +205,8 @@ def _info(dataset: MetaDataset, cfg: TrainConfig, mode: str, trainer: _Trainer |
             "features_excluded": dict(
                 pd.read_csv(trainer.run_dir / "feature_manifest.csv").query("status == 'excluded'")
                 [["feature", "reason"]].itertuples(index=False)),
-            "strategy": getattr(trainer, "strategy", None), "strategy_reason": getattr(trainer, "strategy_reason", None),
+            "strategy": getattr(trainer, "strategy", None),
+            "strategy_reason": getattr(trainer, "strategy_reason", None),
             "test_genes_file": "test_genes.txt",
             "artifacts": sorted(str(p.relative_to(trainer.run_dir)) for p in trainer.run_dir.rglob("*")
                                 if p.is_file() and not p.name.startswith(".") and "folds" not in p.parts),
@@ -214,7 +215,8 @@ def _info(dataset: MetaDataset, cfg: TrainConfig, mode: str, trainer: _Trainer |
     return info
 
 
-def train(dataset: str | Path, out_dir: str | Path, device: str = "auto", config: str | Path | TrainConfig | None = None,
+def train(dataset: str | Path, out_dir: str | Path, device: str = "auto",
+          config: str | Path | TrainConfig | None = None,
           test_dataset: str | Path | None = None, eval_dataset: str | Path | None = None,
           benchmark_mode: bool = False, n_benchmark_splits: int = 3, sample_genes: int | None = None,
           resume: bool = False, overwrite: bool = False, quiet: bool = False, cluster=None,
@@ -268,8 +270,9 @@ def train(dataset: str | Path, out_dir: str | Path, device: str = "auto", config
                                f"needs at least {cfg.n_folds + 2}; add genes or lower n_folds")
         sources = [data] + ([test_data] if test_data is not None else [])
         coordinates = [d.gene_coordinates() for d in sources]
+        known = [c for c in coordinates if c is not None]
         groups = gene_groups(np.asarray([g for d in sources for g in d.genes], dtype=object),
-                             pd.concat([c for c in coordinates if c is not None]) if coordinates[0] is not None else None)
+                             pd.concat(known) if coordinates[0] is not None else None)
         write_json(out_dir / "run_info.json", _info(data, cfg, mode, None, "running", timings, backend.name))
 
         if mode == "benchmark":

@@ -9,6 +9,7 @@ never in memory at once.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ def _keep_masks(files: list[Path], key: list[str] | None) -> tuple[list[str], li
     frames = [pq.read_table(p, columns=key).to_pandas() for p in files]
     duplicated = pd.concat(frames, ignore_index=True).duplicated(keep="first").to_numpy()
     bounds = np.cumsum([0] + [len(f) for f in frames])
-    return key, [~duplicated[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return key, [~duplicated[lo:hi] for lo, hi in itertools.pairwise(bounds)]
 
 
 def dedupe(dataset: str | Path, out: str | Path | None = None, inplace: bool = False,

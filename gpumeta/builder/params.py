@@ -33,7 +33,7 @@ class BuildParams:
     chunk_rows: int = 200_000       # rows whose features are computed at once (memory bound)
 
     @classmethod
-    def from_kwargs(cls, **kwargs) -> "BuildParams":
+    def from_kwargs(cls, **kwargs) -> BuildParams:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(kwargs) - names)
         if unknown:

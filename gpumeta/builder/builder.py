@@ -19,9 +19,9 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pyarrow.parquet as pq
 
@@ -29,6 +29,7 @@ from .. import __version__
 from ..atomic import atomic_dir, atomic_path, write_csv, write_json
 from ..backend import get_backend
 from ..errors import GpumetaError
+from ..schema import LABELS
 from .annotation import gene_sites, read_annotation
 from .fasta import Genome
 from .gene_structure import gene_structure, overlap_counts
@@ -38,7 +39,6 @@ from .predictions import Predictions, gene_tracks
 from .rows import GeneSummary, assemble, gene_rows, output_schema
 from .sampling import STRATA
 from .sequence import gene_sequence
-from ..schema import LABELS
 
 STATE_FILE = "build_state.json"
 CARD_FILE = "dataset_card.json"

@@ -39,7 +39,7 @@ def load_models() -> list:
     except ImportError as exc:
         raise GpumetaError(f"--base-model spliceai needs TensorFlow/Keras ({exc.name} is missing): "
                            f"{_INSTALL_HINT}") from exc
-    root = Path(list(spec.submodule_search_locations)[0]) / "models"
+    root = Path(next(iter(spec.submodule_search_locations))) / "models"
     return [keras.models.load_model(str(root / f"spliceai{i}.h5"), compile=False) for i in range(1, N_MODELS + 1)]
 
 

@@ -11,14 +11,21 @@ Arrow call overhead than in the features).
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 
-from ..features import (GENE_STRUCTURE_COLUMNS, OFFSETS, SITE_TYPES, derived_features, kmer_names, offset_label,
-                        positional_nucleotide_names)
+from ..features import (
+    GENE_STRUCTURE_COLUMNS,
+    OFFSETS,
+    SITE_TYPES,
+    derived_features,
+    kmer_names,
+    offset_label,
+    positional_nucleotide_names,
+)
 from ..schema import LABELS
 from .annotation import Gene, GeneSites
 from .labelling import PRED_TYPES, label_stream, row_labels

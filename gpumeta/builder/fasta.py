@@ -73,7 +73,8 @@ class Genome:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise GpumetaError(f"cannot read FASTA {self.path}: {reason}; "
                                "use plain FASTA, or bgzip (not gzip) compression") from exc
-        self.lengths: dict[str, int] = {name: len(self._fasta[name]) for name in self._fasta.keys()}
+        # The .fai index: iterating a Fasta yields records in pyfaidx 0.9, names before it.
+        self.lengths: dict[str, int] = {name: entry.rlen for name, entry in self._fasta.faidx.index.items()}
 
     def fasta_name(self, chrom: str) -> str:
         return alias_chrom(chrom, self.chrom_alias)

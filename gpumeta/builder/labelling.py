@@ -86,7 +86,7 @@ def label_stream(prob, site_idx: np.ndarray, threshold: float, window: int, back
     codes = backend.asarray(codes_host)
     site_mask = xp.zeros(n, dtype=bool)
     site_mask[backend.asarray(sites)] = True
-    counts = {"TP": int(matched.sum()), "FN": int((~matched).sum()), "FP": int(len(false_calls))}
+    counts = {"TP": int(matched.sum()), "FN": int((~matched).sum()), "FP": len(false_calls)}
     counts["TN"] = n - counts["TP"] - counts["FN"] - counts["FP"]
     return StreamLabels(codes, called, site_mask, counts)
 

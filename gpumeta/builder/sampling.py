@@ -48,7 +48,7 @@ def sample(stratum, easy_ratio: float, seed: int, gene_id: str, backend):
     easy = stratum == EASY
     n_easy = int(easy.sum())
     n_kept = int(stratum.shape[0] - n_easy)
-    n_draw = min(n_easy, int(round(easy_ratio * n_kept)))
+    n_draw = min(n_easy, round(easy_ratio * n_kept))
     keep = ~easy
     prob = xp.ones(stratum.shape[0], dtype=xp.float32)
     if n_draw > 0:
