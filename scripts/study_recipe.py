@@ -1,0 +1,274 @@
+"""Which feature recipe and training rows make the meta-model beat the base model used well?
+
+The question (issue 11): on genes the model never saw, judged at EVERY nucleotide, does the meta-model make
+fewer errors than the base model with its thresholds tuned on the same training genes? Each recipe is judged
+by an outer gene cross-validation over all genes of one genome:
+
+  1. one wide build of the genome, twice from the same predictions: sampled rows (the training rows) and
+     every nucleotide (the judge), with the widest options any recipe uses (base-score context and score shape
+     at +-5, one-hot nucleotides at +-20, 3-mers, gene-structure features);
+  2. a recipe = which training rows (sampled, or every nucleotide) + which feature families (the rest are
+     given to `gpumeta train` as its exclude file, so every recipe reads the same files);
+  3. per outer fold: `gpumeta.train` on the other folds' genes (its own inner gene CV fits calibration and the
+     tuned thresholds of meta AND base on those genes), then the fold's genes scored at every nucleotide;
+  4. pooled over folds: FP+FN per type at the tuned thresholds (each fold's own), AP, per-gene top-k, and a
+     gene-bootstrap 95 % interval of the relative change in FP+FN against the tuned base model.
+
+Usage:
+  python scripts/study_recipe.py chr22 --workdir /work/chr22 --out docs/study
+  python scripts/study_recipe.py synth --genes 120 --workdir /tmp/study-synth --out docs/study
+  (--recipes a,b,c picks recipes; --folds 5; --nthread 2)
+The chr22 genome is the one `scripts/chr22_spliceai_example.py` writes (real GRCh37, real SpliceAI scores).
+Writes OUT/<genome>_recipes.csv (one row per recipe) and OUT/<genome>_recipes.md (the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gpumeta.dataset import load_dataset
+from gpumeta.evaluate.metrics import average_precision, gene_codes, top_k_per_gene
+from gpumeta.features import GENE_STRUCTURE_COLUMNS, SITE_TYPES
+from gpumeta.model import load_model
+from gpumeta.schema import LABELS
+from gpumeta.train.splits import GeneSplitter
+
+#: The widest build every recipe is cut from.
+WIDE = {"context_width": 5, "seq_window": 20, "kmer_sizes": [3]}
+
+
+def _offset(label: str) -> int:
+    return 0 if label == "0" else int(label[1:])
+
+
+FAMILIES = {
+    # base-score context beyond +-2 (donor_context_m3 ...)
+    "context_wide": lambda c: (m := re.fullmatch(r"(donor|acceptor)_context_([mp]\d+)", c)) is not None
+    and _offset(m.group(2)) > 2,
+    # score shape over +-5 (written by the builder when it has them)
+    "shape": lambda c: re.fullmatch(r"(donor|acceptor)_shape_.+", c) is not None,
+    # one-hot nucleotides beyond +-10, and all of them
+    "nt_wide": lambda c: (m := re.fullmatch(r"nt_([mp]\d+|0)_[ACGT]", c)) is not None and _offset(m.group(1)) > 10,
+    "nt": lambda c: re.fullmatch(r"nt_([mp]\d+|0)_[ACGT]", c) is not None,
+    "kmers": lambda c: re.fullmatch(r"\d+mer_[ACGT]+", c) is not None,
+    "gene": lambda c: c in GENE_STRUCTURE_COLUMNS,
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    description: str
+    drop: tuple[str, ...]              # feature families left out
+    rows: str = "sampled"              # or "all": every nucleotide of the training genes
+    train: dict = field(default_factory=dict)  # extra train() config overrides
+
+
+#: Today's defaults first; each other recipe changes one thing, the last ones combine what helped.
+RECIPES = {
+    "default": Recipe("today's build defaults: context +-2, nt +-10, 3-mers, gene features",
+                      ("context_wide", "shape", "nt_wide")),
+    "no_gene": Recipe("default without gene-structure features", ("context_wide", "shape", "nt_wide", "gene")),
+    "no_kmers": Recipe("default without k-mer counts", ("context_wide", "shape", "nt_wide", "kmers")),
+    "no_nt": Recipe("default without one-hot nucleotides", ("context_wide", "shape", "nt")),
+    "nt20": Recipe("default with one-hot nucleotides at +-20", ("context_wide", "shape")),
+    "context5": Recipe("default with base-score context at +-5", ("shape", "nt_wide")),
+    "shape5": Recipe("default with score-shape features over +-5", ("context_wide", "nt_wide")),
+    "all_rows": Recipe("default, trained on every nucleotide", ("context_wide", "shape", "nt_wide"), rows="all"),
+    "combined": Recipe("context and shape at +-5, nt +-10, no gene features, no k-mers",
+                       ("nt_wide", "gene", "kmers")),
+}
+
+
+def build_inputs(kind: str, workdir: Path, n_genes: int) -> tuple[Path, Path, Path, list[str] | None]:
+    """(fasta, annotation, predictions, genes) of the genome the study runs on."""
+    if kind == "chr22":
+        import importlib.util
+
+        fasta, predictions = workdir / "chr22_slice.fa", workdir / "ds_sampled" / "predictions"
+        if not (fasta.is_file() and predictions.is_dir()):
+            raise SystemExit(f"{workdir}: run scripts/chr22_spliceai_example.py --workdir {workdir} first")
+        spec = importlib.util.find_spec("spliceai")
+        if spec is None:
+            raise SystemExit("the chr22 study reads SpliceAI's annotation: pip install 'gpumeta[spliceai]'")
+        annotation = Path(next(iter(spec.submodule_search_locations))) / "annotations" / "grch37.txt"
+        from chr22_spliceai_example import genes_inside  # a sibling script: scripts/ is on sys.path
+
+        return fasta, annotation, predictions, genes_inside(annotation)
+    from gpumeta.synth import synth_genome
+
+    genome = workdir / "genome"
+    if not (genome / "genome.fa").is_file():
+        synth_genome(genome, n_genes=n_genes, seed=7)
+    return genome / "genome.fa", genome / "annotation.gtf", genome / "predictions", None
+
+
+def wide_builds(fasta: Path, annotation: Path, predictions: Path, genes, workdir: Path) -> dict[str, Path]:
+    from gpumeta.builder import build_dataset
+
+    out = {}
+    for rows, extra in (("sampled", {}), ("all", {"all_positions": True})):
+        target = workdir / f"wide_{rows}"
+        if not (target / "master").is_dir() or not any((target / "master").glob("*.parquet")):
+            build_dataset(fasta, annotation, target, predictions=predictions, genes=genes, device="cpu",
+                          **WIDE, **extra)
+        out[rows] = target
+    return out
+
+
+def gene_subset(source: Path, genes: list[str], target: Path) -> Path:
+    """The rows of `genes` from a dataset, as one Parquet file of the same columns."""
+    if not (target / "master" / "part.parquet").is_file():
+        table = pads.dataset(str(source / "master"), format="parquet").to_table(
+            filter=pads.field("gene_id").isin(genes))
+        (target / "master").mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.replace_schema_metadata(None), target / "master" / "part.parquet")
+    return target
+
+
+def outer_folds(dataset: Path, n_folds: int, seed: int) -> list[list[str]]:
+    gene_ids = pads.dataset(str(dataset / "master"), format="parquet").to_table(columns=["gene_id"])
+    counts = gene_ids.column("gene_id").to_pandas().value_counts().to_dict()
+    splitter = GeneSplitter({g: i for i, g in enumerate(sorted(counts))}, seed)
+    return splitter.kfold(sorted(counts), n_folds, counts, salt=7)
+
+
+def fold_predictions(recipe: Recipe, name: str, builds: dict[str, Path], folds: list[list[str]],
+                     workdir: Path, nthread: int) -> pd.DataFrame:
+    """Every nucleotide of every gene, scored by the fold model that did not train on it."""
+    from gpumeta.train import train
+
+    columns = pq.read_schema(next((builds["all"] / "master").glob("*.parquet"))).names
+    dropped = sorted(c for c in columns if any(FAMILIES[f](c) for f in recipe.drop))
+    exclude = workdir / "recipes" / f"{name}.exclude.txt"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    exclude.write_text("".join(f"{c}\n" for c in dropped) or "# nothing excluded\n")
+    all_genes = sorted({g for fold in folds for g in fold})
+    parts = []
+    for k, test_genes in enumerate(folds, start=1):
+        train_genes = sorted(set(all_genes) - set(test_genes))
+        fold_dir = workdir / "folds" / f"fold_{k}"
+        train_ds = gene_subset(builds[recipe.rows], train_genes, fold_dir / f"train_{recipe.rows}")
+        test_ds = gene_subset(builds["all"], test_genes, fold_dir / "test_all")
+        run = workdir / "runs" / name / f"fold_{k}"
+        if not (run / "model" / "manifest.json").is_file():
+            train(train_ds, run, device="cpu", test_dataset=test_ds, overwrite=True, quiet=True,
+                  n_folds=3, skip_shap=True, minimal_diagnostics=True,
+                  screening={"exclude_file": str(exclude)}, **recipe.train)
+        model = load_model(run / "model", "cpu")
+        data = load_dataset(test_ds, "cpu", features=model.feature_names)
+        proba = model.predict_proba(model.matrix(data))
+        frame = pd.DataFrame({"gene_id": data.gene_ids, "y": data.y, "fold": k})
+        for t in SITE_TYPES:
+            i = LABELS.index(t)
+            frame[f"base_{t}"] = data.base_proba[:, i]
+            frame[f"meta_{t}"] = proba[:, i]
+            frame[f"base_call_{t}"] = data.base_proba[:, i] >= model.base_thresholds[t]
+            frame[f"meta_call_{t}"] = proba[:, i] >= model.thresholds[t]
+        parts.append(frame)
+    return pd.concat(parts, ignore_index=True)
+
+
+def gene_errors(pred: pd.DataFrame) -> pd.DataFrame:
+    """Per gene and scorer: FP+FN summed over site types at the tuned thresholds."""
+    out = {}
+    for who in ("base", "meta"):
+        errors = np.zeros(len(pred), dtype=np.int64)
+        for t in SITE_TYPES:
+            truth = pred["y"].to_numpy() == LABELS.index(t)
+            errors += truth ^ pred[f"{who}_call_{t}"].to_numpy()
+        out[who] = pd.Series(errors).groupby(pred["gene_id"].to_numpy()).sum()
+    return pd.DataFrame(out)
+
+
+def bootstrap_change(per_gene: pd.DataFrame, n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Relative change of total FP+FN (meta vs base) and its gene-bootstrap 95 % interval."""
+    base, meta = per_gene["base"].to_numpy(float), per_gene["meta"].to_numpy(float)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(base), size=(n, len(base)))
+    b, m = base[draws].sum(axis=1), meta[draws].sum(axis=1)
+    change = (m - b) / np.maximum(b, 1)
+    return (meta.sum() - base.sum()) / max(base.sum(), 1), *np.percentile(change, [2.5, 97.5])
+
+
+def score(pred: pd.DataFrame) -> dict:
+    per_gene = gene_errors(pred)
+    change, low, high = bootstrap_change(per_gene)
+    uniques, codes = gene_codes(pred["gene_id"].to_numpy())
+    row = {"genes": len(uniques), "nucleotides": len(pred),
+           "fp_fn_base": int(per_gene["base"].sum()), "fp_fn_meta": int(per_gene["meta"].sum()),
+           "change": change, "change_low": low, "change_high": high}
+    for t in SITE_TYPES:
+        truth = pred["y"].to_numpy() == LABELS.index(t)
+        row[f"sites_{t}"] = int(truth.sum())
+        for who in ("base", "meta"):
+            row[f"ap_{t}_{who}"] = average_precision(truth, pred[f"{who}_{t}"].to_numpy())
+            hits, k = top_k_per_gene(truth, pred[f"{who}_{t}"].to_numpy(), codes, len(uniques))
+            row[f"topk_{t}_{who}"] = float(hits.sum() / max(k.sum(), 1))
+    return row
+
+
+def markdown(table: pd.DataFrame, kind: str) -> str:
+    first = table.iloc[0]
+    lines = [f"### {kind}: {first['genes']} genes, {first['nucleotides']:,} nucleotides, "
+             f"{first['sites_donor']} donor + {first['sites_acceptor']} acceptor sites; "
+             f"outer {first['folds']}-fold gene CV, every nucleotide, tuned thresholds", "",
+             "| recipe | FP+FN base (tuned) | FP+FN meta | change [95 % gene bootstrap] | AP donor base/meta | "
+             "AP acceptor base/meta | top-k donor base/meta | top-k acceptor base/meta | train s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in table.iterrows():
+        lines.append(
+            f"| {name} | {r.fp_fn_base} | {r.fp_fn_meta} | {r.change:+.1%} [{r.change_low:+.1%}, "
+            f"{r.change_high:+.1%}] | {r.ap_donor_base:.3f} / {r.ap_donor_meta:.3f} | "
+            f"{r.ap_acceptor_base:.3f} / {r.ap_acceptor_meta:.3f} | {r.topk_donor_base:.3f} / "
+            f"{r.topk_donor_meta:.3f} | {r.topk_acceptor_base:.3f} / {r.topk_acceptor_meta:.3f} | "
+            f"{r.seconds:.0f} |")
+    lines += ["", "Recipes: " + "; ".join(f"**{n}**: {RECIPES[n].description}" for n in table.index), ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("genome", choices=["chr22", "synth"])
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path("docs/study"))
+    parser.add_argument("--genes", type=int, default=120, help="synthetic genes (synth only)")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--recipes", default=",".join(RECIPES))
+    parser.add_argument("--nthread", type=int, default=2)
+    args = parser.parse_args()
+    names = [n for n in args.recipes.split(",") if n]
+    unknown = sorted(set(names) - set(RECIPES))
+    if unknown:
+        raise SystemExit(f"unknown recipe(s) {unknown}: use {', '.join(RECIPES)}")
+    work = args.workdir / "study"
+    work.mkdir(parents=True, exist_ok=True)
+    builds = wide_builds(*build_inputs(args.genome, args.workdir, args.genes), work)
+    folds = outer_folds(builds["all"], args.folds, seed=11)
+    rows = {}
+    for name in names:
+        started = time.perf_counter()
+        pred = fold_predictions(RECIPES[name], name, builds, folds, work, args.nthread)
+        rows[name] = {**score(pred), "folds": args.folds, "seconds": time.perf_counter() - started}
+        print(f"{name}: FP+FN base {rows[name]['fp_fn_base']} meta {rows[name]['fp_fn_meta']} "
+              f"({rows[name]['change']:+.1%})", flush=True)
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    args.out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out / f"{args.genome}_recipes.csv", index_label="recipe")
+    (args.out / f"{args.genome}_recipes.md").write_text(markdown(table, args.genome))
+    print(markdown(table, args.genome))
+
+
+if __name__ == "__main__":
+    main()
