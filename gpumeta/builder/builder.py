@@ -39,6 +39,7 @@ from .predictions import Predictions, gene_tracks
 from .rows import GeneSummary, assemble, gene_rows, output_schema
 from .sampling import STRATA
 from .sequence import gene_sequence
+from .subset import base_model_errors, choose_genes
 
 STATE_FILE = "build_state.json"
 CARD_FILE = "dataset_card.json"
@@ -87,13 +88,19 @@ def _fingerprint_inputs(fasta: Path, annotation: Path, predictions: Predictions)
 
 
 def build_dataset(fasta, annotation, out_dir, predictions=None, base_model: str | None = None,
-                  device: str = "auto", overwrite: bool = False,
-                  on_batch: Callable[[int, int, Path], None] | None = None, **params) -> BuildResult:
+                  device: str = "cpu", overwrite: bool = False,
+                  on_batch: Callable[[int, int, Path], None] | None = None,
+                  on_gene: Callable[[int, int], None] | None = None, **params) -> BuildResult:
     """Build a dataset; see the module docstring for the layout and `BuildParams` for `params`.
 
     `predictions` is a directory (or file) of prediction Parquet; or `base_model="spliceai"` runs the
     released SpliceAI models into OUT/predictions first. `on_batch(k, n_batches, path)` is called after
-    batch k (1-based) is complete (progress display; tests use it to interrupt a build).
+    batch k (1-based) is complete (progress display; tests use it to interrupt a build); `on_gene(k, n)`
+    after the base model scored gene k of n.
+
+    `device` defaults to "cpu": per gene the builder makes about 200 small device->host copies (labels,
+    sampling, Arrow columns), so on small genes a GPU spends its time in transfers. "cuda" gives the same
+    dataset (tests/test_build.py) but its speed is unmeasured; docs/BUILD.md has the measured CPU rate.
     """
     started = time.perf_counter()
     build_params = BuildParams.from_kwargs(**params)
@@ -108,8 +115,11 @@ def build_dataset(fasta, annotation, out_dir, predictions=None, base_model: str 
     genes = read_annotation(annotation)
 
     if base_model is not None:
-        selected = _select_genes(genes, build_params.genes, None, annotation)
-        genome.check_chroms({genes[g].chrom for g in selected}, f"annotation {annotation}")
+        candidates = _select_genes(genes, build_params.genes, None, annotation)
+        if build_params.n_genes is not None and build_params.subset_policy == "random":
+            # error_total needs the predictions of every candidate; a random draw does not.
+            candidates = choose_genes(candidates, build_params.n_genes, "random", build_params.seed)
+        _check_genome(genome, genes, candidates, annotation)
         if overwrite:  # only once the inputs passed their checks
             _remove_owned(out_dir)
             overwrite = False
@@ -117,18 +127,21 @@ def build_dataset(fasta, annotation, out_dir, predictions=None, base_model: str 
         _refuse_foreign_state(out_dir, build_params, inputs)
         from .spliceai_runner import predict_genes
 
-        predictions = predict_genes(genome, [genes[g] for g in selected], out_dir / "predictions",
-                                    batch_size=build_params.batch_size, fingerprint=inputs)
+        predictions = predict_genes(genome, [genes[g] for g in candidates], out_dir / "predictions",
+                                    batch_size=build_params.batch_size, fingerprint=inputs, on_gene=on_gene)
     source = Predictions(predictions)
     predicted = source.check(genes)
     selected = _select_genes(genes, build_params.genes, predicted, annotation)
-    genome.check_chroms({genes[g].chrom for g in selected}, f"annotation {annotation}")
+    if build_params.n_genes is not None:
+        selected = choose_genes(selected, build_params.n_genes, build_params.subset_policy, build_params.seed,
+                                lambda: _error_counts(source, genes, selected, build_params))
+    _check_genome(genome, genes, selected, annotation)
     if overwrite:
         _remove_owned(out_dir)
 
     inputs = _fingerprint_inputs(fasta, annotation, source)
     ordered = sorted(selected, key=lambda g: (genes[g].chrom, genes[g].start, g))
-    plan = [ordered[i: i + build_params.batch_size] for i in range(0, len(ordered), build_params.batch_size)]
+    plan = build_params.plan_batches(ordered, [genes[g].length for g in ordered])
     state = {"format": 1, "parameters": build_params.fingerprint(), "inputs": inputs, "batches": plan,
              "base_model": base_model}
     resumed = _check_state(out_dir, state)
@@ -151,6 +164,23 @@ def build_dataset(fasta, annotation, out_dir, predictions=None, base_model: str 
                    len(genes) - len(selected))
 
 
+def _check_genome(genome: Genome, genes: dict, selected: list[str], annotation: Path) -> None:
+    """The genes to build lie on chromosomes the FASTA has, within their lengths."""
+    genome.check_chroms({genes[g].chrom for g in selected}, f"annotation {annotation}")
+    genome.check_spans([genes[g] for g in selected], f"annotation {annotation}")
+
+
+def _error_counts(source: Predictions, genes: dict, selected: list[str], params: BuildParams) -> dict[str, int]:
+    """Base-model FP + FN per gene (for --subset-policy error_total), read a batch of genes at a time."""
+    counts = {}
+    for lo in range(0, len(selected), params.batch_size):
+        frames = source.load(selected[lo: lo + params.batch_size])
+        for gene_id, frame in frames.items():
+            counts[gene_id] = base_model_errors(genes[gene_id], frame, params.threshold, params.window,
+                                                params.site_convention)
+    return counts
+
+
 def _select_genes(genes: dict, wanted, predicted, annotation: Path) -> list[str]:
     """Genes to build: `wanted` (or every predicted gene / every annotated gene), all of them available."""
     available = set(predicted) if predicted is not None else set(genes)
@@ -160,7 +190,7 @@ def _select_genes(genes: dict, wanted, predicted, annotation: Path) -> list[str]
     if missing:
         where = "the predictions" if predicted is not None else f"annotation {annotation}"
         raise GpumetaError(f"gene {missing[0]} ({len(missing)} of {len(wanted)} requested) is not in {where}; "
-                           "check the --genes list")
+                           "check the --genes list (or --gene-ids-file), or predict those genes")
     return list(wanted)
 
 
