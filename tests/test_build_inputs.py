@@ -182,7 +182,7 @@ def _build_args(inputs: Path, annotation: str, out: Path, extra: list[str]) -> l
     for option, value in zip(extra[::2], extra[1::2]):
         args[option] = value
     paths = {"--fasta", "--annotation", "--predictions"}
-    return ["build", "--out", str(out), "-q", "--device", "cpu",
+    return ["build", "--out", str(out), "--device", "cpu",
             *[x for option, value in args.items()
               for x in (option, str(inputs / value) if option in paths else value)]]
 
