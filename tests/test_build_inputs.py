@@ -208,3 +208,119 @@ def test_each_broken_input_is_one_line_exit_2_and_nothing_written(case, inputs, 
     assert captured.out == ""
     assert not out.exists()
     assert digests(inputs) == before
+
+
+# ---- the original builder's flags (issue 14) --------------------------------------------------------------
+
+def _built_genes(out: Path) -> list[str]:
+    return sorted(pd.read_csv(out / "gene_manifest.csv")["gene_id"])
+
+
+def _run(inputs: Path, out: Path, *extra: str) -> int:
+    return main(_build_args(inputs, "genes.gtf", out, []) + list(extra))
+
+
+def test_n_genes_error_total_takes_the_genes_with_most_base_model_errors(inputs, tmp_path, capsys):
+    # Planted (build_inputs.PLANTED) at threshold 0.5: G1 misses donor 500 and acceptor 601 and calls
+    # donor 700 (3 errors); G2 misses acceptor 1600 and calls acceptor 1900 (2); G3 none.
+    assert _run(inputs, tmp_path / "two", "--n-genes", "2", "--subset-policy", "error_total") == 0
+    assert _built_genes(tmp_path / "two") == ["G1", "G2"]
+    assert _run(inputs, tmp_path / "one", "--n-genes", "1") == 0  # error_total is the default
+    assert _built_genes(tmp_path / "one") == ["G1"]
+    # At threshold 0.25 G1's donor 500 (0.3) is found: G1 2 errors, G2 2 errors (1600 is 0.1): a tie, by id.
+    assert _run(inputs, tmp_path / "tie", "--n-genes", "1", "--threshold", "0.25") == 0
+    assert _built_genes(tmp_path / "tie") == ["G1"]
+
+
+def test_n_genes_random_is_seeded(inputs, tmp_path, capsys):
+    chosen = {}
+    for seed in range(6):
+        assert _run(inputs, tmp_path / f"s{seed}", "--n-genes", "2", "--subset-policy", "random",
+                    "--seed", str(seed)) == 0
+        chosen[seed] = _built_genes(tmp_path / f"s{seed}")
+    assert _run(inputs, tmp_path / "again", "--n-genes", "2", "--subset-policy", "random", "--seed", "3") == 0
+    assert _built_genes(tmp_path / "again") == chosen[3]
+    assert all(len(genes) == 2 for genes in chosen.values())
+    assert len({tuple(genes) for genes in chosen.values()}) > 1  # the seed matters
+
+
+@pytest.mark.parametrize("text, extra", [
+    ("gene_id\tscore\nG3\t1\nG1\t2\n", []),                          # TSV, default column
+    ("name,gene\nx,G1\ny,G3\n", ["--gene-col", "gene"]),             # CSV, named column
+    ("G3\nG1\n\n", []),                                              # one per line
+])
+def test_gene_ids_file_in_each_layout(text, extra, inputs, tmp_path, capsys):
+    (tmp_path / "ids").write_text(text)
+    assert _run(inputs, tmp_path / "out", "--gene-ids-file", str(tmp_path / "ids"), *extra) == 0
+    assert _built_genes(tmp_path / "out") == ["G1", "G3"]
+
+
+@pytest.mark.parametrize("text, extra, expected", [
+    ("name,gene\nx,G1\n", ["--gene-col", "gene_id"], "no column 'gene_id'"),
+    ("name\tscore\nG1\t1\n", [], "name the column with --gene-col"),
+    ("G1\nG9\n", [], "gene G9 (1 of 2 requested) is not in the predictions"),
+    ("G1\n", ["--genes", "G1"], "not both"),
+])
+def test_gene_ids_file_mistakes_are_one_line(text, extra, expected, inputs, tmp_path, capsys):
+    (tmp_path / "ids").write_text(text)
+    assert _run(inputs, tmp_path / "out", "--gene-ids-file", str(tmp_path / "ids"), *extra) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and expected in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_batch_rows_groups_genes_up_to_that_many_nucleotides(inputs, tmp_path, capsys):
+    # Genes in genomic order: G1 800 nt, G2 800 nt, G3 400 nt.
+    assert _run(inputs, tmp_path / "out", "--batch-rows", "1200", "--all-positions") == 0
+    files = sorted((tmp_path / "out" / "master").glob("*.parquet"))
+    assert [pq.read_metadata(f).num_rows for f in files] == [800, 1200]
+    assert _run(inputs, tmp_path / "both", "--batch-rows", "1200", "--batch-size", "2") == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_output_dir_alias_and_verbose_log(inputs, tmp_path, capsys):
+    args = ["build", "--fasta", str(inputs / "genome.fa"), "--annotation", str(inputs / "genes.gtf"),
+            "--predictions", str(inputs / "pred"), "--output-dir", str(tmp_path / "out"), "-v"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert (tmp_path / "out" / "dataset_card.json").exists()
+    assert "build: batch 1/1: 3 genes, 2,000 nt" in captured.err
+    assert captured.out.index("building batches: 1/1") < captured.out.index("ok: ")
+
+
+# ---- help text and output order ----------------------------------------------------------------------------
+
+def test_help_texts_keep_their_brackets():
+    """Rich markup eats `[word]` unless escaped: every bracketed word of every option's help must show."""
+    import re
+
+    import typer
+    from typer.testing import CliRunner
+
+    from gpumeta.cli.app import app
+
+    command = typer.main.get_command(app)
+    runner = CliRunner()
+    checked = 0
+    for name, sub in command.commands.items():
+        shown = runner.invoke(app, [name, "--help"], env={"COLUMNS": "300"}).output
+        for param in sub.params:
+            for word in re.findall(r"\[(\w+)\]", (getattr(param, "help", None) or "").replace("\\[", "[")):
+                assert f"[{word}]" in shown, f"{name} {param.name}: [{word}] missing from --help"
+                checked += 1
+    assert checked >= 1  # gpumeta[spliceai] at least
+
+
+def test_redirected_progress_prints_in_order_and_nothing_before_an_error(capsys):
+    from gpumeta.progress import Progress
+
+    with Progress() as progress:
+        advance = progress.task("step one", 2)
+        advance()
+        advance()
+        progress.note("done: here")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("step one: 2/2 in ") and lines[1] == "done: here"
+    with pytest.raises(RuntimeError), Progress():
+        raise RuntimeError("before any task")
+    assert capsys.readouterr().out == ""
