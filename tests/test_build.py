@@ -253,16 +253,37 @@ def test_cuda_backend_builds_the_same_dataset(inputs):
     pd.testing.assert_frame_equal(cpu, gpu, check_exact=False, rtol=1e-5, atol=1e-6)
 
 
+class CentreBases:
+    """A stand-in SpliceAI model: output = the centre input bases as (neither, acceptor, donor) = (C, A, G)."""
+
+    def predict_on_batch(self, x):
+        from gpumeta.builder.spliceai_runner import CONTEXT
+
+        centre = x[:, CONTEXT:-CONTEXT, :]
+        return np.stack([centre[..., 1], centre[..., 0], centre[..., 2]], axis=-1)
+
+
+def test_spliceai_stage_reports_each_gene_and_shows_in_the_cli(inputs, monkeypatch, capsys):
+    from gpumeta.builder import spliceai_runner
+    from gpumeta.cli import main
+
+    monkeypatch.setattr(spliceai_runner, "load_models", lambda: [CentreBases()])
+    seen = []
+    build_dataset(inputs / "genome.fa", inputs / "genes.gtf", inputs / "sp", base_model="spliceai",
+                  on_gene=lambda k, n: seen.append((k, n)))
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert main(["build", "--fasta", str(inputs / "genome.fa"), "--annotation", str(inputs / "genes.gtf"),
+                 "--base-model", "spliceai", "--out", str(inputs / "sp_cli"), "--batch-size", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("spliceai predictions (genes): 3/3 in ")
+    assert out[1].startswith("building batches: 2/2 in ") and out[2].startswith("ok: ")
+
+
 def test_spliceai_runner_blocks_strands_and_output_columns(inputs):
     """With a stand-in model (output = the centre input bases), check block tiling, the (neither, acceptor,
     donor) column order and the minus-strand flip, without TensorFlow."""
     from gpumeta.builder.fasta import Genome
-    from gpumeta.builder.spliceai_runner import CONTEXT, gene_predictions
-
-    class CentreBases:
-        def predict_on_batch(self, x):
-            centre = x[:, CONTEXT:-CONTEXT, :]
-            return np.stack([centre[..., 1], centre[..., 0], centre[..., 2]], axis=-1)  # C, A, G
+    from gpumeta.builder.spliceai_runner import gene_predictions
 
     genome, genes = Genome(inputs / "genome.fa"), read_annotation(inputs / "genes.gtf")
     text = "".join((inputs / "genome.fa").read_text().splitlines()[1:])
