@@ -324,3 +324,13 @@ def test_redirected_progress_prints_in_order_and_nothing_before_an_error(capsys)
     with pytest.raises(RuntimeError), Progress():
         raise RuntimeError("before any task")
     assert capsys.readouterr().out == ""
+
+
+def test_gff3_sequence_section_is_not_read_as_features(inputs):
+    from gpumeta.builder.annotation import read_annotation
+
+    plain = read_annotation(inputs / "genes.gff3")
+    with open(inputs / "genes.gff3", "a") as handle:
+        handle.write("##FASTA\n>chr1\nACGTACGT\n")
+    with_sequence = read_annotation(inputs / "genes.gff3")
+    assert {g: (v.start, v.end) for g, v in with_sequence.items()} == {g: (v.start, v.end) for g, v in plain.items()}

@@ -172,9 +172,10 @@ def _feature_lines(path: Path, kind: str) -> pd.DataFrame:
         raise GpumetaError(f"annotation {path}: {str(exc).strip().splitlines()[-1]}; a {kind} line has 9 "
                            "tab-separated columns") from exc
     frame["line"] = np.arange(1, len(frame) + 1)
+    fasta_section = np.flatnonzero((frame["chrom"] == "##FASTA").to_numpy())
+    if len(fasta_section):  # GFF3: sequence lines follow, not features
+        frame = frame.iloc[: fasta_section[0]]
     frame = frame[~frame["chrom"].str.startswith("#") & (frame["chrom"] != "")]
-    if kind == "gff3" and (frame["feature"] == "").any():  # a ##FASTA section: sequence lines follow
-        frame = frame.iloc[: int(np.argmax((frame["feature"] == "").to_numpy()))]
     for column in ("start", "end"):
         bad = ~frame[column].str.fullmatch(r"\d+")
         if bad.any():
