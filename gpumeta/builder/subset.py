@@ -23,16 +23,18 @@ from .rows import site_indices
 _ID_COLUMNS = ("gene_id", "gene", "gene_name", "id")
 
 
-def read_gene_ids(path: str | Path, column: str | None = None) -> list[str]:
-    """Gene ids from a TSV/CSV (`column`, or the first of gene_id/gene/gene_name/id) or a one-per-line file."""
+def read_gene_ids(path: str | Path, column: str | None = None, option: str = "--gene-ids-file") -> list[str]:
+    """Gene ids from a TSV/CSV (`column`, or the first of gene_id/gene/gene_name/id) or a one-per-line file.
+
+    `option` names the CLI option in messages."""
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
-        raise GpumetaError(f"--gene-ids-file {path} does not exist: pass a file listing one gene id per line, "
+        raise GpumetaError(f"{option} {path} does not exist: pass a file listing one gene id per line, "
                            "or a TSV/CSV with a gene column")
     lines = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    separator = "\t" if "\t" in (lines[0] if lines else "") else "," if "," in (lines[0] if lines else "") else None
+    separator = next((sep for sep in ("\t", ",") if lines and sep in lines[0]), None)
     if separator is None and column is None:
         ids = lines
     else:
@@ -40,15 +42,15 @@ def read_gene_ids(path: str | Path, column: str | None = None) -> list[str]:
         if column is None:
             found = [c for c in _ID_COLUMNS if c in table.columns]
             if not found:
-                raise GpumetaError(f"--gene-ids-file {path}: no column named {' or '.join(_ID_COLUMNS)} (it has "
+                raise GpumetaError(f"{option} {path}: no column named {' or '.join(_ID_COLUMNS)} (it has "
                                    f"{shown(table.columns)}); name the column with --gene-col")
             column = found[0]
         if column not in table.columns:
-            raise GpumetaError(f"--gene-ids-file {path}: no column {column!r} (it has {shown(table.columns)}); "
+            raise GpumetaError(f"{option} {path}: no column {column!r} (it has {shown(table.columns)}); "
                                "fix --gene-col")
         ids = [g.strip() for g in table[column] if g.strip()]
     if not ids:
-        raise GpumetaError(f"--gene-ids-file {path} lists no gene ids")
+        raise GpumetaError(f"{option} {path} lists no gene ids")
     return list(dict.fromkeys(ids))
 
 

@@ -32,7 +32,7 @@ def _gene_list(text: str | None, ids_file: Path | None, column: str | None) -> l
     if text is None:
         return None
     if text.startswith("@"):
-        return read_gene_ids(text[1:])
+        return read_gene_ids(text[1:], option="--genes")
     return [g.strip() for g in text.split(",") if g.strip()]
 
 
