@@ -1,10 +1,11 @@
 """Base-model predictions: per-nucleotide Parquet files, checked in full before anything is built.
 
 Format (one row per nucleotide of each gene body): gene_id, chrom, strand, position (1-based genomic),
-donor_prob, acceptor_prob, neither_prob. Checks, each one line naming the gene/column/value: every
-column present; every gene also in the annotation with the same chromosome and strand; each gene body
-covered exactly once (every position gene_start..gene_end, no duplicates, nothing outside);
-probabilities finite and in [0, 1].
+donor_prob, acceptor_prob, neither_prob. Checks, each one line naming the file, gene, column and value:
+every file readable Parquet with every column, of a usable type (text ids, integer positions, numeric
+probabilities), no missing values; probabilities finite and in [0, 1]; every gene also in the annotation
+with the same chromosome and strand; each gene body covered exactly once (no position outside
+gene_start..gene_end, none duplicated, none missing).
 """
 
 from __future__ import annotations
