@@ -13,47 +13,90 @@ log = logging.getLogger("gpumeta")
 
 
 class Progress:
-    """A rich progress display of named tasks; every call is a no-op when quiet."""
+    """Progress of named tasks; every call is a no-op when quiet.
+
+    On a terminal: rich bars, started with the first task (so a command that fails before any task
+    prints nothing but its error line). Redirected (a file, a pipe): one plain line per task when it
+    ends, so the output reads in the order things happened; rich would print its bars only when the
+    display closes, after every note.
+    """
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
+        self._console = None
         self._rich = None
+        self._plain: dict[int, list] = {}  # task id -> [description, total, completed, start]: redirected
+        self._next_id = 0
 
     def __enter__(self) -> Progress:
         if not self.quiet:
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-            from rich.progress import Progress as RichProgress
+            from rich.console import Console
 
-            self._rich = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), transient=False)
-            self._rich.__enter__()
+            self._console = Console()
         return self
 
     def __exit__(self, *exc) -> None:
         if self._rich is not None:
             self._rich.__exit__(*exc)
+        for task_id in list(self._plain):
+            self._finish_plain(task_id)
+
+    def _bars(self):
+        if self._rich is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as RichProgress
+
+            self._rich = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), console=self._console, transient=False)
+            self._rich.__enter__()
+        return self._rich
+
+    def _finish_plain(self, task_id: int) -> None:
+        description, total, completed, start = self._plain.pop(task_id)
+        of = f"/{total}" if total is not None else ""
+        self._console.print(f"{description}: {completed}{of} in {time.perf_counter() - start:.1f} s",
+                            highlight=False, markup=False)
 
     def task(self, description: str, total: int | None):
-        """A callable that advances the new task by one; `.done()` completes it."""
-        rich, task_id = self._rich, None
-        if rich is not None:
+        """A callable that advances the new task by one (or n); `.done()` completes it."""
+        if self._console is None:
+            return _Advance(lambda n: None, lambda: None)
+        if self._console.is_terminal:
+            rich = self._bars()
             task_id = rich.add_task(description, total=total)
+            return _Advance(lambda n: rich.advance(task_id, n),
+                            lambda: rich.update(task_id, total=rich.tasks[task_id].completed))
+        task_id, self._next_id = self._next_id, self._next_id + 1
+        self._plain[task_id] = [description, total, 0, time.perf_counter()]
 
-        class Advance:
-            def __call__(self, n: int = 1) -> None:
-                if rich is not None:
-                    rich.advance(task_id, n)
+        def advance(n: int) -> None:
+            state = self._plain.get(task_id)
+            if state is not None:
+                state[2] += n
+                if state[1] is not None and state[2] >= state[1]:
+                    self._finish_plain(task_id)
 
-            def done(self) -> None:
-                if rich is not None:
-                    rich.update(task_id, total=rich.tasks[task_id].completed)
+        def done() -> None:
+            if task_id in self._plain:
+                self._plain[task_id][1] = self._plain[task_id][2]
+                self._finish_plain(task_id)
 
-        return Advance()
+        return _Advance(advance, done)
 
     def note(self, message: str) -> None:
         log.info(message)
-        if self._rich is not None:
-            self._rich.console.print(message)
+        if self._console is not None:
+            self._console.print(message, highlight=False, markup=False)
+
+
+class _Advance:
+    """Advance a task: `advance()` by one, `advance(n)` by n, `advance.done()` to complete it."""
+
+    def __init__(self, advance, done):
+        self._advance, self.done = advance, done
+
+    def __call__(self, n: int = 1) -> None:
+        self._advance(n)
 
 
 class Timings:
@@ -84,4 +127,22 @@ def run_log(path: Path) -> Iterator[None]:
     finally:
         log.removeHandler(handler)
         handler.close()
+        log.setLevel(previous)
+
+
+@contextlib.contextmanager
+def verbose_log(verbose: bool) -> Iterator[None]:
+    """With `verbose` (-v), gpumeta's log records (each step and its figures) also go to stderr."""
+    if not verbose:
+        yield
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    log.addHandler(handler)
+    previous = log.level
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
         log.setLevel(previous)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -10,6 +9,17 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from build_inputs import (
+    GENES,
+    TRUE_ACCEPTORS,
+    TRUE_DONORS,
+    digests,
+    write_genome,
+    write_gff3,
+    write_gtf,
+    write_predictions,
+    write_spliceai_table,
+)
 
 from gpumeta.builder import build_dataset, dedupe, summarize
 from gpumeta.builder.annotation import gene_sites, read_annotation
@@ -17,72 +27,12 @@ from gpumeta.builder.labelling import match_sites
 from gpumeta.dataset import validate_dataset
 from gpumeta.errors import GpumetaError
 
-CHROM_LEN = 2600
-# gene: (strand, start, end, {transcript: exons})
-GENES = {
-    "G1": ("+", 101, 900, {"T1": [(101, 200), (301, 400), (601, 900)],
-                           "T2": [(101, 200), (451, 500), (601, 900)]}),
-    "G2": ("-", 1201, 2000, {"T3": [(1201, 1300), (1501, 1600), (1801, 2000)]}),
-    "G3": ("+", 2101, 2500, {"T4": [(2101, 2200), (2301, 2500)]}),
-}
-TRUE_DONORS = {"G1": [200, 400, 500], "G2": [1501, 1801], "G3": [2200]}
-TRUE_ACCEPTORS = {"G1": [301, 451, 601], "G2": [1300, 1600], "G3": [2301]}
-# Probabilities planted: (gene, type, position, prob). 401 is a call 1 nt off site 400 (TP);
-# 500 and 601 are missed (FN); 700 and 1900 are calls far from any site (FP).
-PLANTED = [("G1", "donor", 200, 0.9), ("G1", "donor", 401, 0.7), ("G1", "donor", 500, 0.3),
-           ("G1", "donor", 700, 0.8), ("G1", "acceptor", 301, 0.95), ("G1", "acceptor", 451, 0.6),
-           ("G1", "acceptor", 601, 0.2), ("G2", "donor", 1501, 0.9), ("G2", "donor", 1801, 0.9),
-           ("G2", "acceptor", 1300, 0.8), ("G2", "acceptor", 1600, 0.1), ("G2", "acceptor", 1900, 0.6),
-           ("G3", "donor", 2200, 0.99), ("G3", "acceptor", 2301, 0.99)]
-
-
-def _write_genome(path: Path, chrom: str = "chr1") -> None:
-    rng = np.random.default_rng(1)
-    seq = np.array(list("ACGT"))[rng.integers(0, 4, CHROM_LEN)]
-    for g, donors in TRUE_DONORS.items():  # plant the GT of each donor, on the gene's strand
-        for p in donors:
-            if GENES[g][0] == "+":
-                seq[p: p + 2] = ["G", "T"]          # genomic p+1, p+2 (0-based p, p+1)
-            else:
-                seq[p - 3: p - 1] = ["A", "C"]      # genomic p-2, p-1 = reverse complement of GT
-    seq[2550:2560] = "N"
-    text = "".join(seq)
-    path.write_text(f">{chrom}\n" + "\n".join(text[i: i + 60] for i in range(0, len(text), 60)) + "\n")
-
-
-def _write_gtf(path: Path, chrom: str = "chr1") -> None:
-    lines = []
-    for g, (strand, start, end, txs) in GENES.items():
-        lines.append(f'{chrom}\tt\tgene\t{start}\t{end}\t.\t{strand}\t.\tgene_id "{g}";')
-        for t, exons in txs.items():
-            for s, e in exons:
-                lines.append(f'{chrom}\tt\texon\t{s}\t{e}\t.\t{strand}\t.\tgene_id "{g}"; transcript_id "{t}";')
-    path.write_text("\n".join(lines) + "\n")
-
-
-def _write_predictions(directory: Path, chrom: str = "chr1", genes=GENES, edit=None) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(2)
-    for g in genes:
-        strand, start, end, _ = GENES[g]
-        pos = np.arange(start, end + 1)
-        frame = pd.DataFrame({"gene_id": g, "chrom": chrom, "strand": strand, "position": pos,
-                              "donor_prob": rng.uniform(0, 0.002, len(pos)),
-                              "acceptor_prob": rng.uniform(0, 0.002, len(pos))})
-        for gene, kind, p, prob in PLANTED:
-            if gene == g:
-                frame.loc[frame["position"] == p, f"{kind}_prob"] = prob
-        frame["neither_prob"] = 1 - frame["donor_prob"] - frame["acceptor_prob"]
-        if edit is not None:
-            frame = edit(g, frame)
-        frame.to_parquet(directory / f"{g}.parquet", index=False)
-
 
 @pytest.fixture()
 def inputs(tmp_path):
-    _write_genome(tmp_path / "genome.fa")
-    _write_gtf(tmp_path / "genes.gtf")
-    _write_predictions(tmp_path / "pred")
+    write_genome(tmp_path / "genome.fa")
+    write_gtf(tmp_path / "genes.gtf")
+    write_predictions(tmp_path / "pred")
     return tmp_path
 
 
@@ -94,10 +44,6 @@ def _build(inputs: Path, out: str = "ds", **kwargs):
 def _rows(result) -> pd.DataFrame:
     return pd.concat([pq.read_table(f).to_pandas() for f in result.batch_files], ignore_index=True)
 
-
-def _digests(directory: Path) -> dict[str, str]:
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 # ---- annotation and site conventions ----------------------------------------------------------------
@@ -115,18 +61,8 @@ def test_sites_follow_the_exon_convention_on_both_strands(inputs):
 
 
 def test_gff3_and_spliceai_table_give_the_same_genes_as_gtf(inputs):
-    gff = ["##gff-version 3"]
-    table = ["#NAME\tCHROM\tSTRAND\tTX_START\tTX_END\tEXON_START\tEXON_END"]
-    for g, (strand, start, end, txs) in GENES.items():
-        gff.append(f"chr1\tt\tgene\t{start}\t{end}\t.\t{strand}\t.\tID=gene:{g};gene_id={g}")
-        for t, exons in txs.items():
-            gff.append(f"chr1\tt\tmRNA\t{exons[0][0]}\t{exons[-1][1]}\t.\t{strand}\t.\tID={t};Parent=gene:{g}")
-            gff += [f"chr1\tt\texon\t{s}\t{e}\t.\t{strand}\t.\tParent={t}" for s, e in exons]
-        exons = next(iter(txs.values()))
-        table.append(f"{g}\t1\t{strand}\t{start - 1}\t{end}\t{''.join(f'{s - 1},' for s, _ in exons)}"
-                     f"\t{''.join(f'{e},' for _, e in exons)}")
-    (inputs / "genes.gff3").write_text("\n".join(gff) + "\n")
-    (inputs / "genes.txt").write_text("\n".join(table) + "\n")
+    write_gff3(inputs / "genes.gff3")
+    write_spliceai_table(inputs / "genes.txt")
     gtf, gff3, spliceai = (read_annotation(inputs / n) for n in ("genes.gtf", "genes.gff3", "genes.txt"))
     for g in GENES:
         assert (gff3[g].start, gff3[g].end, gff3[g].strand) == (gtf[g].start, gtf[g].end, gtf[g].strand)
@@ -228,7 +164,7 @@ def test_interrupted_build_resumes_to_the_same_dataset(inputs):
         _build(inputs, "resumed", batch_size=1, seed=5)
     assert _build(inputs, "resumed", batch_size=1, seed=5, overwrite=True).resumed_batches == 0
     # --overwrite with an input that fails its checks keeps the previous build
-    _write_predictions(inputs / "bad", edit=lambda g, f: f.iloc[:-1])
+    write_predictions(inputs / "bad", edit=lambda g, f: f.iloc[:-1])
     with pytest.raises(GpumetaError, match="must cover"):
         _build(inputs, "resumed", predictions=inputs / "bad", overwrite=True)
     assert (inputs / "resumed" / "dataset_card.json").exists()
@@ -237,28 +173,13 @@ def test_interrupted_build_resumes_to_the_same_dataset(inputs):
 # ---- input checks ----------------------------------------------------------------------------------
 
 def test_inputs_are_never_modified(inputs):
-    before = _digests(inputs)
+    before = digests(inputs)
     _build(inputs, "../out_elsewhere")
-    assert _digests(inputs) == before  # no .fai written beside the genome either
-
-
-@pytest.mark.parametrize("edit, message", [
-    (lambda g, f: f.assign(gene_id="GX") if g == "G3" else f, "gene GX is not in the annotation"),
-    (lambda g, f: f.iloc[:-1] if g == "G1" else f, "must cover every position"),
-    (lambda g, f: pd.concat([f, f.iloc[:1]]) if g == "G1" else f, "exactly once"),
-    (lambda g, f: f.assign(donor_prob=f["donor_prob"] * 100) if g == "G2" else f, "outside \\[0, 1\\]"),
-    (lambda g, f: f.assign(acceptor_prob=np.nan) if g == "G2" else f, "null/NaN/inf"),
-    (lambda g, f: f.assign(strand="+") if g == "G2" else f, "G2 is on chr1\\+ there"),
-])
-def test_bad_predictions_stop_before_anything_is_written(inputs, edit, message):
-    _write_predictions(inputs / "bad", edit=edit)
-    with pytest.raises(GpumetaError, match=message) as err:
-        _build(inputs, "bad_out", predictions=inputs / "bad")
-    assert "\n" not in str(err.value) and not (inputs / "bad_out").exists()
+    assert digests(inputs) == before  # no .fai written beside the genome either
 
 
 def test_chromosome_mismatch_offers_the_alias_fix(inputs):
-    _write_genome(inputs / "genome.fa", chrom="1")
+    write_genome(inputs / "genome.fa", chrom="1")
     with pytest.raises(GpumetaError, match="--chrom-alias strip-chr"):
         _build(inputs)
     assert not (inputs / "ds").exists()
@@ -332,16 +253,37 @@ def test_cuda_backend_builds_the_same_dataset(inputs):
     pd.testing.assert_frame_equal(cpu, gpu, check_exact=False, rtol=1e-5, atol=1e-6)
 
 
+class CentreBases:
+    """A stand-in SpliceAI model: output = the centre input bases as (neither, acceptor, donor) = (C, A, G)."""
+
+    def predict_on_batch(self, x):
+        from gpumeta.builder.spliceai_runner import CONTEXT
+
+        centre = x[:, CONTEXT:-CONTEXT, :]
+        return np.stack([centre[..., 1], centre[..., 0], centre[..., 2]], axis=-1)
+
+
+def test_spliceai_stage_reports_each_gene_and_shows_in_the_cli(inputs, monkeypatch, capsys):
+    from gpumeta.builder import spliceai_runner
+    from gpumeta.cli import main
+
+    monkeypatch.setattr(spliceai_runner, "load_models", lambda: [CentreBases()])
+    seen = []
+    build_dataset(inputs / "genome.fa", inputs / "genes.gtf", inputs / "sp", base_model="spliceai",
+                  on_gene=lambda k, n: seen.append((k, n)))
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert main(["build", "--fasta", str(inputs / "genome.fa"), "--annotation", str(inputs / "genes.gtf"),
+                 "--base-model", "spliceai", "--out", str(inputs / "sp_cli"), "--batch-size", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("spliceai predictions (genes): 3/3 in ")
+    assert out[1].startswith("building batches: 2/2 in ") and out[2].startswith("ok: ")
+
+
 def test_spliceai_runner_blocks_strands_and_output_columns(inputs):
     """With a stand-in model (output = the centre input bases), check block tiling, the (neither, acceptor,
     donor) column order and the minus-strand flip, without TensorFlow."""
     from gpumeta.builder.fasta import Genome
-    from gpumeta.builder.spliceai_runner import CONTEXT, gene_predictions
-
-    class CentreBases:
-        def predict_on_batch(self, x):
-            centre = x[:, CONTEXT:-CONTEXT, :]
-            return np.stack([centre[..., 1], centre[..., 0], centre[..., 2]], axis=-1)  # C, A, G
+    from gpumeta.builder.spliceai_runner import gene_predictions
 
     genome, genes = Genome(inputs / "genome.fa"), read_annotation(inputs / "genes.gtf")
     text = "".join((inputs / "genome.fa").read_text().splitlines()[1:])

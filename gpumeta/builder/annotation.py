@@ -93,6 +93,35 @@ def read_annotation(path: str | Path) -> dict[str, Gene]:
     return genes
 
 
+def _where(path: Path, line: int) -> str:
+    return f"annotation {path} line {line}"
+
+
+def _check_exons(exons: np.ndarray, lo: int, hi: int, owner: str, where: str) -> None:
+    """Exons (sorted by start) inside owner's lo..hi and not overlapping each other."""
+    outside = (exons[:, 0] < lo) | (exons[:, 1] > hi)
+    if outside.any():
+        s, e = exons[outside][0]
+        raise GpumetaError(f"{where}: exon {s}-{e} lies outside {owner} {lo}-{hi}; fix the coordinates "
+                           "or the gene/transcript bounds")
+    overlap = np.nonzero(exons[1:, 0] <= exons[:-1, 1])[0]
+    if len(overlap):
+        k = overlap[0]
+        raise GpumetaError(f"{where}: exons {exons[k, 0]}-{exons[k, 1]} and {exons[k + 1, 0]}-{exons[k + 1, 1]} "
+                           f"of {owner} overlap; one transcript's exons must be disjoint")
+
+
+def _spliceai_ints(text: str, column: str, where: str, trailing_list: bool) -> list[int]:
+    parts = text.split(",") if trailing_list else [text]
+    if trailing_list and parts and parts[-1] == "":
+        parts = parts[:-1]
+    bad = [x for x in parts if not re.fullmatch(r"\d+", x.strip())]
+    if bad or not parts:
+        raise GpumetaError(f"{where}: column {column} has {(bad[0] if bad else text)!r}, not a non-negative "
+                           "integer; SpliceAI tables hold 0-based starts and 1-based ends")
+    return [int(x) for x in parts]
+
+
 def _read_spliceai_table(path: Path) -> dict[str, Gene]:
     table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     table.columns = [c.lstrip("#").strip().upper() for c in table.columns]
@@ -101,16 +130,31 @@ def _read_spliceai_table(path: Path) -> dict[str, Gene]:
     if missing:
         raise GpumetaError(f"annotation {path}: SpliceAI table lacks column {missing[0]}; expected {' '.join(needed)}")
     genes: dict[str, Gene] = {}
-    for row in table.itertuples(index=False):
+    for number, row in enumerate(table.itertuples(index=False), start=2):  # line 1 is the header
+        where = _where(path, number)
+        if row.NAME in genes:
+            raise GpumetaError(f"{where}: gene {row.NAME} appears twice; one row per gene")
+        if row.STRAND not in ("+", "-"):
+            raise GpumetaError(f"{where}: STRAND is {row.STRAND!r}; use + or -")
+        tx_start = _spliceai_ints(row.TX_START, "TX_START", where, False)[0] + 1
+        tx_end = _spliceai_ints(row.TX_END, "TX_END", where, False)[0]
+        if tx_start > tx_end:
+            raise GpumetaError(f"{where}: TX_START {tx_start - 1} is not below TX_END {tx_end}; "
+                               "starts are 0-based, ends 1-based")
         # Starts are 0-based, ends 1-based; exon lists end with a trailing comma.
-        starts = np.array([int(x) + 1 for x in row.EXON_START.split(",") if x], dtype=np.int64)
-        ends = np.array([int(x) for x in row.EXON_END.split(",") if x], dtype=np.int64)
-        if len(starts) != len(ends) or row.STRAND not in "+-" or len(row.STRAND) != 1:
-            raise GpumetaError(f"annotation {path}: gene {row.NAME} has mismatched exon lists or strand {row.STRAND!r}")
+        starts = np.array(_spliceai_ints(row.EXON_START, "EXON_START", where, True), dtype=np.int64) + 1
+        ends = np.array(_spliceai_ints(row.EXON_END, "EXON_END", where, True), dtype=np.int64)
+        if len(starts) != len(ends):
+            raise GpumetaError(f"{where}: gene {row.NAME} has {len(starts)} EXON_START but {len(ends)} EXON_END "
+                               "values; the lists must pair up")
+        empty = np.nonzero(starts > ends)[0]
+        if len(empty):
+            raise GpumetaError(f"{where}: exon {starts[empty[0]] - 1}-{ends[empty[0]]} of gene {row.NAME} ends "
+                               "before it starts; fix EXON_START/EXON_END")
         order = np.argsort(starts)
         exons = np.stack([starts[order], ends[order]], axis=1)
-        genes[row.NAME] = Gene(row.NAME, row.CHROM, row.STRAND, int(row.TX_START) + 1, int(row.TX_END),
-                               [Transcript(row.NAME, exons)])
+        _check_exons(exons, tx_start, tx_end, f"gene {row.NAME}", where)
+        genes[row.NAME] = Gene(row.NAME, row.CHROM, row.STRAND, tx_start, tx_end, [Transcript(row.NAME, exons)])
     return genes
 
 
@@ -119,44 +163,96 @@ def _attribute(attributes: pd.Series, key: str, gff3: bool) -> pd.Series:
     return attributes.str.extract(pattern, expand=False)
 
 
+def _feature_lines(path: Path, kind: str) -> pd.DataFrame:
+    """The feature lines of a GTF/GFF3 with their 1-based line numbers, coordinates checked and made int."""
+    try:
+        frame = pd.read_csv(path, sep="\t", header=None, names=_GTF_COLUMNS, dtype=str, keep_default_na=False,
+                            quoting=3, skip_blank_lines=False)
+    except pd.errors.ParserError as exc:
+        raise GpumetaError(f"annotation {path}: {str(exc).strip().splitlines()[-1]}; a {kind} line has 9 "
+                           "tab-separated columns") from exc
+    frame["line"] = np.arange(1, len(frame) + 1)
+    fasta_section = np.flatnonzero((frame["chrom"] == "##FASTA").to_numpy())
+    if len(fasta_section):  # GFF3: sequence lines follow, not features
+        frame = frame.iloc[: fasta_section[0]]
+    frame = frame[~frame["chrom"].str.startswith("#") & (frame["chrom"] != "")]
+    for column in ("start", "end"):
+        bad = ~frame[column].str.fullmatch(r"\d+")
+        if bad.any():
+            row = frame[bad].iloc[0]
+            raise GpumetaError(f"{_where(path, row.line)}: {column} is {row[column]!r}, not a positive integer; "
+                               f"check the {kind} file (9 tab-separated columns, 1-based coordinates)")
+        frame[column] = frame[column].astype(np.int64)
+    bad = frame[(frame["start"] < 1) | (frame["start"] > frame["end"])]
+    if len(bad):
+        row = bad.iloc[0]
+        raise GpumetaError(f"{_where(path, row.line)}: {row.feature} {row.start}-{row.end} is impossible; "
+                           "coordinates are 1-based with start <= end")
+    stranded = frame["feature"].isin(["gene", "transcript", "mRNA", "exon"])
+    bad = frame[stranded & ~frame["strand"].isin(["+", "-"])]
+    if len(bad):
+        row = bad.iloc[0]
+        raise GpumetaError(f"{_where(path, row.line)}: {row.feature} has strand {row.strand!r}; use + or -")
+    return frame
+
+
+def _check_inside(path: Path, exons: pd.DataFrame, bounds: pd.DataFrame, key: str, owner: str) -> None:
+    """Every exon lies on its gene's/transcript's chromosome and strand and within its start..end."""
+    merged = exons.merge(bounds.drop_duplicates(key), on=key, suffixes=("", "_owner"))
+    bad = merged[(merged["chrom"] != merged["chrom_owner"]) | (merged["strand"] != merged["strand_owner"])
+                 | (merged["start"] < merged["start_owner"]) | (merged["end"] > merged["end_owner"])]
+    if len(bad):
+        row = bad.sort_values("line").iloc[0]
+        raise GpumetaError(
+            f"{_where(path, row.line)}: exon {row.chrom}:{row.start}-{row.end}{row.strand} lies outside its "
+            f"{owner} {row[key]} ({row.chrom_owner}:{row.start_owner}-{row.end_owner}{row.strand_owner}, line "
+            f"{row.line_owner}); fix the coordinates or the {owner} line")
+
+
 def _read_gff(path: Path, kind: str) -> dict[str, Gene]:
     gff3 = kind == "gff3"
-    frame = pd.read_csv(path, sep="\t", comment="#", header=None, names=_GTF_COLUMNS, dtype=str,
-                        keep_default_na=False, quoting=3)
-    frame = frame[frame["feature"] != ""]
-    frame["start"] = pd.to_numeric(frame["start"], errors="coerce")
-    frame["end"] = pd.to_numeric(frame["end"], errors="coerce")
-    if frame[["start", "end"]].isna().any().any():
-        raise GpumetaError(f"annotation {path}: non-integer start/end on some lines; check the {kind} file")
+    frame = _feature_lines(path, kind)
     if gff3:
-        exons, gene_rows = _gff3_exons(frame, path)
+        exons, gene_rows, tx_rows = _gff3_exons(frame, path)
     else:
         exons = frame[frame["feature"] == "exon"].copy()
         exons["gene_id"] = _attribute(exons["attributes"], "gene_id", False)
         exons["transcript_id"] = _attribute(exons["attributes"], "transcript_id", False)
         gene_rows = frame[frame["feature"] == "gene"].copy()
         gene_rows["gene_id"] = _attribute(gene_rows["attributes"], "gene_id", False)
-    if exons["gene_id"].isna().any() or exons["transcript_id"].isna().any():
-        raise GpumetaError(f"annotation {path}: an exon line lacks gene_id/transcript_id (or a Parent chain); "
-                           "check the attributes column")
-    bounds = {g.gene_id: (int(g.start), int(g.end)) for g in gene_rows.dropna(subset=["gene_id"]).itertuples()}
+        tx_rows = frame[frame["feature"] == "transcript"].copy()
+        tx_rows["transcript_id"] = _attribute(tx_rows["attributes"], "transcript_id", False)
+    lacking = exons[exons["gene_id"].isna() | exons["transcript_id"].isna()]
+    if len(lacking):
+        raise GpumetaError(f"{_where(path, lacking['line'].iloc[0])}: exon lacks gene_id/transcript_id (or a "
+                           "Parent chain); check the attributes column")
+    gene_rows = gene_rows.dropna(subset=["gene_id"])
+    columns = ["chrom", "strand", "start", "end", "line"]
+    _check_inside(path, exons, gene_rows[["gene_id", *columns]], "gene_id", "gene")
+    _check_inside(path, exons, tx_rows.dropna(subset=["transcript_id"])[["transcript_id", *columns]],
+                  "transcript_id", "transcript")
+    bounds = {g.gene_id: (int(g.start), int(g.end)) for g in gene_rows.itertuples()}
     genes: dict[str, Gene] = {}
     exons = exons.sort_values(["gene_id", "transcript_id", "start"], kind="stable")
     for gene_id, gene_exons in exons.groupby("gene_id", sort=False):
         chroms, strands = gene_exons["chrom"].unique(), gene_exons["strand"].unique()
-        if len(chroms) != 1 or len(strands) != 1 or strands[0] not in ("+", "-"):
-            raise GpumetaError(f"annotation {path}: gene {gene_id} spans several chromosomes/strands "
-                               f"({','.join(chroms)} {','.join(strands)}); fix or drop it")
-        transcripts = [Transcript(str(tid), tx[["start", "end"]].to_numpy(np.int64))
-                       for tid, tx in gene_exons.groupby("transcript_id", sort=True)]
+        if len(chroms) != 1 or len(strands) != 1:
+            raise GpumetaError(f"{_where(path, gene_exons['line'].min())}: gene {gene_id} spans several "
+                               f"chromosomes/strands ({','.join(chroms)} {','.join(strands)}); fix or drop it")
+        transcripts = []
+        for tid, tx in gene_exons.groupby("transcript_id", sort=True):
+            exon_array = tx[["start", "end"]].to_numpy(np.int64)
+            _check_exons(exon_array, 1, np.iinfo(np.int64).max, f"transcript {tid}",
+                         _where(path, int(tx["line"].min())))
+            transcripts.append(Transcript(str(tid), exon_array))
         start, end = bounds.get(gene_id, (int(gene_exons["start"].min()), int(gene_exons["end"].max())))
-        start, end = min(start, int(gene_exons["start"].min())), max(end, int(gene_exons["end"].max()))
         genes[str(gene_id)] = Gene(str(gene_id), str(chroms[0]), str(strands[0]), start, end, transcripts)
     return genes
 
 
-def _gff3_exons(frame: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Exons with gene_id/transcript_id resolved through GFF3 Parent chains (exon -> transcript -> gene)."""
+def _gff3_exons(frame: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Exons with gene_id/transcript_id resolved through GFF3 Parent chains (exon -> transcript -> gene),
+    the gene lines and the exons' parent (transcript) lines."""
     attrs = frame["attributes"]
     frame = frame.assign(ID=_attribute(attrs, "ID", True), Parent=_attribute(attrs, "Parent", True),
                          gene_id_attr=_attribute(attrs, "gene_id", True),
@@ -180,7 +276,9 @@ def _gff3_exons(frame: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataF
     exons["transcript_id"] = exons["Parent"].map(lambda p: tx_name.get(p, p) if isinstance(p, str) else None)
     exons["gene_id"] = exons["Parent"].map(lambda p: gene_name.get(root(p)) if isinstance(p, str) else None)
     gene_rows = genes.assign(gene_id=genes["ID"].map(gene_name))
-    return exons, gene_rows
+    parents = frame[frame["ID"].isin(set(exons["Parent"].dropna())) & ~frame["ID"].isin(set(genes["ID"]))]
+    tx_rows = parents.assign(transcript_id=parents["ID"].map(tx_name))
+    return exons, gene_rows, tx_rows
 
 
 def gene_sites(gene: Gene, convention: str = "exon") -> GeneSites:

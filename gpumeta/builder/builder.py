@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -28,7 +29,7 @@ import pyarrow.parquet as pq
 from .. import __version__
 from ..atomic import atomic_dir, atomic_path, write_csv, write_json
 from ..backend import get_backend
-from ..errors import GpumetaError
+from ..errors import GpumetaError, shown
 from ..schema import LABELS
 from .annotation import gene_sites, read_annotation
 from .fasta import Genome
@@ -39,6 +40,7 @@ from .predictions import Predictions, gene_tracks
 from .rows import GeneSummary, assemble, gene_rows, output_schema
 from .sampling import STRATA
 from .sequence import gene_sequence
+from .subset import base_model_errors, choose_genes
 
 STATE_FILE = "build_state.json"
 CARD_FILE = "dataset_card.json"
@@ -46,6 +48,7 @@ MANIFEST_FILE = "gene_manifest.csv"
 #: Everything a build owns under OUT (what overwrite removes; nothing else is touched).
 OWNED = ("batches", "master", "predictions", STATE_FILE, CARD_FILE, MANIFEST_FILE)
 BASE_MODELS = ("spliceai",)
+log = logging.getLogger("gpumeta")
 
 PRED_TYPE_DEFINITION = (
     "per stream (donor, acceptor): called = prob >= threshold; calls and true sites within +-window nt "
@@ -87,13 +90,20 @@ def _fingerprint_inputs(fasta: Path, annotation: Path, predictions: Predictions)
 
 
 def build_dataset(fasta, annotation, out_dir, predictions=None, base_model: str | None = None,
-                  device: str = "auto", overwrite: bool = False,
-                  on_batch: Callable[[int, int, Path], None] | None = None, **params) -> BuildResult:
+                  device: str = "cpu", overwrite: bool = False,
+                  on_batch: Callable[[int, int, Path], None] | None = None,
+                  on_gene: Callable[[int, int], None] | None = None, **params) -> BuildResult:
     """Build a dataset; see the module docstring for the layout and `BuildParams` for `params`.
 
     `predictions` is a directory (or file) of prediction Parquet; or `base_model="spliceai"` runs the
     released SpliceAI models into OUT/predictions first. `on_batch(k, n_batches, path)` is called after
-    batch k (1-based) is complete (progress display; tests use it to interrupt a build).
+    batch k (1-based) is complete (progress display; tests use it to interrupt a build); `on_gene(k, n)`
+    after the base model scored gene k of n. Both are first called with k = 0 (path None) as their stage
+    starts, so a display shows the stage while its first item runs.
+
+    `device` defaults to "cpu": per gene the builder makes about 200 small device->host copies (labels,
+    sampling, Arrow columns), so on small genes a GPU spends its time in transfers. "cuda" gives the same
+    dataset (tests/test_build.py) but its speed is unmeasured; docs/BUILD.md has the measured CPU rate.
     """
     started = time.perf_counter()
     build_params = BuildParams.from_kwargs(**params)
@@ -106,10 +116,15 @@ def build_dataset(fasta, annotation, out_dir, predictions=None, base_model: str 
     fasta, annotation = Path(fasta), Path(annotation)
     genome = Genome(fasta, build_params.chrom_alias)
     genes = read_annotation(annotation)
+    log.info("build: annotation %s: %d genes; FASTA %s: %d sequences; device %s", annotation, len(genes), fasta,
+             len(genome.lengths), backend.name)
 
     if base_model is not None:
-        selected = _select_genes(genes, build_params.genes, None, annotation)
-        genome.check_chroms({genes[g].chrom for g in selected}, f"annotation {annotation}")
+        candidates = _select_genes(genes, build_params.genes, None, annotation)
+        if build_params.n_genes is not None and build_params.subset_policy == "random":
+            # error_total needs the predictions of every candidate; a random draw does not.
+            candidates = choose_genes(candidates, build_params.n_genes, "random", build_params.seed)
+        _check_genome(genome, genes, candidates, annotation)
         if overwrite:  # only once the inputs passed their checks
             _remove_owned(out_dir)
             overwrite = False
@@ -117,20 +132,29 @@ def build_dataset(fasta, annotation, out_dir, predictions=None, base_model: str 
         _refuse_foreign_state(out_dir, build_params, inputs)
         from .spliceai_runner import predict_genes
 
-        predictions = predict_genes(genome, [genes[g] for g in selected], out_dir / "predictions",
-                                    batch_size=build_params.batch_size, fingerprint=inputs)
+        predictions = predict_genes(genome, [genes[g] for g in candidates], out_dir / "predictions",
+                                    batch_size=build_params.batch_size, fingerprint=inputs, on_gene=on_gene)
     source = Predictions(predictions)
     predicted = source.check(genes)
     selected = _select_genes(genes, build_params.genes, predicted, annotation)
-    genome.check_chroms({genes[g].chrom for g in selected}, f"annotation {annotation}")
+    log.info("build: predictions %s: %d genes, checked", source.path, len(predicted))
+    if build_params.n_genes is not None:
+        selected = choose_genes(selected, build_params.n_genes, build_params.subset_policy, build_params.seed,
+                                lambda: _error_counts(source, genes, selected, build_params))
+        log.info("build: --n-genes %d by %s: %s", build_params.n_genes, build_params.subset_policy,
+                 shown(selected))
+    _check_genome(genome, genes, selected, annotation)
     if overwrite:
         _remove_owned(out_dir)
 
     inputs = _fingerprint_inputs(fasta, annotation, source)
     ordered = sorted(selected, key=lambda g: (genes[g].chrom, genes[g].start, g))
-    plan = [ordered[i: i + build_params.batch_size] for i in range(0, len(ordered), build_params.batch_size)]
+    plan = build_params.plan_batches(ordered, [genes[g].length for g in ordered])
     state = {"format": 1, "parameters": build_params.fingerprint(), "inputs": inputs, "batches": plan,
              "base_model": base_model}
+    log.info("build: %d genes in %d batch(es), %s", len(ordered), len(plan),
+             f"up to {build_params.batch_rows:,} nt each" if build_params.batch_rows else
+             f"{build_params.batch_size} genes each")
     resumed = _check_state(out_dir, state)
     if resumed is None:
         write_json(out_dir / STATE_FILE, state)
@@ -138,17 +162,42 @@ def build_dataset(fasta, annotation, out_dir, predictions=None, base_model: str 
     overlaps = overlap_counts(genes.values())
     batch_dir = out_dir / "batches"
     batch_files, n_resumed = [], 0
+    if on_batch is not None:
+        on_batch(0, len(plan), None)
     for number, batch in enumerate(plan, start=1):
         path = batch_dir / f"batch_{number:05d}.parquet"
         if path.exists() and path.with_suffix(".json").exists():
             n_resumed += 1
+            log.info("build: batch %d/%d already written (resumed)", number, len(plan))
         else:
-            _write_batch(path, batch, genes, genome, source, overlaps, build_params, backend)
+            batch_started = time.perf_counter()
+            rows = _write_batch(path, batch, genes, genome, source, overlaps, build_params, backend)
+            seconds = time.perf_counter() - batch_started
+            nucleotides = sum(genes[g].length for g in batch)
+            log.info("build: batch %d/%d: %d genes, %s nt, %s rows in %.1f s (%s nt/s)", number, len(plan),
+                     len(batch), f"{nucleotides:,}", f"{rows:,}", seconds, f"{nucleotides / max(seconds, 1e-9):,.0f}")
         batch_files.append(path)
         if on_batch is not None:
             on_batch(number, len(plan), path)
     return _finish(out_dir, batch_files, state, build_params, n_resumed, time.perf_counter() - started,
                    len(genes) - len(selected))
+
+
+def _check_genome(genome: Genome, genes: dict, selected: list[str], annotation: Path) -> None:
+    """The genes to build lie on chromosomes the FASTA has, within their lengths."""
+    genome.check_chroms({genes[g].chrom for g in selected}, f"annotation {annotation}")
+    genome.check_spans([genes[g] for g in selected], f"annotation {annotation}")
+
+
+def _error_counts(source: Predictions, genes: dict, selected: list[str], params: BuildParams) -> dict[str, int]:
+    """Base-model FP + FN per gene (for --subset-policy error_total), read a batch of genes at a time."""
+    counts = {}
+    for lo in range(0, len(selected), params.batch_size):
+        frames = source.load(selected[lo: lo + params.batch_size])
+        for gene_id, frame in frames.items():
+            counts[gene_id] = base_model_errors(genes[gene_id], frame, params.threshold, params.window,
+                                                params.site_convention)
+    return counts
 
 
 def _select_genes(genes: dict, wanted, predicted, annotation: Path) -> list[str]:
@@ -160,7 +209,7 @@ def _select_genes(genes: dict, wanted, predicted, annotation: Path) -> list[str]
     if missing:
         where = "the predictions" if predicted is not None else f"annotation {annotation}"
         raise GpumetaError(f"gene {missing[0]} ({len(missing)} of {len(wanted)} requested) is not in {where}; "
-                           "check the --genes list")
+                           "check the --genes list (or --gene-ids-file), or predict those genes")
     return list(wanted)
 
 
@@ -215,7 +264,7 @@ def _check_state(out_dir: Path, state: dict) -> dict | None:
 
 
 def _write_batch(path: Path, batch: list[str], genes: dict, genome: Genome, source: Predictions,
-                 overlaps: dict, params: BuildParams, backend) -> None:
+                 overlaps: dict, params: BuildParams, backend) -> int:
     frames = source.load(batch)
     schema = output_schema(params)
     manifest, summaries = [], {}
@@ -244,9 +293,10 @@ def _write_batch(path: Path, batch: list[str], genes: dict, genome: Genome, sour
                                  "file": file_name})
             if buffered:
                 writer.write_table(assemble(buffered, params))
+    counts = _sum_counts(summaries.values())
     write_json(path.with_suffix(".json"), {
-        "manifest": manifest, "counts": _sum_counts(summaries.values()),
-        "nucleotides": sum(genes[g].length for g in batch)})
+        "manifest": manifest, "counts": counts, "nucleotides": sum(genes[g].length for g in batch)})
+    return counts["rows"]
 
 
 def _sum_counts(summaries) -> dict:

@@ -91,6 +91,15 @@ class Genome:
         raise GpumetaError(f"chromosome {missing[0]!r} of {source} is not in FASTA {self.path}"
                            f" ({len(missing)} chromosome(s) missing): {hint}")
 
+    def check_spans(self, genes, source: str) -> None:
+        """Every gene body lies on its chromosome: sequence past a chromosome's end is not in the FASTA."""
+        for gene in genes:
+            length = self.lengths[self.fasta_name(gene.chrom)]
+            if gene.end > length:
+                raise GpumetaError(f"gene {gene.gene_id} of {source} spans {gene.chrom}:{gene.start}-{gene.end} but "
+                                   f"{self.fasta_name(gene.chrom)} has {length:,} nt in FASTA {self.path}; use the "
+                                   "genome assembly the annotation was made for")
+
     def fetch(self, chrom: str, start: int, end: int) -> np.ndarray:
         """Codes of chrom:start-end (1-based, inclusive); positions past the chromosome ends are N."""
         name = self.fasta_name(chrom)

@@ -9,6 +9,8 @@ from ..errors import GpumetaError
 from .annotation import SITE_CONVENTIONS
 from .fasta import CHROM_ALIASES
 
+SUBSET_POLICIES: tuple[str, ...] = ("error_total", "random")  # see subset.py
+
 #: Parameters that change speed or memory, never the output: a resume may differ in them.
 RUN_ONLY = frozenset({"chunk_rows"})
 
@@ -23,6 +25,7 @@ class BuildParams:
     seed: int = 0
     all_positions: bool = False     # one row per nucleotide, no sampling (evaluation sets)
     batch_size: int = 100           # genes per batch file
+    batch_rows: int | None = None   # instead of batch_size: batches of at most this many gene-body nt (plan_batches)
     context_width: int = 2          # donor/acceptor_context_* offsets +-1..width
     kmer_sizes: tuple[int, ...] = (3,)
     kmer_window: int = 20           # k-mers counted within +-kmer_window nt of the row
@@ -30,6 +33,8 @@ class BuildParams:
     site_convention: str = "exon"
     chrom_alias: str = "none"
     genes: tuple[str, ...] | None = None  # build only these genes (default: every predicted gene)
+    n_genes: int | None = None      # build this many of them, chosen by subset_policy (subset.py)
+    subset_policy: str = "error_total"
     chunk_rows: int = 200_000       # rows whose features are computed at once (memory bound)
 
     @classmethod
@@ -42,6 +47,9 @@ class BuildParams:
             kwargs["kmer_sizes"] = tuple(int(k) for k in kwargs["kmer_sizes"])
         if kwargs.get("genes") is not None:
             kwargs["genes"] = tuple(sorted(dict.fromkeys(kwargs["genes"])))
+        if kwargs.get("batch_rows") is not None and kwargs.get("batch_size") is not None:
+            raise GpumetaError("pass --batch-size (genes per batch file) or --batch-rows (nucleotides per batch "
+                               "file), not both")
         params = cls(**{k: v for k, v in kwargs.items() if v is not None})
         params.validate()
         return params
@@ -54,6 +62,9 @@ class BuildParams:
             (self.tn_window >= 0, "tn_window", ">= 0"),
             (self.easy_ratio >= 0, "easy_ratio", ">= 0"),
             (self.batch_size >= 1, "batch_size", ">= 1"),
+            (self.batch_rows is None or self.batch_rows >= 1, "batch_rows", ">= 1"),
+            (self.n_genes is None or self.n_genes >= 1, "n_genes", ">= 1 (leave it out to build every gene)"),
+            (self.subset_policy in SUBSET_POLICIES, "subset_policy", f"one of {', '.join(SUBSET_POLICIES)}"),
             (2 <= self.context_width <= 1000, "context_width", "in 2..1000 (the derived features need +-2)"),
             (all(1 <= k <= 6 for k in self.kmer_sizes), "kmer_sizes", "each in 1..6"),
             (self.kmer_window <= 10_000 and all(2 * self.kmer_window + 1 >= k for k in self.kmer_sizes),
@@ -71,6 +82,22 @@ class BuildParams:
     def flank(self) -> int:
         """Sequence needed beyond the gene body for windows centred on its end bases."""
         return max(self.kmer_window, self.seq_window) + 1
+
+    def plan_batches(self, genes: list, lengths: list[int]) -> list[list]:
+        """Genes (in order) grouped into batch files: `batch_size` genes each, or with `batch_rows` as many
+        consecutive genes as fit in `batch_rows` gene-body nucleotides (at least one gene per file). Rows are
+        not known before a gene is built, so nucleotides stand in for them: exact with all_positions (one
+        row per nucleotide), an upper bound when negatives are sampled."""
+        if self.batch_rows is None:
+            return [genes[i: i + self.batch_size] for i in range(0, len(genes), self.batch_size)]
+        plan, current, size = [], [], 0
+        for gene, length in zip(genes, lengths):
+            if current and size + length > self.batch_rows:
+                plan.append(current)
+                current, size = [], 0
+            current.append(gene)
+            size += length
+        return plan + ([current] if current else [])
 
     def fingerprint(self) -> dict:
         """The parameters that determine the output (stored; a resume must match them)."""

@@ -1,10 +1,11 @@
 """Base-model predictions: per-nucleotide Parquet files, checked in full before anything is built.
 
 Format (one row per nucleotide of each gene body): gene_id, chrom, strand, position (1-based genomic),
-donor_prob, acceptor_prob, neither_prob. Checks, each one line naming the gene/column/value: every
-column present; every gene also in the annotation with the same chromosome and strand; each gene body
-covered exactly once (every position gene_start..gene_end, no duplicates, nothing outside);
-probabilities finite and in [0, 1].
+donor_prob, acceptor_prob, neither_prob. Checks, each one line naming the file, gene, column and value:
+every file readable Parquet with every column, of a usable type (text ids, integer positions, numeric
+probabilities), no missing values; probabilities finite and in [0, 1]; every gene also in the annotation
+with the same chromosome and strand; each gene body covered exactly once (no position outside
+gene_start..gene_end, none duplicated, none missing).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..errors import GpumetaError
 from .annotation import Gene
@@ -33,6 +35,26 @@ def prediction_files(path: str | Path) -> list[Path]:
     return files
 
 
+#: What each column must hold: (arrow type test, description for the message).
+_COLUMN_TYPES = {
+    "gene_id": ("string", "text (gene ids)"), "chrom": ("string", "text (chromosome names)"),
+    "strand": ("string", "text (+ or -)"), "position": ("integer", "integers (1-based genomic positions)"),
+    **{name: ("number", "numbers (probabilities in [0, 1])") for name in PROB_COLUMNS},
+}
+
+
+def _type_ok(arrow_type, kind: str) -> bool:
+    import pyarrow.types as pt
+
+    if pt.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    if kind == "string":
+        return pt.is_string(arrow_type) or pt.is_large_string(arrow_type)
+    if kind == "integer":
+        return pt.is_integer(arrow_type)
+    return pt.is_integer(arrow_type) or pt.is_floating(arrow_type)
+
+
 class Predictions:
     """A directory (or file) of prediction Parquet, read per batch of genes."""
 
@@ -41,15 +63,33 @@ class Predictions:
 
         self.path = Path(path)
         self.files = prediction_files(path)
+        for file in self.files:
+            self._check_schema(file)
         try:
             self._dataset = ds.dataset([str(f) for f in self.files], format="parquet")
         except Exception as exc:
             raise GpumetaError(f"predictions {self.path}: cannot read as Parquet ({type(exc).__name__}: "
                                f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
-        missing = [c for c in PREDICTION_COLUMNS if c not in self._dataset.schema.names]
+
+    @staticmethod
+    def _check_schema(file: Path) -> None:
+        """Every column present, of the type its contents need (each file: a dataset takes the first's)."""
+        import pyarrow.parquet as pq
+
+        try:
+            schema = pq.read_schema(file)
+        except Exception as exc:
+            raise GpumetaError(f"predictions {file}: not a readable Parquet file ({type(exc).__name__}); "
+                               "rewrite it, or remove it from the predictions directory") from exc
+        missing = [c for c in PREDICTION_COLUMNS if c not in schema.names]
         if missing:
-            raise GpumetaError(f"predictions {self.path}: column {missing[0]!r} is missing; "
+            raise GpumetaError(f"predictions {file}: column {missing[0]!r} is missing; "
                                f"expected {', '.join(PREDICTION_COLUMNS)}")
+        for name, (kind, holds) in _COLUMN_TYPES.items():
+            arrow_type = schema.field(name).type
+            if not _type_ok(arrow_type, kind):
+                raise GpumetaError(f"predictions {file}: column {name!r} has type {arrow_type}; it must hold "
+                                   f"{holds}: rewrite the file with that type")
 
     def gene_ids(self) -> list[str]:
         return sorted(self._coverage()["gene_id"])
@@ -62,46 +102,83 @@ class Predictions:
                  ("position", "max")]).to_pandas()
         return self._coverage_table
 
+    def _where(self, gene_id: str) -> str:
+        """ "predictions FILE: gene G" naming the first file holding the gene (only called for a message)."""
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        for file in self.files:
+            if pc.any(pc.equal(pq.read_table(file, columns=["gene_id"])["gene_id"], gene_id)).as_py():
+                return f"predictions {file}: gene {gene_id}"
+        return f"predictions {self.path}: gene {gene_id}"
+
     def check(self, genes: dict[str, Gene]) -> list[str]:
         """Run every check against the annotation; return the predicted gene ids (sorted)."""
-        self._check_probabilities()
+        self._check_values()
         cov = self._coverage()
         by_gene = cov.groupby("gene_id").size()
         if (by_gene > 1).any():
             gene_id = by_gene[by_gene > 1].index[0]
-            raise GpumetaError(f"predictions {self.path}: gene {gene_id} appears with several chromosomes/strands; "
-                               "one gene must have one chrom and strand")
+            raise GpumetaError(f"{self._where(gene_id)} appears with several "
+                               "chromosomes/strands; one gene must have one chrom and strand")
         for row in cov.itertuples(index=False):
-            gene = genes.get(row.gene_id)
+            gene, where = genes.get(row.gene_id), self._where
             if gene is None:
-                raise GpumetaError(f"predictions {self.path}: gene {row.gene_id} is not in the annotation; "
-                                   "use the annotation the predictions were made with, or drop that gene")
+                raise GpumetaError(f"{where(row.gene_id)} is not in the annotation; use the annotation the "
+                                   "predictions were made with, or drop that gene")
             if (row.chrom, row.strand) != (gene.chrom, gene.strand):
-                raise GpumetaError(f"predictions {self.path}: gene {row.gene_id} is on {row.chrom}{row.strand} there "
-                                   f"but {gene.chrom}{gene.strand} in the annotation; use matching inputs")
-            counts = (row.position_count, row.position_count_distinct, row.position_min, row.position_max)
-            if counts != (gene.length, gene.length, gene.start, gene.end):
-                raise GpumetaError(
-                    f"predictions {self.path}: gene {row.gene_id} has {row.position_count_distinct} distinct of "
-                    f"{row.position_count} positions in {row.position_min}..{row.position_max}, but its body is "
-                    f"{gene.start}..{gene.end} ({gene.length} nt); predictions must cover every position of the "
-                    "gene body exactly once")
+                raise GpumetaError(f"{where(row.gene_id)} is on {row.chrom}{row.strand} there but "
+                                   f"{gene.chrom}{gene.strand} in the annotation; use matching inputs")
+            body = f"its body {gene.chrom}:{gene.start}-{gene.end}"
+            if row.position_min < gene.start or row.position_max > gene.end:
+                outside = row.position_min if row.position_min < gene.start else row.position_max
+                raise GpumetaError(f"{where(row.gene_id)} has position {outside} outside {body}; predictions "
+                                   "must cover the gene body exactly once (the annotation's gene start..end)")
+            if row.position_count != row.position_count_distinct:
+                positions, counts = np.unique(self._positions(row.gene_id), return_counts=True)
+                raise GpumetaError(f"{where(row.gene_id)} has position {positions[counts > 1][0]} "
+                                   f"{counts[counts > 1][0]} times ({row.position_count - row.position_count_distinct}"
+                                   " duplicate row(s)); predictions must cover every position exactly once")
+            if row.position_count_distinct != gene.length:
+                missing = np.setdiff1d(np.arange(gene.start, gene.end + 1), self._positions(row.gene_id))
+                raise GpumetaError(f"{where(row.gene_id)} lacks {len(missing)} of the {gene.length} positions of "
+                                   f"{body} (first {missing[0]}); predictions must cover every position of the "
+                                   "gene body")
         return sorted(cov["gene_id"])
 
-    def _check_probabilities(self) -> None:
+    def _positions(self, gene_id: str) -> np.ndarray:
+        import pyarrow.dataset as ds
+
+        table = self._dataset.to_table(columns=["position"], filter=ds.field("gene_id") == gene_id)
+        return table["position"].to_numpy()
+
+    def _check_values(self) -> None:
+        """No missing key values; probabilities finite and in [0, 1]."""
         import pyarrow.compute as pc
 
-        for batch in self._dataset.to_batches(columns=list(PROB_COLUMNS)):
-            for name in PROB_COLUMNS:
-                col = batch.column(name)
-                if col.null_count or not pc.all(pc.is_finite(col)).as_py():
-                    raise GpumetaError(f"predictions {self.path}: column {name} has null/NaN/inf values; "
-                                       "every probability must be a finite number in [0, 1]")
-                lo, hi = pc.min_max(col).values()
-                if lo.as_py() < 0 or hi.as_py() > 1:
-                    bad = lo.as_py() if lo.as_py() < 0 else hi.as_py()
-                    raise GpumetaError(f"predictions {self.path}: column {name} has value {bad} outside [0, 1]; "
-                                       "pass probabilities, not logits or percentages")
+        for fragment in self._dataset.get_fragments():
+            file = fragment.path
+            for batch in fragment.to_batches(columns=list(PREDICTION_COLUMNS)):
+                if batch.num_rows == 0:
+                    continue
+                for name in PREDICTION_COLUMNS:
+                    col = batch.column(name)
+                    if col.null_count:
+                        raise GpumetaError(f"predictions {file}: column {name} has {col.null_count} missing "
+                                           "value(s); every row needs gene_id, chrom, strand, position and the "
+                                           "three probabilities")
+                for name in PROB_COLUMNS:
+                    col = batch.column(name)
+                    finite = pc.is_finite(col) if pa.types.is_floating(col.type) else None
+                    if finite is not None and not pc.all(finite).as_py():
+                        value = pc.filter(col, pc.invert(finite))[0].as_py()
+                        raise GpumetaError(f"predictions {file}: column {name} has value {value}; every probability "
+                                           "must be a finite number in [0, 1]")
+                    lo, hi = pc.min_max(col).values()
+                    if lo.as_py() < 0 or hi.as_py() > 1:
+                        bad = lo.as_py() if lo.as_py() < 0 else hi.as_py()
+                        raise GpumetaError(f"predictions {file}: column {name} has value {bad} outside [0, 1]; "
+                                           "pass probabilities, not logits or percentages")
 
     def load(self, gene_ids) -> dict[str, pd.DataFrame]:
         """Rows of the given genes, sorted by position, one frame per gene."""

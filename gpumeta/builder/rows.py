@@ -76,7 +76,7 @@ class GeneSummary:
     sampling_stratum: dict[str, int] = field(default_factory=dict)
 
 
-def _site_indices(gene: Gene, positions: np.ndarray) -> np.ndarray:
+def site_indices(gene: Gene, positions: np.ndarray) -> np.ndarray:
     idx = positions - gene.start if gene.strand == "+" else gene.end - positions
     return np.sort(idx.astype(np.int64))
 
@@ -92,7 +92,7 @@ def gene_rows(gene: Gene, sites: GeneSites, tracks, codes: np.ndarray, flank: in
     xp = backend.xp
     d, a, n = (backend.asarray(t) for t in tracks)
     length = gene.length
-    site_idx = {t: _site_indices(gene, sites.positions(t)) for t in SITE_TYPES}
+    site_idx = {t: site_indices(gene, sites.positions(t)) for t in SITE_TYPES}
     streams = {t: label_stream(p, site_idx[t], params.threshold, params.window, backend)
                for t, p in (("donor", d), ("acceptor", a))}
     summary.streams = {t: s.counts for t, s in streams.items()}
@@ -134,7 +134,7 @@ def gene_rows(gene: Gene, sites: GeneSites, tracks, codes: np.ndarray, flank: in
 
 
 def _ordered_tx(gene: Gene, sites: GeneSites, site_type: str) -> list[str]:
-    """Transcript ids of a type's sites, in the order of `_site_indices` (transcript order)."""
+    """Transcript ids of a type's sites, in the order of `site_indices` (transcript order)."""
     positions = sites.positions(site_type)
     order = np.argsort(positions - gene.start if gene.strand == "+" else gene.end - positions, kind="stable")
     tx = sites.transcripts(site_type)

@@ -10,9 +10,12 @@ skipped on a rerun). TensorFlow/Keras are imported only here, only when asked fo
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import logging
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,7 @@ CONTEXT = 5_000   # nt of flank on each side of an output block (SpliceAI-10k)
 BLOCK = 5_000     # output nt per model call
 N_MODELS = 5
 _INSTALL_HINT = "pip install 'gpumeta[spliceai]'"
+log = logging.getLogger("gpumeta")
 
 
 def load_models() -> list:
@@ -33,14 +37,51 @@ def load_models() -> list:
     spec = importlib.util.find_spec("spliceai")
     if spec is None or not spec.submodule_search_locations:
         raise GpumetaError(f"--base-model spliceai needs the spliceai package and TensorFlow: {_INSTALL_HINT}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        import keras
-    except ImportError as exc:
-        raise GpumetaError(f"--base-model spliceai needs TensorFlow/Keras ({exc.name} is missing): "
-                           f"{_INSTALL_HINT}") from exc
     root = Path(next(iter(spec.submodule_search_locations))) / "models"
-    return [keras.models.load_model(str(root / f"spliceai{i}.h5"), compile=False) for i in range(1, N_MODELS + 1)]
+    with _native_stderr_silenced():
+        try:
+            _quiet_tensorflow()
+            import keras
+        except ImportError as exc:
+            raise GpumetaError(f"--base-model spliceai needs TensorFlow/Keras ({exc.name} is missing): "
+                               f"{_INSTALL_HINT}") from exc
+        return [keras.models.load_model(str(root / f"spliceai{i}.h5"), compile=False)
+                for i in range(1, N_MODELS + 1)]
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """File descriptor 2 to /dev/null while TensorFlow loads: its C++ libraries print INFO lines (oneDNN,
+    "log messages before absl::InitializeLog") whatever TF_CPP_MIN_LOG_LEVEL says. Python exceptions are
+    unaffected (raised, not printed, inside)."""
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _quiet_tensorflow() -> None:
+    """TensorFlow's own console chatter off: C++ INFO/WARNING lines, and the Python 'tf.function retracing'
+    warning (each of the five models traces its graph once, which TF reports as retracing)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+    import tensorflow as tf
+
+    tf.get_logger().setLevel(logging.ERROR)
+    tf.autograph.set_verbosity(0)
 
 
 def one_hot(codes: np.ndarray) -> np.ndarray:
@@ -82,6 +123,9 @@ def predict_genes(genome, genes: list, out_dir: Path, batch_size: int = 100, fin
                   on_gene=None) -> Path:
     """Write SpliceAI predictions of `genes` under out_dir (part_00001.parquet ...); return out_dir.
 
+    `on_gene(k, n)` is called with k = 0 first, then as gene k of n is done (the genes of parts finished
+    earlier included).
+
     `fingerprint` (inputs and genes) is stored as run.json: a rerun with the same one resumes the finished
     parts, a different one is refused rather than mixing predictions of two runs.
     """
@@ -92,16 +136,26 @@ def predict_genes(genome, genes: list, out_dir: Path, batch_size: int = 100, fin
         raise GpumetaError(f"{out_dir} holds SpliceAI predictions of other inputs or genes; pass --overwrite to "
                            "start over")
     write_json(marker, run)
-    models = None
+    models, done = None, 0
+    if on_gene is not None:
+        on_gene(0, len(genes))
     for number, lo in enumerate(range(0, len(genes), batch_size), start=1):
         path = out_dir / f"part_{number:05d}.parquet"
+        part = genes[lo: lo + batch_size]
         if path.exists():
+            done += len(part)
+            log.info("spliceai: part %d (%d genes) already written", number, len(part))
+            if on_gene is not None:
+                on_gene(done, len(genes))
             continue
         models = models or load_models()
-        tables = []
-        for gene in genes[lo: lo + batch_size]:
+        tables, started = [], time.perf_counter()
+        for gene in part:
             tables.append(gene_predictions(models, genome, gene))
+            done += 1
             if on_gene is not None:
-                on_gene(gene.gene_id)
+                on_gene(done, len(genes))
         write_parquet(path, pa.concat_tables(tables))
+        log.info("spliceai: part %d: %d genes, %d nt in %.1f s", number, len(part), sum(g.length for g in part),
+                 time.perf_counter() - started)
     return out_dir

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..errors import GpumetaError
-from .app import DeviceOption, QuietOption, app
+from .app import QuietOption, app
 
 
 def _int_list(text: str, option: str) -> list[int]:
@@ -19,15 +19,20 @@ def _int_list(text: str, option: str) -> list[int]:
         raise GpumetaError(f"{option} {text!r}: give comma-separated integers, e.g. 3 or 2,3") from exc
 
 
-def _gene_list(text: str | None) -> list[str] | None:
-    """Comma-separated ids, or @FILE with one id per line."""
+def _gene_list(text: str | None, ids_file: Path | None, column: str | None) -> list[str] | None:
+    """--genes (comma-separated ids, or @FILE one per line) or --gene-ids-file (with --gene-col)."""
+    from ..builder.subset import read_gene_ids
+
+    if column is not None and ids_file is None:
+        raise GpumetaError("--gene-col names the column of --gene-ids-file: pass --gene-ids-file too")
+    if text is not None and ids_file is not None:
+        raise GpumetaError("pass --genes or --gene-ids-file, not both")
+    if ids_file is not None:
+        return read_gene_ids(ids_file, column)
     if text is None:
         return None
     if text.startswith("@"):
-        path = Path(text[1:])
-        if not path.is_file():
-            raise GpumetaError(f"--genes {text}: file {path} does not exist")
-        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        return read_gene_ids(text[1:], option="--genes")
     return [g.strip() for g in text.split(",") if g.strip()]
 
 
@@ -35,14 +40,26 @@ def _gene_list(text: str | None) -> list[str] | None:
 def build(
     fasta: Annotated[Path, typer.Option("--fasta", help="Genome FASTA (plain or bgzipped; .fai used if present).")],
     annotation: Annotated[Path, typer.Option("--annotation", help="GTF, GFF3 or SpliceAI annotation table.")],
-    out: Annotated[Path, typer.Option("--out", help="Output dataset directory.")],
+    out: Annotated[Path, typer.Option("--out", "--output-dir", help="Output dataset directory.")],
     predictions: Annotated[Path | None, typer.Option(
         "--predictions", help="Directory of prediction Parquet (gene_id, chrom, strand, position, "
                               "donor_prob, acceptor_prob, neither_prob).")] = None,
     base_model: Annotated[str | None, typer.Option(
-        "--base-model", help="Run a base model instead of --predictions: spliceai (needs gpumeta[spliceai]).")] = None,
+        "--base-model", help="Run a base model instead of --predictions: spliceai (needs "
+                             "gpumeta\\[spliceai]).")] = None,
     genes: Annotated[str | None, typer.Option(
         "--genes", help="Only these genes: comma-separated ids or @FILE (one per line).")] = None,
+    gene_ids_file: Annotated[Path | None, typer.Option(
+        "--gene-ids-file", help="Only the genes listed in this file: one id per line, or a TSV/CSV whose "
+                                "--gene-col column (default gene_id, gene, gene_name or id) lists them.")] = None,
+    gene_col: Annotated[str | None, typer.Option(
+        "--gene-col", help="The column of --gene-ids-file holding gene ids.")] = None,
+    n_genes: Annotated[int | None, typer.Option(
+        "--n-genes", help="Build N of the genes (of --genes/--gene-ids-file, or of all predicted), chosen by "
+                          "--subset-policy.")] = None,
+    subset_policy: Annotated[str, typer.Option(
+        "--subset-policy", help="How --n-genes chooses: error_total = the N genes with the most base-model "
+                                "FP + FN at --threshold; random = a draw seeded by --seed.")] = "error_total",
     threshold: Annotated[float, typer.Option(help="Call a nucleotide when its probability >= this.")] = 0.5,
     window: Annotated[int, typer.Option(help="A call within +-window nt of a true site matches it.")] = 2,
     hard_prob: Annotated[float, typer.Option(
@@ -50,10 +67,14 @@ def build(
     tn_window: Annotated[int, typer.Option(help="Keep negatives within +-this nt of a site or call.")] = 75,
     easy_ratio: Annotated[float, typer.Option(
         help="Easy negatives drawn per gene = ratio x rows kept otherwise.")] = 0.5,
-    seed: Annotated[int, typer.Option(help="Seed of the easy-negative draw (per gene, from gene_id).")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the easy-negative draw (per gene, from gene_id) and of "
+                                           "--subset-policy random.")] = 0,
     all_positions: Annotated[bool, typer.Option(
         "--all-positions", help="One row per nucleotide of each gene body, no sampling (evaluation sets).")] = False,
-    batch_size: Annotated[int, typer.Option(help="Genes per batch file.")] = 100,
+    batch_size: Annotated[int | None, typer.Option(help="Genes per batch file (default 100).")] = None,
+    batch_rows: Annotated[int | None, typer.Option(
+        "--batch-rows", help="Instead of --batch-size: each batch file takes consecutive genes up to this many "
+                             "gene-body nucleotides (= rows with --all-positions; sampled builds keep fewer).")] = None,
     context_width: Annotated[int, typer.Option(help="Score context columns at offsets +-1..W.")] = 2,
     kmer_sizes: Annotated[str, typer.Option(help="k-mer sizes, comma-separated (e.g. 3 or 2,3).")] = "3",
     kmer_window: Annotated[int, typer.Option(help="Count k-mers within +-this many nt of the row.")] = 20,
@@ -64,27 +85,36 @@ def build(
         help="Map annotation chromosome names onto the FASTA's: none|strip-chr|add-chr.")] = "none",
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Start over, removing a previous build in OUT.")] = False,
-    device: DeviceOption = "auto",
+    device: Annotated[str, typer.Option(
+        "--device", help="Where to compute: cpu|cuda|auto. cpu by default: the per-gene work makes many small "
+                         "device-host copies and cuda's speed is unmeasured (docs/BUILD.md).")] = "cpu",
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Log each step with its figures (genes chosen, batches, rows, seconds) "
+                                "to stderr.")] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Build a dataset: label TP/FP/FN/TN, sample negatives, add features, batch by batch (resumable)."""
     from ..builder import build_dataset
-    from ..progress import Progress
+    from ..progress import Progress, verbose_log
 
-    with Progress(quiet) as progress:
-        advance = None
+    gene_ids = _gene_list(genes, gene_ids_file, gene_col)
+    with verbose_log(verbose), Progress(quiet) as progress:
+        tasks: dict[str, list] = {}  # name -> [advance, completed so far]
 
-        def on_batch(number: int, total: int, path: Path) -> None:
-            nonlocal advance
-            if advance is None:
-                advance = progress.task("building batches", total)
-            advance()
+        def reached(name: str, number: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = [progress.task(name, total), 0]
+            advance, completed = tasks[name]
+            advance(number - completed)
+            tasks[name][1] = number
 
         result = build_dataset(
             fasta, annotation, out, predictions=predictions, base_model=base_model, device=device,
-            overwrite=overwrite, on_batch=on_batch, genes=_gene_list(genes), threshold=threshold, window=window,
+            overwrite=overwrite, on_batch=lambda number, total, path: reached("building batches", number, total),
+            on_gene=lambda number, total: reached(f"{base_model} predictions (genes)", number, total),
+            genes=gene_ids, n_genes=n_genes, subset_policy=subset_policy, threshold=threshold, window=window,
             hard_prob=hard_prob, tn_window=tn_window, easy_ratio=easy_ratio, seed=seed,
-            all_positions=all_positions, batch_size=batch_size, context_width=context_width,
+            all_positions=all_positions, batch_size=batch_size, batch_rows=batch_rows, context_width=context_width,
             kmer_sizes=_int_list(kmer_sizes, "--kmer-sizes"), kmer_window=kmer_window, seq_window=seq_window,
             site_convention=site_convention, chrom_alias=chrom_alias)
     resumed = f", {result.resumed_batches} batch(es) resumed" if result.resumed_batches else ""
