@@ -121,3 +121,12 @@ def test_cli_evaluate(case, capsys):
     code = main(["evaluate", "--model", str(model_dir), "--dataset", str(case["dataset"].path), "--out-dir",
                  str(case["tmp"] / "cli_bad"), "--device", "cpu", "--quiet"])
     assert code == 2 and "used to train the model" in capsys.readouterr().err
+    # Three held-out genes: the command warns in words, even with --quiet, and the report shows it first.
+    genes_file.write_text("\n".join(case["genes"][:3]) + "\n")
+    code = main(["evaluate", "--model", str(model_dir), "--dataset", str(case["dataset"].path), "--out-dir",
+                 str(case["tmp"] / "cli_small"), "--genes-file", str(genes_file), "--device", "cpu",
+                 "--minimal-diagnostics", "--quiet"])
+    assert code == 0
+    assert "warning: Only 3 held-out gene(s): too few to support a claim" in capsys.readouterr().err
+    page = (case["tmp"] / "cli_small" / "report.html").read_text()
+    assert page.index("Only 3 held-out gene(s)") < page.index("Headline")
