@@ -100,7 +100,7 @@ def plot_roc_pr(y: np.ndarray, base_proba: np.ndarray, meta_proba: np.ndarray, o
             else:
                 ax.set(xlabel="recall", ylabel="precision", ylim=(0, 1.02))
             ax.set_title(label)
-            ax.legend(loc="upper left" if kind == "roc" else "lower left", fontsize=8)
+            ax.legend(loc="lower center" if kind == "roc" else "lower left", fontsize=8)  # where curves are not
         fig.suptitle("ROC curves (log false-positive rate)" if kind == "roc" else "Precision-recall curves")
         paths.append(save_figure(fig, out_dir, f"{kind}_curves", note))
     return paths

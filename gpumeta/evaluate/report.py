@@ -589,8 +589,19 @@ def _benchmark_html(benchmark: dict) -> list[str]:
             _html_table(["macro F1", "mean", "std"], rows)]
 
 
+#: Figures in reading order: how well (PR, ROC, per gene), how trustworthy (calibration, learning curves),
+#: then why (importance, SHAP); any other figure after them, by name.
+_FIGURE_ORDER = ("pr_curves", "roc_curves", "gene_f1_scatter", "calibration", "learning_curves",
+                 "feature_importance", "shap_beeswarm")
+
+
+def _figure_rank(png: Path) -> tuple[int, str]:
+    ranks = [i for i, prefix in enumerate(_FIGURE_ORDER) if png.stem.startswith(prefix)]
+    return (ranks[0] if ranks else len(_FIGURE_ORDER), png.stem)
+
+
 def _figures_html(run_dir: Path, summary: dict) -> list[str]:
-    pngs = sorted((run_dir / "plots").glob("*.png")) if (run_dir / "plots").is_dir() else []
+    pngs = sorted((run_dir / "plots").glob("*.png"), key=_figure_rank) if (run_dir / "plots").is_dir() else []
     if not pngs:
         return []
     described = summary.get("figures", {})
