@@ -61,7 +61,7 @@ def plot_roc_pr(y: np.ndarray, base_proba: np.ndarray, meta_proba: np.ndarray, o
 
     ROC is drawn on a log false-positive-rate axis: splice sites are rare, so every useful operating point
     lies at FPR < 1e-2, where a linear axis presses both curves into the corner (AUC 0.999 vs 1.000 says
-    nothing). The axis starts at the smallest non-zero FPR the rows can express.
+    nothing). The axis starts at the power of ten below one false positive; points at FPR 0 sit on it.
     """
     from sklearn.metrics import precision_recall_curve, roc_curve
 
@@ -76,12 +76,14 @@ def plot_roc_pr(y: np.ndarray, base_proba: np.ndarray, meta_proba: np.ndarray, o
             if y_bin.all() or not y_bin.any():
                 ax.set_title(f"{label}: one class only")
                 continue
+            negatives = float(np.sum(~y_bin if weights is None else np.asarray(weights)[~y_bin]))
+            floor = 10 ** np.floor(np.log10(1.0 / max(negatives, 1.0)))  # below one false positive
             for model, proba in (("base", base_proba), ("meta", meta_proba)):
                 score = proba[:, code]
                 if kind == "roc":
                     fpr, tpr, _ = roc_curve(y_bin, score, sample_weight=weights)
-                    shown = fpr > 0
-                    x, yy = _thin(fpr[shown], tpr[shown])
+                    # FPR 0 (sites called before any false positive) is drawn at the axis floor.
+                    x, yy = _thin(np.maximum(fpr, floor), tpr)
                     ax.step(x, yy, where="post", color=_COLORS[model],
                             label=f"{model} AUC {roc_auc(y_bin, score, weights):.4f}")
                 else:
@@ -90,8 +92,6 @@ def plot_roc_pr(y: np.ndarray, base_proba: np.ndarray, meta_proba: np.ndarray, o
                     ax.step(x, yy, where="post", color=_COLORS[model],
                             label=f"{model} AP {average_precision(y_bin, score, weights):.3f}")
             if kind == "roc":
-                negatives = float(np.sum(~y_bin if weights is None else np.asarray(weights)[~y_bin]))
-                floor = 10 ** np.floor(np.log10(1.0 / max(negatives, 1.0)))
                 chance = np.logspace(np.log10(floor), 0, 50)
                 ax.plot(chance, chance, ls=":", color="#bbbbbb", label="chance")
                 ax.set_xscale("log")
