@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Render a run's report.html in headless Chromium: screenshot it and check that every image loaded.
 
-Usage: python scripts/check_report_html.py RUN_DIR [--screenshot report.png] [--chromium PATH]
+Usage: python scripts/check_report_html.py RUN_DIR [--screenshot report.png] [--height PX] [--chromium PATH]
 
 Needs a Chromium binary (Debian/Ubuntu: `apt-get install -y chromium`). The report is copied to a temporary
 file with a small script appended that, once the page has loaded, counts the <img> elements whose
@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, help="Run directory holding report.html")
     parser.add_argument("--screenshot", type=Path, default=None, help="Where to write a PNG screenshot")
+    parser.add_argument("--height", type=int, default=2400,
+                        help="Screenshot height in pixels (the page is cut there; ~7000 shows a whole demo report)")
     parser.add_argument("--chromium", default=None, help="Chromium binary (default: found on PATH)")
     args = parser.parse_args(argv)
     report = args.run_dir / "report.html"
@@ -68,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         probe.write_text(report.read_text().replace("</body>", _PROBE + "</body>"))
         dom = run_chromium(chromium, probe, "--dump-dom")
         if args.screenshot is not None:
-            run_chromium(chromium, report, f"--screenshot={args.screenshot.resolve()}", "--window-size=1300,2400")
+            run_chromium(chromium, report, f"--screenshot={args.screenshot.resolve()}",
+                         f"--window-size=1300,{args.height}")
     found = re.search(r"IMAGES (\d+)/(\d+)", dom)
     if not found:
         print("error: the page did not finish loading in headless Chromium (no probe result)", file=sys.stderr)

@@ -54,6 +54,21 @@ def test_summary_json_headline_and_genes(case):
         assert (case["out"] / "plots" / name).with_suffix(".pdf").is_file()
 
 
+def test_small_heldout_set_warns_in_words(case):
+    from gpumeta.evaluate.heldout import MIN_HELDOUT_SITES, heldout_warnings
+
+    warnings = case["summary"]["warnings"]
+    assert warnings == json.loads((case["out"] / "meta_evaluation_summary.json").read_text())["warnings"]
+    assert not any("held-out gene(s)" in w for w in warnings)  # 10 genes are enough
+    block = case["summary"]["full_resolution"]
+    n_donors = block["site_types"]["donor"]["tuned"]["base"]["tp"] + block["site_types"]["donor"]["tuned"]["base"]["fn"]
+    assert (n_donors < MIN_HELDOUT_SITES) == any(f"Only {n_donors} true donor site(s)" in w for w in warnings)
+    few = heldout_warnings(3, block, "every nucleotide")
+    assert "Only 3 held-out gene(s): too few to support a claim" in few[0]
+    assert heldout_warnings(10, {"site_types": {t: {"tuned": {"base": {"tp": 40, "fn": 10}}}
+                                                for t in ("donor", "acceptor")}}, "rows") == []
+
+
 def test_per_gene_table(case):
     table = pd.read_csv(case["out"] / "base_vs_meta_performance.tsv", sep="\t")
     assert sorted(table["gene_id"]) == case["genes"]
@@ -106,3 +121,12 @@ def test_cli_evaluate(case, capsys):
     code = main(["evaluate", "--model", str(model_dir), "--dataset", str(case["dataset"].path), "--out-dir",
                  str(case["tmp"] / "cli_bad"), "--device", "cpu", "--quiet"])
     assert code == 2 and "used to train the model" in capsys.readouterr().err
+    # Three held-out genes: the command warns in words, even with --quiet, and the report shows it first.
+    genes_file.write_text("\n".join(case["genes"][:3]) + "\n")
+    code = main(["evaluate", "--model", str(model_dir), "--dataset", str(case["dataset"].path), "--out-dir",
+                 str(case["tmp"] / "cli_small"), "--genes-file", str(genes_file), "--device", "cpu",
+                 "--minimal-diagnostics", "--quiet"])
+    assert code == 0
+    assert "warning: Only 3 held-out gene(s): too few to support a claim" in capsys.readouterr().err
+    page = (case["tmp"] / "cli_small" / "report.html").read_text()
+    assert page.index("Only 3 held-out gene(s)") < page.index("Headline")

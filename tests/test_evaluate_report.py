@@ -34,6 +34,8 @@ def run_dir(tmp_path_factory):
     (run / "run_info.json").write_text(json.dumps({
         "dataset": str(dataset.path), "n_genes": 40, "n_rows": dataset.n_rows, "n_features": 5,
         "features_used": model.feature_names, "features_excluded": {"position_copy": "leaky: |rho| 0.99"},
+        "n_features_dataset": 6, "n_features_used": 5,
+        "warnings": ["final model: early stopping rested on 1 validation gene; used the CV rounds instead"],
         "mode": "production", "strategy": "single", "strategy_reason": "fits in device memory",
         "device": "cpu", "params": {"max_depth": 3}, "calibration": "none", "seed": 0,
         "test_genes_file": "test_genes.txt", "artifacts": {"model": "model/"}, "timings": {"fit": 1.5}}))
@@ -43,7 +45,8 @@ def run_dir(tmp_path_factory):
 
 def test_training_summary_sections(run_dir):
     text = write_training_summary(run_dir).read_text()
-    for expected in ("Dataset:", "position_copy: leaky", "Strategy: single (fits in device memory)",
+    for expected in ("Dataset:", "6 features in the dataset, 5 used after screening", "position_copy: leaky",
+                     "Strategy: single (fits in device memory)",
                      "max_depth: 3", "Cross-validation", "test_macro_f1", " ± ", "Held-out evaluation",
                      "10 test genes", "NOTE: rows are a sample", "Genes where the meta-model got WORSE",
                      "plots/roc_curves.png: the sampled rows of the 10 held-out genes",
@@ -54,6 +57,44 @@ def test_training_summary_sections(run_dir):
         assert expected in text, expected
     # Worse genes come before the count of improved genes.
     assert text.index("got WORSE") < text.index("Genes that improved")
+    # Training's warnings (run_info.json) lead the summary.
+    assert text.index("WARNINGS (1)") < text.index("rested on 1 validation gene") < text.index("Run\n---")
+    # One number format per CV column: counts with one decimal, rates with four (no "-47 ± 3.6056").
+    cv_lines = {line.split()[0]: line for line in text.splitlines() if line.startswith("  ") and " ± " in line}
+    mean, spread = cv_lines["delta_fp"].split()[1], cv_lines["delta_fp"].split()[3]
+    assert mean.split(".")[1].__len__() == spread.split(".")[1].__len__() == 1
+    mean, spread = cv_lines["test_macro_f1"].split()[1], cv_lines["test_macro_f1"].split()[3]
+    assert len(mean.split(".")[1]) == len(spread.split(".")[1]) == 4
+
+
+def test_small_heldout_set_warns_atop_summary_and_report(run_dir, tmp_path):
+    """An evaluation of 3 genes warns (meta_evaluation_summary.json "warnings"), after training's warnings."""
+    import shutil
+
+    from test_evaluate_fixtures import build_case
+
+    dataset, model, test_genes = build_case(tmp_path)
+    small = tmp_path / "small"
+    small.mkdir()
+    shutil.copy(run_dir / "run_info.json", small / "run_info.json")
+    evaluate_heldout(model, dataset, small, genes=test_genes[:3], minimal=True)
+    text = write_training_summary(small).read_text()
+    page = write_report_html(small).read_text()
+    for document in (text, page):
+        assert "rested on 1 validation" in document and "Only 3 held-out gene(s): too few to support a claim" \
+            in document.replace("\n    ", " ")
+    assert text.index("WARNINGS (") < text.index("Only 3 held-out") < text.index("Run\n---")
+    assert page.index("Only 3 held-out") < page.index("Headline: base vs meta")
+
+
+def test_feature_counts_from_manifest_when_run_info_lacks_them(tmp_path):
+    from gpumeta.evaluate.report import feature_counts
+
+    pd.DataFrame({"feature": ["a", "b", "c"], "status": ["used", "excluded", "used"],
+                  "reason": ["", "constant", ""]}).to_csv(tmp_path / "feature_manifest.csv", index=False)
+    assert feature_counts(tmp_path, {"n_features": 2}) == (3, 2)
+    assert feature_counts(tmp_path, {"n_features_dataset": 9, "n_features_used": 4}) == (9, 4)
+    assert feature_counts(tmp_path / "nowhere", {"features_used": ["a"]}) == (None, 1)
 
 
 def test_summary_robust_to_missing_files(tmp_path):
@@ -89,7 +130,31 @@ def test_report_html_embeds_every_plot_as_png(run_dir):
         image.load()
         assert image.format == "PNG" and image.width > 100 and image.height > 100
     assert "http" not in page.replace("http-equiv", "")  # nothing fetched from a server
-    assert "Held-out evaluation" in page
+
+
+def test_report_reads_top_down_warnings_headline_tables_figures(run_dir):
+    write_training_summary(run_dir)
+    page = write_report_html(run_dir).read_text()
+    # The title says what the run is, not only the directory name.
+    title = page[page.index("<title>") + 7:page.index("</title>")]
+    assert "production mode" in title and "40 genes" in title and "10 held out" in title and "ds" in title
+    order = [page.index(marker) for marker in (
+        'class="warn"', "rested on 1 validation gene", "Headline: base vs meta", "Per held-out gene",
+        "Cross-validation", "Gene splits", "Run and features", "<h2>Figures</h2>")]
+    assert order == sorted(order)
+    assert "<pre>" not in page.split("Headline")[0]  # no monospace dump before the headline
+    headline = page[page.index("Headline"):page.index("</section>")]
+    for column in ("F1 @0.5", "FP @0.5", "FN @0.5", "F1 @tuned", "FP @tuned", "FN @tuned", "AP"):
+        assert f">{column}</th>" in headline
+    assert "10 held-out genes" in headline and "SAMPLED rows" in headline and "true donor sites" in headline
+    # The planted flag lets the meta-model remove base donor false positives: a green (better) meta cell.
+    assert 'class="better"' in headline
+    # The whole feature list, folded, not cut at "(+N more)"; the text summary is linked, not inlined.
+    assert "more)" not in page and page.count("<td class=\"l\">noise_a</td>") == 1
+    assert '<a href="training_summary.txt">' in page
+    # The sampling note is printed on the figures; captions do not repeat it.
+    captions = [c.split("</figcaption>")[0] for c in page.split("<figcaption>")[1:]]
+    assert captions and not any("NOTE" in c or "sample of each gene" in c for c in captions)
 
 
 def test_report_renders_in_headless_chromium(run_dir, tmp_path):

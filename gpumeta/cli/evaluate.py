@@ -51,6 +51,8 @@ def evaluate(
     summary = evaluate_heldout(meta_model, rows, out_dir, genes=genes, full_dataset=full, shap_genes=shap_genes,
                                skip_shap=skip_shap, minimal=minimal, seed=seed, max_shap_rows=shap_max_rows)
     report = write_report_html(out_dir)
+    for sentence in summary["warnings"]:  # said even with --quiet: they qualify every figure written
+        typer.echo(f"warning: {sentence}", err=True)
     if not quiet:
         head = summary[summary["headline"]]
         typer.echo(f"evaluated {summary['n_test_genes']} genes ({summary['headline'].replace('_', ' ')}): "

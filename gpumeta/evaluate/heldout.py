@@ -3,7 +3,8 @@
 `evaluate_heldout` scores the held-out genes' rows, compares base and meta (`metrics`), draws the
 figures (`plots`), explains the model (`explain`) and writes, into one directory:
 
-    meta_evaluation_summary.json   every figure below, the test genes, and what rows each is computed on
+    meta_evaluation_summary.json   every figure below, the test genes, what rows each is computed on, and
+                                   "warnings": sentences saying when the held-out set is too small for a claim
     base_vs_meta_performance.tsv   one row per held-out gene (from the headline rows)
     plots/                         ROC, PR, calibration, learning curves, per-gene F1, importance, SHAP
     shap_importance.csv, feature_importance.csv
@@ -32,6 +33,9 @@ from .metrics import SITE_TYPES, calibration_stats, evaluate_predictions, learni
 SUMMARY_FILE = "meta_evaluation_summary.json"
 PER_GENE_FILE = "base_vs_meta_performance.tsv"
 CURVES_FILE = "learning_curves.json"
+#: Below these, a held-out figure rests on too little to support a claim (issue 9): genes, and true sites of a type.
+MIN_HELDOUT_GENES = 10
+MIN_HELDOUT_SITES = 50
 DEFAULT_SAMPLE_NOTE = ("rows are a sample of each gene's nucleotides (easy negatives down-sampled): false "
                        "positives and precision are those of the sample, not of whole genes")
 
@@ -101,6 +105,26 @@ def _gene_changes(per_gene: pd.DataFrame) -> dict[str, dict[str, int]]:
     return out
 
 
+def heldout_warnings(n_genes: int, block: Mapping[str, Any], what: str) -> list[str]:
+    """Sentences warning that the held-out set is too small to support a claim: fewer than
+    MIN_HELDOUT_GENES genes, or fewer than MIN_HELDOUT_SITES true sites of a type. `block` is one
+    `evaluate_predictions` summary (its tuned TP + FN of the base model are the true sites); `what`
+    names its rows (e.g. "the sampled rows")."""
+    warnings = []
+    if n_genes < MIN_HELDOUT_GENES:
+        warnings.append(f"Only {n_genes} held-out gene(s): too few to support a claim (at least "
+                        f"{MIN_HELDOUT_GENES} are needed); a gene or two can swing every figure. Evaluate on more "
+                        "genes (a larger dataset, or --test-dataset).")
+    for t in SITE_TYPES:
+        counts = block["site_types"][t]["tuned"]["base"]
+        n_sites = counts["tp"] + counts["fn"]
+        if n_sites < MIN_HELDOUT_SITES:
+            warnings.append(f"Only {n_sites:,.0f} true {t} site(s) in {what}: too few to support a claim about "
+                            f"{t}s (at least {MIN_HELDOUT_SITES} are needed); {t} F1, FP and FN may change a lot "
+                            "with other genes.")
+    return warnings
+
+
 def evaluate_heldout(
     model,
     dataset,
@@ -163,6 +187,7 @@ def evaluate_heldout(
                 "what": f"every nucleotide of the {len(test_genes)} held-out genes"}
     head_note = note if head["data"] is rows else None
     summary["per_gene_source"] = summary["headline"]
+    summary["warnings"] = heldout_warnings(len(test_genes), summary[summary["headline"]], head["what"])
     summary["gene_changes"] = _gene_changes(head["per_gene"])
     write_csv(out_dir / PER_GENE_FILE, head["per_gene"], sep="\t")
 

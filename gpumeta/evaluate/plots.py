@@ -57,7 +57,12 @@ def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def plot_roc_pr(y: np.ndarray, base_proba: np.ndarray, meta_proba: np.ndarray, out_dir: str | Path,
                 weights: np.ndarray | None = None, note: str | None = None) -> list[Path]:
-    """ROC and precision-recall per class (one panel each), base and meta on the same axis."""
+    """ROC and precision-recall per class (one panel each), base and meta on the same axis.
+
+    ROC is drawn on a log false-positive-rate axis: splice sites are rare, so every useful operating point
+    lies at FPR < 1e-2, where a linear axis presses both curves into the corner (AUC 0.999 vs 1.000 says
+    nothing). The axis starts at the power of ten below one false positive; points at FPR 0 sit on it.
+    """
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     from .metrics import average_precision, roc_auc
@@ -71,49 +76,73 @@ def plot_roc_pr(y: np.ndarray, base_proba: np.ndarray, meta_proba: np.ndarray, o
             if y_bin.all() or not y_bin.any():
                 ax.set_title(f"{label}: one class only")
                 continue
+            negatives = float(np.sum(~y_bin if weights is None else np.asarray(weights)[~y_bin]))
+            floor = 10 ** np.floor(np.log10(1.0 / max(negatives, 1.0)))  # below one false positive
             for model, proba in (("base", base_proba), ("meta", meta_proba)):
                 score = proba[:, code]
                 if kind == "roc":
                     fpr, tpr, _ = roc_curve(y_bin, score, sample_weight=weights)
-                    x, yy = _thin(fpr, tpr)
-                    ax.plot(x, yy, color=_COLORS[model],
-                            label=f"{model} AUC {roc_auc(y_bin, score, weights):.3f}")
+                    # FPR 0 (sites called before any false positive) is drawn at the axis floor.
+                    x, yy = _thin(np.maximum(fpr, floor), tpr)
+                    ax.step(x, yy, where="post", color=_COLORS[model],
+                            label=f"{model} AUC {roc_auc(y_bin, score, weights):.4f}")
                 else:
                     precision, recall, _ = precision_recall_curve(y_bin, score, sample_weight=weights)
                     x, yy = _thin(recall, precision)
                     ax.step(x, yy, where="post", color=_COLORS[model],
                             label=f"{model} AP {average_precision(y_bin, score, weights):.3f}")
             if kind == "roc":
-                ax.plot([0, 1], [0, 1], ls=":", color="#bbbbbb")
-                ax.set(xlabel="false positive rate", ylabel="true positive rate")
+                chance = np.logspace(np.log10(floor), 0, 50)
+                ax.plot(chance, chance, ls=":", color="#bbbbbb", label="chance")
+                ax.set_xscale("log")
+                ax.set(xlabel="false positive rate (log scale)", ylabel="true positive rate", xlim=(floor, 1),
+                       ylim=(0, 1.02))
             else:
                 ax.set(xlabel="recall", ylabel="precision", ylim=(0, 1.02))
             ax.set_title(label)
-            ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=8)
-        fig.suptitle("ROC curves" if kind == "roc" else "Precision-recall curves")
+            ax.legend(loc="lower center" if kind == "roc" else "lower left", fontsize=8)  # where curves are not
+        fig.suptitle("ROC curves (log false-positive rate)" if kind == "roc" else "Precision-recall curves")
         paths.append(save_figure(fig, out_dir, f"{kind}_curves", note))
     return paths
 
 
+#: A reliability bin with fewer rows than this is drawn hollow: its observed frequency is noise.
+MIN_BIN_ROWS = 30
+
+
 def plot_reliability(reliability: Mapping[str, Mapping[str, pd.DataFrame]], out_dir: str | Path,
                      note: str | None = None) -> Path:
-    """Reliability diagram per class before and after calibration.
+    """Reliability diagram per class before and after calibration, with the rows in each bin beneath.
 
-    `reliability[class]["before"|"after"]` is a `metrics.reliability_bins` table.
+    `reliability[class]["before"|"after"]` is a `metrics.reliability_bins` table. Bins with fewer than
+    MIN_BIN_ROWS rows are hollow markers and the row counts are drawn under each panel, so a 3-row bin
+    swinging from 0 to 1 is read as the noise it is, not as bad calibration.
     """
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(LABELS), figsize=(4.2 * len(LABELS), 4.0))
-    for ax, label in zip(axes, LABELS):
-        ax.plot([0, 1], [0, 1], ls=":", color="#bbbbbb", label="perfect")
-        for stage, color in (("before", "#ff7f0e"), ("after", "#1f77b4")):
+    fig, axes = plt.subplots(2, len(LABELS), figsize=(4.2 * len(LABELS), 5.6), sharex="col",
+                             gridspec_kw={"height_ratios": [3, 1]})
+    stages = (("before", "#ff7f0e"), ("after", "#1f77b4"))
+    for top, bottom, label in zip(axes[0], axes[1], LABELS):
+        top.plot([0, 1], [0, 1], ls=":", color="#bbbbbb", label="perfect")
+        width = 1.0 / max(len(reliability[label]["after"]), 1)
+        for offset, (stage, color) in zip((-0.2, 0.2), stages):
             bins = reliability[label][stage]
             used = bins["weight"] > 0
-            ax.plot(bins.loc[used, "mean_predicted"], bins.loc[used, "observed"], marker="o", color=color,
-                    label=f"{stage} calibration")
-        ax.set(title=label, xlabel="mean predicted probability", ylabel="observed frequency",
-               xlim=(0, 1), ylim=(0, 1))
-        ax.legend(loc="upper left", fontsize=8)
-    fig.suptitle("Reliability diagram (meta-model)")
+            dense = used & (bins["weight"] >= MIN_BIN_ROWS)
+            top.plot(bins.loc[used, "mean_predicted"], bins.loc[used, "observed"], color=color, lw=1,
+                     label=f"{stage} calibration")
+            top.scatter(bins.loc[dense, "mean_predicted"], bins.loc[dense, "observed"], color=color, s=25, zorder=3)
+            top.scatter(bins.loc[used & ~dense, "mean_predicted"], bins.loc[used & ~dense, "observed"], s=25,
+                        facecolors="white", edgecolors=color, zorder=3)
+            centers = (bins["bin"] + 0.5 + offset) * width
+            bottom.bar(centers[used], bins.loc[used, "weight"], width=0.4 * width, color=color)
+        top.scatter([], [], facecolors="white", edgecolors="#555555", label=f"hollow: bin of < {MIN_BIN_ROWS} rows")
+        top.set(title=label, ylabel="observed frequency", xlim=(0, 1), ylim=(-0.02, 1.02))
+        top.legend(loc="lower right", fontsize=7)  # below the diagonal: empty when calibration is good
+        bottom.set_yscale("log")
+        bottom.axhline(MIN_BIN_ROWS, color="#999999", ls=":", lw=0.8)
+        bottom.set(xlabel="predicted probability", ylabel="rows in bin", xlim=(0, 1))
+    fig.suptitle("Reliability diagram (meta-model); bars: rows per probability bin")
     return save_figure(fig, out_dir, "calibration", note)
 
 
@@ -151,21 +180,32 @@ def plot_learning_curves(curves: Sequence[tuple[str, Mapping[str, Any]]], out_di
 
 
 def plot_gene_f1_scatter(per_gene: pd.DataFrame, out_dir: str | Path, note: str | None = None) -> Path:
-    """Per-gene F1, base (x) vs meta (y), per site type; points above the diagonal improved."""
+    """Per-gene F1, base (x) vs meta (y), per site type; points above the diagonal improved.
+
+    Genes with the same pair of F1 values (common: small genes score 1.0, 0.5 or 0.667) are one marker
+    whose area grows with the number of genes and which is labelled with that number, so no gene hides
+    behind another.
+    """
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(SITE_TYPES), figsize=(4.5 * len(SITE_TYPES), 4.3))
+    fig, axes = plt.subplots(1, len(SITE_TYPES), figsize=(4.5 * len(SITE_TYPES), 4.6))
+    groups = (("same", "#999999", lambda b, m: b == m), ("meta better", "#2ca02c", lambda b, m: m > b),
+              ("meta worse", "#d62728", lambda b, m: m < b))
     for ax, t in zip(axes, SITE_TYPES):
-        base, meta = per_gene[f"base_{t}_f1"], per_gene[f"meta_{t}_f1"]
-        ok = base.notna() & meta.notna()
-        better, worse = ok & (meta > base), ok & (meta < base)
-        ax.scatter(base[ok & ~better & ~worse], meta[ok & ~better & ~worse], s=10, color="#999999",
-                   label=f"same ({int((ok & ~better & ~worse).sum())})")
-        ax.scatter(base[better], meta[better], s=10, color="#2ca02c", label=f"meta better ({int(better.sum())})")
-        ax.scatter(base[worse], meta[worse], s=10, color="#d62728", label=f"meta worse ({int(worse.sum())})")
+        pairs = per_gene[[f"base_{t}_f1", f"meta_{t}_f1"]].dropna().round(3)
+        pairs.columns = ["base", "meta"]
+        for name, color, chosen in groups:
+            part = pairs[chosen(pairs["base"], pairs["meta"])]
+            stacked = part.groupby(["base", "meta"]).size().reset_index(name="genes")
+            ax.scatter(stacked["base"], stacked["meta"], s=18 * stacked["genes"], color=color, alpha=0.7,
+                       edgecolors="white", linewidths=0.5, label=f"{name} ({len(part)})")
+            for _, point in stacked[stacked["genes"] > 1].iterrows():
+                ax.annotate(str(int(point["genes"])), (point["base"], point["meta"]), fontsize=7,
+                            xytext=(4, 4), textcoords="offset points")
         ax.plot([0, 1], [0, 1], ls=":", color="#bbbbbb")
-        ax.set(title=f"{t} F1 per gene", xlabel="base F1", ylabel="meta F1", xlim=(-0.02, 1.02),
-               ylim=(-0.02, 1.02))
-        ax.legend(loc="lower right", fontsize=8)
+        ax.set(title=f"{t} F1 per gene ({len(pairs)} genes)", xlabel="base F1", ylabel="meta F1",
+               xlim=(-0.03, 1.05), ylim=(-0.03, 1.05))
+        ax.legend(loc="lower right", fontsize=8, title="marker area and label: genes at that point",
+                  title_fontsize=7)
     return save_figure(fig, out_dir, "gene_f1_scatter", note)
 
 
@@ -182,6 +222,8 @@ def plot_feature_importance(importance: pd.DataFrame, out_dir: str | Path, top: 
             best = importance.nlargest(top, column)[::-1]
             ax.barh(best["feature"], best[column], color="#1f77b4" if measure == "gain" else "#9467bd")
             ax.set_title(f"{label}: {'gain' if measure == 'gain' else 'mean |SHAP|'}", fontsize=9)
+            ax.set_xlabel("total gain (loss reduction of the splits on the feature)" if measure == "gain"
+                          else "mean |SHAP value| (log-odds)", fontsize=8)
             ax.tick_params(axis="y", labelsize=7)
     return save_figure(fig, out_dir, "feature_importance", note)
 
@@ -216,7 +258,9 @@ def plot_shap_beeswarm(contributions: np.ndarray, X: np.ndarray, feature_names: 
     ax.set_yticklabels([feature_names[j] for j in order[::-1]], fontsize=8)
     ax.set(xlabel=f"SHAP value (log-odds of {label} vs rest)", title=f"SHAP summary: {label}")
     if len(order):
-        bar = fig.colorbar(points, ax=ax, fraction=0.04, pad=0.02)
+        # An inset beside the axes: fig.colorbar(ax=...) steals a slice of the figure that tight_layout
+        # then pushes to the far edge, away from the plot.
+        bar = fig.colorbar(points, cax=ax.inset_axes((1.015, 0.0, 0.025, 1.0)))
         bar.set_label("feature value (rank)")
         bar.set_ticks([0, 1])
         bar.set_ticklabels(["low", "high"])

@@ -12,6 +12,7 @@ import base64
 import html
 import json
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ CV_FILE = "gene_cv_metrics.csv"
 RUN_INFO = "run_info.json"
 SPLITS = "splits.json"
 _WORSE_SHOWN = 25
+#: CV columns that are counts (mean and spread in rows or sites); every other shown column is a rate.
+_CV_COUNTS = frozenset({"delta_fp", "delta_fn", "test_rows", "test_genes"})
 _CV_SHOWN = ("test_macro_f1", "base_macro_f1", "test_macro_avg_precision", "donor_f1", "acceptor_f1",
              "top_k_accuracy", "base_top_k_accuracy", "base_f1", "meta_f1", "delta_fp", "delta_fn",
              "auc_base", "auc_meta", "ap_base", "ap_meta")
@@ -61,23 +64,82 @@ def _num(value: Any, digits: int = 4) -> str:
     return f"{int(value):,}" if isinstance(value, (int, float)) else str(value)
 
 
+def _count(value: Any) -> str:
+    """A count with thousands separators; weighted counts (estimates) rounded to whole sites."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{float(value):,.0f}"
+
+
+def _cv_format(column: str, value: float) -> str:
+    """One format per CV column: counts with one decimal (their fold mean), rates with four."""
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{value:,.1f}" if column in _CV_COUNTS else f"{value:.4f}"
+
+
 def _shown_list(values: list, n: int = 30) -> str:
     return ", ".join(map(str, values[:n])) + (f" ... (+{len(values) - n} more)" if len(values) > n else "")
 
 
+def _wrapped(values: list, indent: str = "  ") -> list[str]:
+    """Every value, comma-separated and wrapped to the page width (a list never cut short)."""
+    return textwrap.wrap(", ".join(map(str, values)), width=110, initial_indent=indent, subsequent_indent=indent)
+
+
+def feature_counts(run_dir: Path, info: dict) -> tuple[int | None, int | None]:
+    """(features in the dataset, features used after screening): run_info.json's n_features_dataset and
+    n_features_used when present, else counted in feature_manifest.csv (one row per dataset feature)."""
+    in_dataset, used = info.get("n_features_dataset"), info.get("n_features_used")
+    manifest = _read_table(run_dir / "feature_manifest.csv")
+    if manifest is not None and {"feature", "status"} <= set(manifest.columns):
+        in_dataset = len(manifest) if in_dataset is None else in_dataset
+        used = int((manifest["status"] == "used").sum()) if used is None else used
+    if used is None:
+        used = info.get("n_features", len(info["features_used"]) if info.get("features_used") else None)
+    return in_dataset, used
+
+
+def collect_warnings(info: dict, summary: dict | None) -> list[str]:
+    """The run's warnings (run_info.json "warnings", written by training) then the held-out evaluation's
+    (meta_evaluation_summary.json "warnings"), each once, in order."""
+    found: list[str] = []
+    for source in (info, summary or {}):
+        values = source.get("warnings")
+        for sentence in values if isinstance(values, list) else []:
+            if str(sentence) not in found:
+                found.append(str(sentence))
+    return found
+
+
+def _warnings_section(warnings: list[str]) -> list[str]:
+    if not warnings:
+        return []
+    lines = [f"WARNINGS ({len(warnings)})", "-" * len(f"WARNINGS ({len(warnings)})")]
+    for sentence in warnings:
+        lines += textwrap.wrap(sentence, width=110, initial_indent="  ! ", subsequent_indent="    ")
+    return lines + [""]
+
+
 # ---- sections ------------------------------------------------------------------------------------------
-def _run_section(info: dict) -> list[str]:
+def _features_phrase(counts: tuple[int | None, int | None]) -> str:
+    in_dataset, used = counts
+    if in_dataset is None:
+        return f"{_num(used)} features used"
+    return f"{_num(in_dataset)} features in the dataset, {_num(used)} used after screening"
+
+
+def _run_section(info: dict, counts: tuple[int | None, int | None]) -> list[str]:
     lines = ["Run", "---",
              f"Dataset: {info.get('dataset', 'n/a')} ({_num(info.get('n_genes'))} genes, "
-             f"{_num(info.get('n_rows'))} rows, {_num(info.get('n_features'))} features)",
+             f"{_num(info.get('n_rows'))} rows; {_features_phrase(counts)})",
              f"Mode: {info.get('mode', 'n/a')}   Device: {info.get('device', 'n/a')}   Seed: {info.get('seed', 'n/a')}",
              f"Strategy: {info.get('strategy', 'n/a')}" + (f" ({info['strategy_reason']})"
                                                           if info.get("strategy_reason") else ""),
              f"Calibration: {info.get('calibration', 'n/a')}", ""]
     used = list(info.get("features_used") or [])
     excluded = dict(info.get("features_excluded") or {})
-    lines += ["Features", "--------", f"Used ({len(used)}): {_shown_list(used)}",
-              f"Excluded ({len(excluded)}):"]
+    lines += ["Features", "--------", f"Used ({len(used)}):", *_wrapped(used), f"Excluded ({len(excluded)}):"]
     lines += [f"  {feature}: {reason}" for feature, reason in excluded.items()] or ["  none"]
     params = info.get("params") or {}
     if params:
@@ -90,12 +152,19 @@ def _cv_section(cv: pd.DataFrame) -> list[str]:
     lines = ["Cross-validation (gene_cv_metrics.csv)", "--------------------------------------",
              f"{len(cv)} folds; every figure on its fold's TEST genes (never trained on in that fold); "
              "mean ± std over folds. Meta unless prefixed base_; base_f1/meta_f1 etc. are splice vs not at 0.5."]
+    for column, mean, spread in _cv_rows(cv):
+        lines.append(f"  {column:<26}{_cv_format(column, mean)} ± {_cv_format(column, spread)}")
+    return lines + [""]
+
+
+def _cv_rows(cv: pd.DataFrame) -> list[tuple[str, float, float]]:
+    """(column, mean over folds, std over folds) of each shown CV column present."""
+    rows = []
     for column in _CV_SHOWN:
         if column in cv.columns:
             values = pd.to_numeric(cv[column], errors="coerce")
-            spread = values.std(ddof=1) if len(values) > 1 else 0.0
-            lines.append(f"  {column:<26}{_num(values.mean())} ± {_num(spread)}")
-    return lines + [""]
+            rows.append((column, float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0))
+    return rows
 
 
 def _evaluation_block(name: str, block: dict) -> list[str]:
@@ -252,8 +321,9 @@ def render_training_summary(run_dir: str | Path) -> str:
     per_gene = _read_table(run_dir / PER_GENE_FILE, sep="\t")
     splits = _read_json(run_dir / SPLITS)
     lines = ["gpumeta training summary", "========================", f"Run directory: {run_dir.resolve()}", ""]
+    lines += _warnings_section(collect_warnings(info, summary))
     if info:
-        lines += _run_section(info)
+        lines += _run_section(info, feature_counts(run_dir, info))
     if splits:
         lines += _splits_section(splits)
     if cv is not None and len(cv):
@@ -273,36 +343,318 @@ def write_training_summary(run_dir: str | Path) -> Path:
     return write_text(Path(run_dir) / SUMMARY_TEXT, render_training_summary(run_dir))
 
 
-_STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
-pre{background:#f6f8fa;padding:1em;white-space:pre-wrap;font-size:12px;line-height:1.35}
+# ---- report.html ---------------------------------------------------------------------------------------
+_STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+h1{font-size:1.6em;margin-bottom:.2em}.sub{color:#555;margin-top:0}
+table{border-collapse:collapse;margin:.5em 0 1em;font-size:13px}
+th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:right}th{background:#f6f8fa}
+td.l,th.l{text-align:left}td.better{background:#e6f4ea}td.worse{background:#fce8e6}
+.warn{background:#fff4e5;border:1px solid #f0b400;border-left:6px solid #f0b400;padding:.6em 1em;margin:1em 0}
+.warn li{margin:.25em 0}.note{color:#555;font-size:13px}
+.headline{border:1px solid #d0d7de;border-radius:6px;padding:.2em 1.2em 1em;margin:1em 0;background:#fbfcfd}
+details{margin:.5em 0 1em}summary{cursor:pointer;color:#0550ae}
 figure{margin:1.5em 0;border-top:1px solid #ddd;padding-top:1em}figure img{max-width:100%}
 figcaption{color:#555;font-size:13px;margin-top:.3em}"""
 
 
-def write_report_html(run_dir: str | Path) -> Path:
-    """RUN/report.html: the summary and every figure of plots/ (PNG embedded as base64), one file that
-    opens from the run directory with no server and no network."""
-    run_dir = Path(run_dir)
-    text_file = run_dir / SUMMARY_TEXT
-    text = text_file.read_text() if text_file.is_file() else render_training_summary(run_dir)
-    summary = _read_json(run_dir / SUMMARY_FILE) or {}
+def _esc(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _html_table(header: list[str] | None, rows: list[list[Any]], left: int = 1,
+                classes: list[list[str]] | None = None) -> str:
+    """A table (no header row when `header` is None); the first `left` columns are left-aligned (labels),
+    the rest right-aligned (numbers). `classes[i][j]` is an optional CSS class of cell (i, j) ("better",
+    "worse")."""
+    head = "".join(f'<th class="l">{_esc(h)}</th>' if j < left else f"<th>{_esc(h)}</th>"
+                   for j, h in enumerate(header or []))
+    thead = f"<thead><tr>{head}</tr></thead>" if header else ""
+    body = []
+    for i, row in enumerate(rows):
+        cells = []
+        for j, value in enumerate(row):
+            css = " ".join(c for c in ("l" if j < left else "", classes[i][j] if classes else "") if c)
+            cells.append(f'<td class="{css}">{_esc(value)}</td>' if css else f"<td>{_esc(value)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table>{thead}<tbody>{''.join(body)}</tbody></table>"
+
+
+def _change_class(base: Any, meta: Any, higher_is_better: bool) -> str:
+    """"better"/"worse" for the meta cell of a base-vs-meta pair; "" when equal or undefined."""
+    try:
+        b, m = float(base), float(meta)
+    except (TypeError, ValueError):
+        return ""
+    if math.isnan(b) or math.isnan(m) or b == m:
+        return ""
+    return "better" if (m > b) == higher_is_better else "worse"
+
+
+def _run_title(run_dir: Path, info: dict, summary: dict) -> str:
+    """What the run is: dataset, mode, genes (and the directory, to tell runs apart)."""
+    dataset = info.get("dataset") or summary.get("dataset")
+    # The last two path parts: a dataset directory is often just "dataset" inside a named folder.
+    parts = ["/".join(Path(dataset).parts[-2:]) if dataset else None,
+             f"{info['mode']} mode" if info.get("mode") else ("evaluation" if summary else None),
+             f"{_num(info['n_genes'])} genes" if info.get("n_genes") is not None else None,
+             f"{summary['n_test_genes']} held out" if summary.get("n_test_genes") is not None else None]
+    described = ", ".join(p for p in parts if p)
+    return f"gpumeta report: {described} ({run_dir.resolve().name})" if described else \
+        f"gpumeta report: {run_dir.resolve().name}"
+
+
+def _rows_phrase(summary: dict) -> str:
+    if summary.get("headline") == "full_resolution":
+        return "every nucleotide of the held-out genes (full resolution)"
+    if summary.get("rows_sampled"):
+        return "SAMPLED rows of the held-out genes (easy negatives down-sampled; see the note)"
+    return "every row of the dataset for the held-out genes"
+
+
+def _headline_html(summary: dict) -> list[str]:
+    """Base vs meta per site type on the headline rows: F1, FP, FN at 0.5 and at the tuned thresholds, AP."""
+    block = summary.get(summary.get("headline", "rows"), {})
+    if not block.get("site_types"):
+        return []
+    n_sites = {t: block["site_types"][t]["tuned"]["base"]["tp"] + block["site_types"][t]["tuned"]["base"]["fn"]
+               for t in SITE_TYPES if t in block["site_types"]}
+    # (column, value of one model, format, higher is better): the meta cell is coloured against the base cell.
+    columns = (("F1 @0.5", lambda m, c: c["at_0.5"][m]["f1"], _num, True),
+               ("FP @0.5", lambda m, c: c["at_0.5"][m]["fp"], _count, False),
+               ("FN @0.5", lambda m, c: c["at_0.5"][m]["fn"], _count, False),
+               ("tuned threshold", lambda m, c: c["tuned"][f"{m}_threshold"], lambda v: f"{v:.3g}", None),
+               ("F1 @tuned", lambda m, c: c["tuned"][m]["f1"], _num, True),
+               ("FP @tuned", lambda m, c: c["tuned"][m]["fp"], _count, False),
+               ("FN @tuned", lambda m, c: c["tuned"][m]["fn"], _count, False),
+               ("AP", lambda m, c: c["ap"].get(m, {}).get("ap"), _num, True),
+               ("top-k", lambda m, c: c["top_k"].get(m), _num, True))
+    rows, classes = [], []
+    for t, per_type in block["site_types"].items():
+        context = {**per_type, "ap": block.get("per_class", {}).get(t, {}), "top_k": block.get("top_k", {}).get(t, {})}
+        values = {m: [value(m, context) for _, value, _, _ in columns] for m in ("base", "meta")}
+        for model in ("base", "meta"):
+            rows.append([t if model == "base" else "", model]
+                        + [fmt(v) for v, (_, _, fmt, _) in zip(values[model], columns)])
+            classes.append(["", ""] + ["" if model == "base" or high is None else _change_class(b, m, high)
+                                       for b, m, (_, _, _, high) in zip(values["base"], values["meta"], columns)])
+    header = ["site type", "model"] + [name for name, _, _, _ in columns]
+    macro = block.get("macro_f1", {})
+    sites = "; ".join(f"{_count(n)} true {t} sites" for t, n in n_sites.items())
+    parts = ['<section class="headline"><h2>Headline: base vs meta on genes the model never trained on</h2>',
+             f"<p><b>{summary.get('n_test_genes', block.get('n_genes'))} held-out genes</b>, {sites}, "
+             f"{_count(block.get('n_rows'))} rows: {_esc(_rows_phrase(summary))}.</p>",
+             _html_table(header, rows, left=2, classes=classes),
+             f"<p>3-class macro F1 (argmax): base {_num(macro.get('base'))} &rarr; meta {_num(macro.get('meta'))}. "
+             "Green: meta better than base; red: worse. Tuned thresholds were chosen on out-of-fold predictions of "
+             "the training genes, each model its own.</p>"]
+    if summary.get("rows_sampled") and summary.get("sample_note"):
+        parts.append(f'<p class="note">Note on sampled rows: {_esc(summary["sample_note"])}.</p>')
+    return parts + ["</section>"]
+
+
+def _other_evaluations_html(summary: dict) -> list[str]:
+    """The evaluations other than the headline (dataset rows, reweighted rows), folded."""
+    titles = {"rows": "dataset rows" + (" (sampled)" if summary.get("rows_sampled") else ""),
+              "reweighted": "dataset rows reweighted by 1 / inclusion_prob (estimate for every nucleotide)",
+              "full_resolution": "every nucleotide"}
+    parts = []
+    for key, title in titles.items():
+        if key == summary.get("headline") or key not in summary:
+            continue
+        lines = _evaluation_block(title, summary[key])
+        parts.append(f"<details><summary>Also evaluated on {_esc(title)}</summary><pre>"
+                     f"{_esc(chr(10).join(lines))}</pre></details>")
+    return parts
+
+
+def _cv_html(cv: pd.DataFrame) -> list[str]:
+    rows = [[column, _cv_format(column, mean), _cv_format(column, spread)] for column, mean, spread in _cv_rows(cv)]
+    folds = [[str(r.get("fold", i + 1))] + [_cv_format(c, float(r[c])) if pd.notna(r[c]) else "n/a"
+                                            for c, _, _ in _cv_rows(cv)] for i, r in cv.iterrows()]
+    return ["<h2>Cross-validation</h2>",
+            f"<p>{len(cv)} folds; every figure on the fold's test genes, never trained on in that fold. Meta unless "
+            "prefixed base_; base_f1/meta_f1, delta_fp/fn, auc_*, ap_* are splice vs not at 0.5 "
+            f"({CV_FILE}).</p>",
+            _html_table(["metric", "mean", "std"], rows),
+            "<details><summary>Per fold</summary>"
+            + _html_table(["fold"] + [c for c, _, _ in _cv_rows(cv)], folds) + "</details>"]
+
+
+def _gene_rows(per_gene: pd.DataFrame) -> list[list[Any]]:
+    out = []
+    for _, g in per_gene.iterrows():
+        out.append([g["gene_id"], _count(g.get(f"n_{SITE_TYPES[0]}")), _count(g.get(f"n_{SITE_TYPES[1]}"))]
+                   + [f"{_num(g[f'base_{t}_f1'], 3)} → {_num(g[f'meta_{t}_f1'], 3)}" for t in SITE_TYPES]
+                   + [f"{_count(g['base_fp'])} → {_count(g['meta_fp'])}",
+                      f"{_count(g['base_fn'])} → {_count(g['meta_fn'])}", _num(g["_delta"], 3)])
+    return out
+
+
+_GENE_HEADER = ["gene", "donors", "acceptors", "donor F1 base → meta", "acceptor F1 base → meta",
+                "FP base → meta", "FN base → meta", "Δ F1 (sum)"]
+_GENES_LISTED = 500
+
+
+def _genes_html(per_gene: pd.DataFrame, source: str) -> list[str]:
+    delta = sum(per_gene[f"delta_{t}_f1"].fillna(0.0) for t in SITE_TYPES)
+    table = per_gene.assign(_delta=delta).sort_values(["_delta", "gene_id"])
+    worse = table[table["_delta"] < 0]
+    better = int((delta > 0).sum())
+    parts = ["<h2>Per held-out gene</h2>",
+             f"<p>At the tuned thresholds, on {_esc(source.replace('_', ' '))}: <b>{len(worse)} of {len(table)} "
+             f"genes worse</b> (summed donor + acceptor F1 change), {better} better, "
+             f"{len(table) - better - len(worse)} unchanged ({PER_GENE_FILE}).</p>"]
+    if len(worse):
+        parts.append("<h3>Genes where the meta-model got worse, worst first</h3>"
+                     + _html_table(_GENE_HEADER, _gene_rows(worse.head(_WORSE_SHOWN))))
+        if len(worse) > _WORSE_SHOWN:
+            parts.append(f'<p class="note">{len(worse) - _WORSE_SHOWN} more in {PER_GENE_FILE}.</p>')
+    listed = table.head(_GENES_LISTED)
+    parts.append(f"<details><summary>All {len(table)} held-out genes, worst first"
+                 + (f" (first {_GENES_LISTED}; the rest in {PER_GENE_FILE})" if len(table) > _GENES_LISTED else "")
+                 + "</summary>" + _html_table(_GENE_HEADER, _gene_rows(listed)) + "</details>")
+    return parts
+
+
+def _splits_html(splits: dict) -> list[str]:
+    rows = []
+    for key, value in splits.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):  # folds
+            for fold in value:
+                rows.append([f"{key[:-1] if key.endswith('s') else key} {fold.get('fold', '')}"]
+                            + [len(fold[part]) if part in fold else "" for part in ("train", "validation", "test")])
+        elif isinstance(value, dict):  # final: {train, validation}
+            rows.append([key] + [len(value[part]) if part in value else "" for part in ("train", "validation", "test")])
+    top = [[key, len(value)] for key, value in splits.items() if isinstance(value, list) and
+           (not value or not isinstance(value[0], dict))]
+    parts = ["<h2>Gene splits</h2>", "<p>Genes per set (splits.json); a gene is in exactly one set of each fit.</p>"]
+    if top:
+        parts.append(_html_table(["set", "genes"], top))
+    if rows:
+        parts.append(_html_table(["fit", "train genes", "validation genes", "test genes"], rows))
+    return parts
+
+
+def _features_html(run_dir: Path, info: dict) -> list[str]:
+    counts = feature_counts(run_dir, info)
+    manifest = _read_table(run_dir / "feature_manifest.csv")
+    parts = ["<h2>Run and features</h2>"]
+    facts = [["dataset", info.get("dataset", "n/a")], ["genes", _num(info.get("n_genes"))],
+             ["rows", _num(info.get("n_rows"))], ["features", _features_phrase(counts)],
+             ["mode", info.get("mode", "n/a")], ["device", info.get("device", "n/a")],
+             ["strategy", (info.get("strategy") or "n/a")
+              + (f" ({info['strategy_reason']})" if info.get("strategy_reason") else "")],
+             ["calibration", info.get("calibration", "n/a")], ["seed", info.get("seed", "n/a")]]
+    facts += [[f"param {key}", value] for key, value in (info.get("params") or {}).items()]
+    parts.append(_html_table(None, facts, left=2))
+    if manifest is not None and "feature" in manifest.columns:
+        columns = [c for c in ("feature", "status", "reason", "logit_scale", "target_spearman") if c in manifest]
+        rows = [[("" if pd.isna(v) else _num(v, 3) if isinstance(v, float) else v) for v in r]
+                for r in manifest[columns].itertuples(index=False)]
+        title = f"All {len(manifest)} features of the dataset: used or excluded, and why (feature_manifest.csv)"
+        parts.append(f"<details><summary>{_esc(title)}</summary>{_html_table(columns, rows, left=3)}</details>")
+    elif info.get("features_used") or info.get("features_excluded"):
+        rows = [[f, "used", ""] for f in info.get("features_used") or []]
+        rows += [[f, "excluded", why] for f, why in (info.get("features_excluded") or {}).items()]
+        parts.append(f"<details><summary>All {len(rows)} features: used or excluded</summary>"
+                     f"{_html_table(['feature', 'status', 'reason'], rows, left=3)}</details>")
+    return parts
+
+
+def _diagnostics_html(summary: dict) -> list[str]:
+    parts = []
+    calibration = summary.get("calibration")
+    if calibration:
+        rows = [[label, _num(c["brier_before"]), _num(c["brier_after"]), _num(c["ece_before"]), _num(c["ece_after"])]
+                for label, c in calibration.items()]
+        parts += ["<h3>Calibration (headline rows)</h3>",
+                  _html_table(["class", "Brier before", "Brier after", "ECE before", "ECE after"], rows)]
+    gaps = summary.get("overfitting")
+    if gaps:
+        rows = [[g["fold"], g["class"], g["best_iteration"], _num(g.get("relative_gap"), 3),
+                 "FLAGGED" if g.get("flagged") else ""] for g in gaps]
+        flagged = sum(bool(g.get("flagged")) for g in gaps)
+        parts += [f"<h3>Overfitting: {flagged} of {len(gaps)} fold/class learning curves flagged</h3>",
+                  "<details><summary>Train/validation gap at the early-stopping round</summary>"
+                  + _html_table(["fit", "class", "best round", "relative gap", ""], rows, left=2) + "</details>"]
+    return (["<h2>Diagnostics</h2>"] + parts) if parts else []
+
+
+def _benchmark_html(benchmark: dict) -> list[str]:
+    rows = [[key, _num(benchmark[key]["mean"]), _num(benchmark[key]["std"])]
+            for key in ("base_macro_f1", "meta_macro_f1") if key in benchmark]
+    return ["<h2>Benchmark</h2>",
+            f"<p>{benchmark.get('n_splits')} repeated gene holdouts, each on its own held-out genes "
+            "(benchmark_summary.json); the sections of this page are those of the last split.</p>",
+            _html_table(["macro F1", "mean", "std"], rows)]
+
+
+#: Figures in reading order: how well (PR, ROC, per gene), how trustworthy (calibration, learning curves),
+#: then why (importance, SHAP); any other figure after them, by name.
+_FIGURE_ORDER = ("pr_curves", "roc_curves", "gene_f1_scatter", "calibration", "learning_curves",
+                 "feature_importance", "shap_beeswarm")
+
+
+def _figure_rank(png: Path) -> tuple[int, str]:
+    ranks = [i for i, prefix in enumerate(_FIGURE_ORDER) if png.stem.startswith(prefix)]
+    return (ranks[0] if ranks else len(_FIGURE_ORDER), png.stem)
+
+
+def _figures_html(run_dir: Path, summary: dict) -> list[str]:
+    pngs = sorted((run_dir / "plots").glob("*.png"), key=_figure_rank) if (run_dir / "plots").is_dir() else []
+    if not pngs:
+        return []
     described = summary.get("figures", {})
-    note = summary.get("sample_note") if summary.get("rows_sampled") else None
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>gpumeta report: {html.escape(run_dir.resolve().name)}</title>",
-             f"<style>{_STYLE}</style></head><body>",
-             f"<h1>gpumeta report: {html.escape(run_dir.resolve().name)}</h1>",
-             "<h2>Summary</h2>", f"<pre>{html.escape(text)}</pre>"]
-    pngs = sorted((run_dir / "plots").glob("*.png")) if (run_dir / "plots").is_dir() else []
-    if pngs:
-        parts.append("<h2>Figures</h2>")
+    # The sampling note is printed on each figure it concerns; the captions do not repeat it.
+    parts = ["<h2>Figures</h2>", '<p class="note">Each caption says which genes and rows the figure is computed '
+             "on; PNG and PDF in plots/.</p>"]
     for png in pngs:
         data = base64.b64encode(png.read_bytes()).decode("ascii")
-        caption = described.get(png.name, "")
-        if note and "sampled" in caption:
-            caption += f" (NOTE: {note})"
-        parts.append(f'<figure id="{html.escape(png.stem)}"><img alt="{html.escape(png.stem)}" '
-                     f'src="data:image/png;base64,{data}"><figcaption><b>{html.escape(png.name)}</b>: '
-                     f"{html.escape(caption)}</figcaption></figure>")
+        parts.append(f'<figure id="{_esc(png.stem)}"><img alt="{_esc(png.stem)}" '
+                     f'src="data:image/png;base64,{data}"><figcaption><b>{_esc(png.name)}</b>: '
+                     f"{_esc(described.get(png.name, ''))}</figcaption></figure>")
+    return parts
+
+
+def write_report_html(run_dir: str | Path) -> Path:
+    """RUN/report.html, one page that opens from the run directory with no server and no network.
+
+    In reading order: warnings, the headline (base vs meta per site type on the held-out genes), tables
+    (per-gene changes, cross-validation, splits, run and features, diagnostics), then every figure of plots/
+    (PNG embedded as base64). The plain-text summary stays its own file (training_summary.txt), linked.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise GpumetaError(f"{run_dir}: not a directory; give a run directory written by gpumeta train or evaluate")
+    info = _read_json(run_dir / RUN_INFO) or {}
+    summary = _read_json(run_dir / SUMMARY_FILE) or {}
+    cv = _read_table(run_dir / CV_FILE)
+    per_gene = _read_table(run_dir / PER_GENE_FILE, sep="\t")
+    splits = _read_json(run_dir / SPLITS)
+    benchmark = _read_json(run_dir / "benchmark_summary.json")
+    title = _run_title(run_dir, info, summary)
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{_esc(title)}</title>",
+             f"<style>{_STYLE}</style></head><body>", f"<h1>{_esc(title)}</h1>",
+             f'<p class="sub">Run directory {_esc(run_dir.resolve())}'
+             + (f'; plain-text summary: <a href="{SUMMARY_TEXT}">{SUMMARY_TEXT}</a>'
+                if (run_dir / SUMMARY_TEXT).is_file() else "") + "</p>"]
+    warnings = collect_warnings(info, summary)
+    if warnings:
+        parts.append(f'<div class="warn"><b>{len(warnings)} warning(s)</b><ul>'
+                     + "".join(f"<li>{_esc(w)}</li>" for w in warnings) + "</ul></div>")
+    parts += _headline_html(summary)
+    parts += _other_evaluations_html(summary)
+    if benchmark:
+        parts += _benchmark_html(benchmark)
+    if per_gene is not None and len(per_gene):
+        parts += _genes_html(per_gene, summary.get("per_gene_source", summary.get("headline", "rows")))
+    if cv is not None and len(cv):
+        parts += _cv_html(cv)
+    if splits:
+        parts += _splits_html(splits)
+    if info:
+        parts += _features_html(run_dir, info)
+    parts += _diagnostics_html(summary)
+    parts += _figures_html(run_dir, summary)
     parts.append("</body></html>")
     return write_text(run_dir / REPORT_HTML, "\n".join(parts) + "\n")
