@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..atomic import atomic_path
 
@@ -66,12 +65,18 @@ def write_tracks(nucleotide_files: list[Path], chrom_order: list[str], chrom_len
 
 
 def _write_bedgraph(path: Path, parts: list, name: str, label: str) -> Path:
-    with atomic_path(path) as tmp, open(tmp, "w") as handle:
+    import pyarrow as pa
+    import pyarrow.csv as csv
+
+    # Arrow's writer (C++) prints each rounded float in its shortest form; pandas' formatter is 10x slower.
+    options = csv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         handle.write(f'track type=bedGraph name="{name} ({label})" description="gpumeta {name} score, '
-                     f'{label} strand"\n')
+                     f'{label} strand"\n'.encode())
         for chrom, start, end, value in parts:
-            pd.DataFrame({"chrom": chrom, "start": start, "end": end, "value": value}).to_csv(
-                handle, sep="\t", header=False, index=False, float_format=f"%.{DECIMALS}g")
+            table = pa.table({"chrom": pa.repeat(pa.scalar(chrom), len(start)).cast(pa.string()),
+                              "start": start, "end": end, "value": value})
+            csv.write_csv(table, handle, options)
     return path
 
 

@@ -44,6 +44,7 @@ from ..builder.predictions import Predictions, gene_tracks
 from ..builder.sequence import gene_sequence
 from ..errors import GpumetaError
 from ..model import decide, load_model
+from ..progress import Timings
 from ..schema import LABELS
 from . import regions as region_io
 from .features import NEED_ANNOTATION, chunks, feature_matrix, features_at, region_structure
@@ -95,8 +96,10 @@ def rescore_mask(donor: np.ndarray, acceptor: np.ndarray, floor: float, context:
 
 
 def score_region(model, gene: Gene, frame: pd.DataFrame, genome: Genome, params, floor: float | None,
-                 n_overlaps: int | None, backend) -> RegionScores:
-    """Base and meta probabilities of one region; `floor=None` re-scores every nucleotide."""
+                 n_overlaps: int | None, backend, timings: Timings | None = None) -> RegionScores:
+    """Base and meta probabilities of one region; `floor=None` re-scores every nucleotide. `timings`
+    collects seconds spent on features and on prediction."""
+    timings = timings or Timings()
     xp = backend.xp
     host = gene_tracks(gene, frame)  # transcript order
     tracks = tuple(backend.asarray(t) for t in host)
@@ -112,9 +115,11 @@ def score_region(model, gene: Gene, frame: pd.DataFrame, genome: Genome, params,
         structure = region_structure(gene, params, n_overlaps)
         kmer_cache: dict = {}
         for part in chunks(idx, params.chunk_rows):
-            cols = features_at(tracks, codes, part, length, structure, params, backend, kmer_cache)
-            X = feature_matrix(cols, model.feature_names, int(part.shape[0]), backend)
-            meta[backend.to_host(part)] = model.predict_proba(X).astype(np.float32)
+            with timings.measure("features"):
+                cols = features_at(tracks, codes, part, length, structure, params, backend, kmer_cache)
+                X = feature_matrix(cols, model.feature_names, int(part.shape[0]), backend)
+            with timings.measure("predict"):
+                meta[backend.to_host(part)] = model.predict_proba(X).astype(np.float32)
     rescored = np.zeros(length, dtype=bool)
     rescored[backend.to_host(idx)] = True
     if gene.strand == "-":  # transcript order -> genomic order
@@ -143,7 +148,7 @@ def annotate(model, fasta, out_dir, *, annotation=None, regions=None, genes: lis
     (coordinates from the predictions); `genes` also narrows either file. Base scores: `predictions`
     (Parquet as for `gpumeta build`) or `base_model="spliceai"`. `on_batch(k, n, path)` runs after batch k.
     """
-    started = time.perf_counter()
+    started, timings = time.perf_counter(), Timings()
     if (predictions is None) == (base_model is None):
         raise GpumetaError("pass exactly one of --predictions DIR or --base-model spliceai")
     if base_model is not None and base_model not in BASE_MODELS:
@@ -208,13 +213,14 @@ def annotate(model, fasta, out_dir, *, annotation=None, regions=None, genes: lis
         if path.exists() and side.exists():
             n_resumed += 1
         else:
-            _score_batch(path, side, [by_id[g] for g in batch], meta_model, genome, source, params, floor,
-                         overlaps, annotated, training, backend)
+            with timings.measure("batches"):
+                _score_batch(path, side, [by_id[g] for g in batch], meta_model, genome, source, params, floor,
+                             overlaps, annotated, training, backend, timings)
         files.append(path)
         if on_batch is not None:
             on_batch(number, len(plan), path)
-    return _finish(out_dir, files, state, meta_model, params, genome, selected, annotated, training,
-                   n_resumed, started, model)
+    return _finish(out_dir, files, state, meta_model, genome, selected, annotated, training,
+                   n_resumed, started, timings, model)
 
 
 def _manifest_file(model) -> Path:
@@ -264,12 +270,12 @@ def _dictionary(values: list[str], codes: np.ndarray) -> pa.Array:
 
 
 def _score_batch(path: Path, side: Path, batch: list[Gene], model, genome, source, params, floor, overlaps,
-                 annotated: bool, training: set, backend) -> None:
+                 annotated: bool, training: set, backend, timings: Timings) -> None:
     frames = source.load([g.gene_id for g in batch])
     tables, genes, calls = [], [], []
     for gene in batch:
         scores = score_region(model, gene, frames[gene.gene_id], genome, params, floor, overlaps.get(gene.gene_id),
-                              backend)
+                              backend, timings)
         n = gene.length
         position = np.arange(gene.start, gene.end + 1, dtype=np.int64)
         zeros = np.zeros(n, dtype=np.int32)
@@ -320,8 +326,8 @@ def _change(base: int, meta: int) -> str:
     return "gained" if base == 0 else "lost" if meta == 0 else "retyped"
 
 
-def _finish(out_dir: Path, files: list[Path], state: dict, model, params, genome, selected, annotated: bool,
-            training: set, n_resumed: int, started: float, model_path) -> AnnotateResult:
+def _finish(out_dir: Path, files: list[Path], state: dict, model, genome, selected, annotated: bool,
+            training: set, n_resumed: int, started: float, timings: Timings, model_path) -> AnnotateResult:
     sides = [json.loads((out_dir / "batches" / f"{p.stem}.json").read_text()) for p in files]
     summary = pd.DataFrame([g for s in sides for g in s["genes"]])
     calls = pd.DataFrame([c for s in sides for c in s["calls"]])
@@ -333,9 +339,10 @@ def _finish(out_dir: Path, files: list[Path], state: dict, model, params, genome
         _write_bed(out_dir / f"{which}_sites.bed", calls, which)
     chrom_order = [c for c in dict.fromkeys(g.chrom for g in selected)]
     lengths = {c: genome.lengths[genome.fasta_name(c)] for c in chrom_order}
-    write_tracks(files, sorted(chrom_order), lengths, out_dir / "tracks")
-
-    evaluation = _evaluate(out_dir, files, model, summary, training) if annotated else None
+    with timings.measure("tracks"):
+        write_tracks(files, sorted(chrom_order), lengths, out_dir / "tracks")
+    with timings.measure("evaluation"):
+        evaluation = _evaluate(out_dir, files, model, summary, training) if annotated else None
     n_nt, n_rescored = int(summary["nucleotides"].sum()), int(summary["rescored"].sum())
     counts = {"genes": len(summary), "nucleotides": n_nt, "rescored": n_rescored,
               "rescored_fraction": n_rescored / max(n_nt, 1),
@@ -356,7 +363,8 @@ def _finish(out_dir: Path, files: list[Path], state: dict, model, params, genome
         "thresholds": {"meta": model.thresholds, "base": model.base_thresholds},
         "features_missing": missing, "counts": counts,
         "evaluation": None if evaluation is None else {k: evaluation[k] for k in ("n_genes", "macro_f1", "top_k")},
-        "seconds": round(seconds, 3), "nucleotides_per_second": n_nt / max(seconds, 1e-9),
+        "seconds": round(seconds, 3), "timings": {k: round(v, 3) for k, v in timings.seconds.items()},
+        "nucleotides_per_second": n_nt / max(seconds, 1e-9),
         "outputs": outputs,
     }
     write_json(out_dir / CARD_FILE, card)
