@@ -255,3 +255,17 @@ def test_the_gpu_path_gives_the_cpu_scores(world, tmp_path, selective):
     np.testing.assert_array_equal(gpu["rescored"], cpu["rescored"])
     for c in ("neither", "donor", "acceptor"):
         np.testing.assert_allclose(gpu[f"meta_{c}"], cpu[f"meta_{c}"], atol=1e-4)
+
+
+def test_track_intervals_merge_equal_runs_and_keep_the_larger_overlapping_score():
+    import pyarrow as pa
+
+    from gpumeta.annotate.tracks import _largest_per_position, runs
+
+    zeros = [0.0] * 6
+    table = pa.table({"position": [5, 3, 4, 5, 7, 8], "meta_donor": [0.1, 0.2, 0.2, 0.4, 0.3, 0.3],
+                      "meta_acceptor": zeros, "base_donor": zeros, "base_acceptor": zeros})
+    position, values = _largest_per_position(table)
+    assert position.tolist() == [3, 4, 5, 7, 8] and values["meta_donor"].tolist() == [0.2, 0.2, 0.4, 0.3, 0.3]
+    start, end, value = runs(position, values["meta_donor"])
+    assert list(zip(start.tolist(), end.tolist(), value.tolist())) == [(2, 4, 0.2), (4, 5, 0.4), (6, 8, 0.3)]

@@ -50,11 +50,9 @@ def write_tracks(nucleotide_files: list[Path], chrom_order: list[str], chrom_len
                                   filter=(ds.field("chrom") == chrom) & (ds.field("strand") == strand))
             if table.num_rows == 0:
                 continue
-            # Overlapping regions of one strand: the larger score per position.
-            frame = table.to_pandas().groupby("position", sort=True).max()
-            position = frame.index.to_numpy(np.int64)
+            position, values = _largest_per_position(table)
             for signal in SIGNALS:
-                intervals[signal].append((chrom, *runs(position, frame[signal].to_numpy())))
+                intervals[signal].append((chrom, *runs(position, values[signal])))
         for signal, name in SIGNALS.items():
             parts = intervals[signal]
             if not parts:
@@ -62,6 +60,20 @@ def write_tracks(nucleotide_files: list[Path], chrom_order: list[str], chrom_len
             written.append(_write_bedgraph(out_dir / f"{name}.{label}.bedGraph", parts, name, label))
             written.append(_write_bigwig(out_dir / f"{name}.{label}.bw", parts, chroms, chrom_lengths, pyBigWig))
     return written
+
+
+def _largest_per_position(table) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Sorted unique positions and, per signal, the largest score there (same-strand regions may overlap)."""
+    position = table.column("position").to_numpy()
+    order = np.argsort(position, kind="stable")
+    position = position[order]
+    first = np.flatnonzero(np.r_[True, position[1:] != position[:-1]])
+    values = {}
+    for signal in SIGNALS:
+        sorted_values = table.column(signal).to_numpy()[order]
+        values[signal] = (sorted_values if first.size == position.size
+                          else np.maximum.reduceat(sorted_values, first))
+    return position[first], values
 
 
 def _write_bedgraph(path: Path, parts: list, name: str, label: str) -> Path:
