@@ -158,6 +158,8 @@ def annotate(model, fasta, out_dir, *, annotation=None, regions=None, genes: lis
     if annotation is None and regions is None and (genes is None or predictions is None):
         raise GpumetaError("say which regions to score: --annotation GTF, --regions BED, or --genes with "
                            "--predictions (coordinates from the predictions)")
+    if floor is not None and all_positions:
+        raise GpumetaError("--floor chooses what selective mode re-scores; drop it with --all-positions")
     if floor is not None and not 0 <= floor <= 1:
         raise GpumetaError(f"--floor {floor} is not a probability: give a value in [0, 1]")
     if batch_size < 1:
@@ -172,18 +174,8 @@ def annotate(model, fasta, out_dir, *, annotation=None, regions=None, genes: lis
     out_dir = Path(out_dir)
     genome = Genome(fasta, params.chrom_alias)
 
-    annotated, overlaps, source = annotation is not None, {}, None
-    if annotated:
-        every = read_annotation(annotation)
-        where, regions_file = f"annotation {annotation}", Path(annotation)
-        overlaps = overlap_counts(every.values())
-    elif regions is not None:
-        every, where, regions_file = region_io.read_bed(regions), f"regions {regions}", Path(regions)
-    else:
-        source = Predictions(predictions)
-        every, where, regions_file = region_io.regions_of_predictions(source), f"predictions {predictions}", None
-    selected = region_io.select(every, genes, where)
-    region_io.check_inside_genome(selected, genome, where)
+    annotated = annotation is not None
+    selected, regions_file, overlaps, source = _resolve_regions(annotation, regions, genes, predictions, genome)
     if overwrite:  # only once the inputs passed their checks
         _remove_owned(out_dir)
     inputs = {"fasta": sha256_file(Path(fasta)), "regions": sha256_file(regions_file) if regions_file else None,
@@ -221,6 +213,25 @@ def annotate(model, fasta, out_dir, *, annotation=None, regions=None, genes: lis
             on_batch(number, len(plan), path)
     return _finish(out_dir, files, state, meta_model, genome, selected, annotated, training,
                    n_resumed, started, timings, model)
+
+
+def _resolve_regions(annotation, regions, genes, predictions, genome) -> tuple[list[Gene], Path | None, dict,
+                                                                             Predictions | None]:
+    """(regions to score in genome order, the file that defined them, overlap counts of annotated genes,
+    the predictions when they defined the regions), every region checked against the FASTA."""
+    overlaps, source = {}, None
+    if annotation is not None:
+        every = read_annotation(annotation)
+        where, regions_file = f"annotation {annotation}", Path(annotation)
+        overlaps = overlap_counts(every.values())
+    elif regions is not None:
+        every, where, regions_file = region_io.read_bed(regions), f"regions {regions}", Path(regions)
+    else:
+        source = Predictions(predictions)
+        every, where, regions_file = region_io.regions_of_predictions(source), f"predictions {predictions}", None
+    selected = region_io.select(every, genes, where)
+    region_io.check_inside_genome(selected, genome, where)
+    return selected, regions_file, overlaps, source
 
 
 def _manifest_file(model) -> Path:
