@@ -269,3 +269,17 @@ def test_track_intervals_merge_equal_runs_and_keep_the_larger_overlapping_score(
     assert position.tolist() == [3, 4, 5, 7, 8] and values["meta_donor"].tolist() == [0.2, 0.2, 0.4, 0.3, 0.3]
     start, end, value = runs(position, values["meta_donor"])
     assert list(zip(start.tolist(), end.tolist(), value.tolist())) == [(2, 4, 0.2), (4, 5, 0.4), (6, 8, 0.3)]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"parameters": {"context_width": 2, "hypothetical_option": 1}}, "cannot be reproduced"),
+    ({"format": "gpumeta-recipe/99"}, "recipe format"),
+    ({"features": ["donor_score", "7mer_AAAAAAA"]}, "cannot be rebuilt"),
+])
+def test_a_recipe_this_gpumeta_cannot_reproduce_is_refused(change, message):
+    recipe = {"format": "gpumeta-recipe/1", "parameters": {"context_width": 2}, "feature_columns": []}
+    recipe.update({k: v for k, v in change.items() if k != "features"})
+    model = MetaModel(boosters=[], feature_names=change.get("features", ["donor_score"]), logit_features=[],
+                      recipe=recipe)
+    with pytest.raises(GpumetaError, match=message):
+        recipe_params(model, "RUN/model")
