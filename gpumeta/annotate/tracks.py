@@ -1,13 +1,15 @@
 """Genome-browser tracks of per-nucleotide scores: bedGraph and bigWig, one file per score and strand.
 
 Tracks are split by strand (a donor on '+' and one on '-' can share a position); where same-strand
-regions overlap, the larger score is shown. Values are rounded to 1e-4 and equal neighbours merged into
-one interval, which shrinks files by orders of magnitude (the Parquet keeps full precision). Memory: one
-chromosome strand's scored positions at a time.
+regions overlap, the larger score is shown. Values are rounded to 1e-4 (the Parquet keeps full
+precision); the bedGraph merges equal neighbours into one interval, the bigWig stores fixed-step blocks.
+All 16 files are written side by side, one chromosome at a time (memory: that chromosome's scored
+positions, about 40 bytes each).
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -37,29 +39,59 @@ def write_tracks(nucleotide_files: list[Path], chrom_order: list[str], chrom_len
                  out_dir: Path) -> list[Path]:
     """bedGraph and bigWig of every signal and strand under out_dir; returns the files written."""
     import pyarrow.dataset as ds
-    import pyBigWig
 
     data = ds.dataset([str(f) for f in nucleotide_files], format="parquet")
     present = set(data.to_table(columns=["chrom"]).column("chrom").unique().to_pylist())
     chroms = [c for c in chrom_order if c in present]
-    written = []
-    for strand, label in STRANDS.items():
-        intervals: dict[str, list] = {s: [] for s in SIGNALS}
+    with contextlib.ExitStack() as stack:
+        writers = {(strand, signal): _TrackWriter(stack, out_dir, SIGNALS[signal], label, chroms, chrom_lengths)
+                   for strand, label in STRANDS.items() for signal in SIGNALS}
         for chrom in chroms:
-            table = data.to_table(columns=["position", *SIGNALS],
-                                  filter=(ds.field("chrom") == chrom) & (ds.field("strand") == strand))
-            if table.num_rows == 0:
-                continue
-            position, values = _largest_per_position(table)
-            for signal in SIGNALS:
-                intervals[signal].append((chrom, *runs(position, values[signal])))
-        for signal, name in SIGNALS.items():
-            parts = intervals[signal]
-            if not parts:
-                continue
-            written.append(_write_bedgraph(out_dir / f"{name}.{label}.bedGraph", parts, name, label))
-            written.append(_write_bigwig(out_dir / f"{name}.{label}.bw", parts, chroms, chrom_lengths, pyBigWig))
-    return written
+            table = data.to_table(columns=["strand", "position", *SIGNALS], filter=ds.field("chrom") == chrom)
+            strands = table.column("strand").cast("string").to_numpy(zero_copy_only=False)
+            for strand in STRANDS:
+                rows = np.flatnonzero(strands == strand)
+                if rows.size == 0:
+                    continue
+                position, values = _largest_per_position(table.take(rows))
+                for signal in SIGNALS:
+                    writers[strand, signal].add(chrom, position,
+                                                np.round(values[signal].astype(np.float64), DECIMALS))
+    return [path for w in writers.values() for path in w.paths]
+
+
+class _TrackWriter:
+    """One signal and strand: a bedGraph and a bigWig, filled chromosome by chromosome in header order.
+    Both are temporary files until the ExitStack closes without error (atomic_path)."""
+
+    def __init__(self, stack: contextlib.ExitStack, out_dir: Path, name: str, label: str, chroms: list[str],
+                 chrom_lengths: dict[str, int]):
+        import pyarrow.csv as csv
+        import pyBigWig
+
+        self.paths = [out_dir / f"{name}.{label}.bedGraph", out_dir / f"{name}.{label}.bw"]
+        graph_tmp, bigwig_tmp = (stack.enter_context(atomic_path(p)) for p in self.paths)
+        self.graph = stack.enter_context(open(graph_tmp, "wb"))  # noqa: SIM115 (closed by the stack)
+        self.graph.write(f'track type=bedGraph name="{name} ({label})" description="gpumeta {name} score, '
+                         f'{label} strand"\n'.encode())
+        # Arrow's writer (C++) prints each rounded float in its shortest form; pandas' formatter is 10x slower.
+        self.options = csv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
+        self.bigwig = pyBigWig.open(str(bigwig_tmp), "w")
+        stack.callback(self.bigwig.close)  # runs before atomic_path renames the file (LIFO)
+        self.bigwig.addHeader([(c, int(chrom_lengths[c])) for c in chroms], maxZooms=10)
+
+    def add(self, chrom: str, position: np.ndarray, value: np.ndarray) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as csv
+
+        start, end, merged = runs(position, value)
+        csv.write_csv(pa.table({"chrom": pa.repeat(pa.scalar(chrom), len(start)).cast(pa.string()),
+                                "start": start, "end": end, "value": merged}), self.graph, self.options)
+        # One fixed-step block per stretch of consecutive positions: 6x faster than an entry per merged
+        # run (a Python list of names), and smaller.
+        cuts = np.flatnonzero(np.diff(position) != 1) + 1
+        for block_pos, block_value in zip(np.split(position, cuts), np.split(value, cuts)):
+            self.bigwig.addEntries(chrom, int(block_pos[0]) - 1, values=block_value, span=1, step=1)
 
 
 def _largest_per_position(table) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -74,32 +106,3 @@ def _largest_per_position(table) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         values[signal] = (sorted_values if first.size == position.size
                           else np.maximum.reduceat(sorted_values, first))
     return position[first], values
-
-
-def _write_bedgraph(path: Path, parts: list, name: str, label: str) -> Path:
-    import pyarrow as pa
-    import pyarrow.csv as csv
-
-    # Arrow's writer (C++) prints each rounded float in its shortest form; pandas' formatter is 10x slower.
-    options = csv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        handle.write(f'track type=bedGraph name="{name} ({label})" description="gpumeta {name} score, '
-                     f'{label} strand"\n'.encode())
-        for chrom, start, end, value in parts:
-            table = pa.table({"chrom": pa.repeat(pa.scalar(chrom), len(start)).cast(pa.string()),
-                              "start": start, "end": end, "value": value})
-            csv.write_csv(table, handle, options)
-    return path
-
-
-def _write_bigwig(path: Path, parts: list, chroms: list[str], chrom_lengths: dict[str, int], pyBigWig) -> Path:
-    with atomic_path(path) as tmp:
-        handle = pyBigWig.open(str(tmp), "w")
-        try:
-            handle.addHeader([(c, int(chrom_lengths[c])) for c in chroms], maxZooms=10)
-            for chrom, start, end, value in parts:
-                handle.addEntries([chrom] * len(start), start.astype(np.int64), ends=end.astype(np.int64),
-                                  values=value.astype(np.float64))
-        finally:
-            handle.close()
-    return path
