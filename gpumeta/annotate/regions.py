@@ -78,15 +78,16 @@ def check_inside_genome(regions: list[Gene], genome, where: str) -> None:
 def check_coverage(regions: list[Gene], source: Predictions) -> None:
     """Predictions hold finite probabilities and cover each region's body exactly once, same chrom/strand."""
     source._check_probabilities()
-    coverage = source._coverage().set_index("gene_id")
+    coverage = source._coverage()
+    repeated = set(coverage.loc[coverage["gene_id"].duplicated(), "gene_id"])
+    by_gene = {row.gene_id: row for row in coverage.itertuples(index=False)}
     for g in regions:
-        if g.gene_id not in coverage.index:
+        row = by_gene.get(g.gene_id)
+        if row is None:
             raise GpumetaError(f"predictions {source.path}: region {g.gene_id} has no base-model scores; predict it "
                                "(or pass --base-model spliceai), or leave it out of the regions")
-        rows = coverage.loc[[g.gene_id]]
-        if len(rows) > 1:
+        if g.gene_id in repeated:
             raise GpumetaError(f"predictions {source.path}: gene {g.gene_id} appears with several chromosomes/strands")
-        row = rows.iloc[0]
         if (row.chrom, row.strand) != (g.chrom, g.strand):
             raise GpumetaError(f"predictions {source.path}: region {g.gene_id} is on {row.chrom}{row.strand} there but "
                                f"{g.chrom}{g.strand} in the regions; use matching inputs")
