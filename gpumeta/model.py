@@ -114,6 +114,8 @@ class MetaModel(_Predictor):
     params: dict = field(default_factory=dict)
     evals_result: dict = field(default_factory=dict)
     backend: Backend = field(default_factory=lambda: get_backend("cpu"))
+    #: How the training dataset's features were made (gpumeta.annotate.recipe); None when unknown.
+    recipe: dict | None = None
 
     kind = "single"
 
@@ -169,7 +171,7 @@ class MetaModel(_Predictor):
             "boosters": [f"{label}.ubj" for label in LABELS], "calibration": self.calibrators,
             "thresholds": self.thresholds, "base_thresholds": self.base_thresholds,
             "training_genes": list(self.training_genes), "dataset_fingerprint": self.dataset_fingerprint,
-            "params": self.params, "evals_result": self.evals_result,
+            "params": self.params, "evals_result": self.evals_result, "recipe": self.recipe,
         }
 
     def write_into(self, directory: Path) -> None:
@@ -197,7 +199,7 @@ class MetaModel(_Predictor):
                    thresholds=manifest["thresholds"], base_thresholds=manifest["base_thresholds"],
                    training_genes=manifest["training_genes"], dataset_fingerprint=manifest["dataset_fingerprint"],
                    params=manifest.get("params", {}), evals_result=manifest.get("evals_result", {}),
-                   backend=backend)
+                   backend=backend, recipe=manifest.get("recipe"))
 
 
 @dataclass
@@ -216,6 +218,7 @@ class EnsembleModel(_Predictor):
     base_thresholds: dict[str, float] = field(default_factory=lambda: {t: 0.5 for t in SITE_TYPES})
     params: dict = field(default_factory=dict)
     dataset_fingerprint: str = ""
+    recipe: dict | None = None
 
     kind = "ensemble"
 
@@ -264,7 +267,7 @@ class EnsembleModel(_Predictor):
             "calibration": self.calibrators,
             "thresholds": self.thresholds, "base_thresholds": self.base_thresholds,
             "training_genes": self.training_genes, "dataset_fingerprint": self.dataset_fingerprint,
-            "params": self.params,
+            "params": self.params, "recipe": self.recipe,
         }
 
     def write_into(self, directory: Path) -> None:
@@ -308,5 +311,6 @@ def load_model(path: str | Path, device: str | Backend = "auto") -> MetaModel | 
                              calibrators=manifest["calibration"],
                              thresholds=manifest["thresholds"], base_thresholds=manifest["base_thresholds"],
                              params=manifest.get("params", {}),
-                             dataset_fingerprint=manifest.get("dataset_fingerprint", ""))
+                             dataset_fingerprint=manifest.get("dataset_fingerprint", ""),
+                             recipe=manifest.get("recipe"))
     return MetaModel.from_manifest(directory, manifest, backend)

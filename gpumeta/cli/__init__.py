@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # Command modules, in the order of the flow (help lists commands as registered): importing registers them.
 from . import (
+    annotate,  # noqa: F401
     build,  # noqa: F401
     data,  # noqa: F401
     demo,  # noqa: F401

@@ -1,0 +1,77 @@
+"""The model's features at chosen nucleotides of one region, made exactly as `gpumeta build` makes them.
+
+Same parts as the builder's `gene_rows` (score context from zero-padded tracks, `derived_features`,
+`sequence_columns`, gene-structure columns), but at any index set, so selective inference computes
+features only where it re-scores. tests/test_annotate.py proves equality with `build --all-positions`.
+Gene-structure values an unannotated region cannot have (exon counts, overlaps) are NaN: xgboost takes
+them as missing, and the run card lists them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..builder.annotation import Gene, gene_sites
+from ..builder.gene_structure import gene_structure
+from ..builder.params import BuildParams
+from ..builder.rows import context_offsets
+from ..builder.sequence import sequence_columns
+from ..features import GENE_STRUCTURE_COLUMNS, SITE_TYPES, derived_features, offset_label
+
+#: Gene-structure columns known from a region's coordinates alone.
+FROM_COORDINATES = ("gene_length", "distance_to_start", "distance_to_end")
+#: Those that need the gene's transcripts (or the whole annotation).
+NEED_ANNOTATION = tuple(c for c in GENE_STRUCTURE_COLUMNS if c not in FROM_COORDINATES)
+
+
+def region_structure(gene: Gene, params: BuildParams, n_overlaps: int | None) -> dict[str, float]:
+    """Per-region gene-structure values: the builder's for an annotated gene, NaN where none is known."""
+    if gene.transcripts:
+        return gene_structure(gene, gene_sites(gene, params.site_convention), n_overlaps or 0)
+    out = dict.fromkeys(NEED_ANNOTATION, float("nan"))
+    out.update({"tx_start": gene.start, "tx_end": gene.end, "gene_length": float(gene.length)})
+    return out
+
+
+def features_at(tracks, codes, idx, length: int, structure: dict, params: BuildParams, backend,
+                kmer_cache: dict) -> dict[str, object]:
+    """{column: xp array} of every feature column at transcript indices `idx` of one region.
+
+    `tracks` are the (donor, acceptor, neither) xp arrays in transcript order; `codes` the sequence
+    with `params.flank` bases each side; `kmer_cache` keeps the region's k-mer tracks between calls.
+    """
+    xp = backend.xp
+    d, a, n = tracks
+    pad = params.context_width
+    cols: dict[str, object] = {"donor_score": d[idx], "acceptor_score": a[idx], "neither_score": n[idx]}
+    context: dict[str, dict] = {t: {} for t in SITE_TYPES}
+    for t, track in (("donor", d), ("acceptor", a)):
+        zeros = xp.zeros(pad, dtype=xp.float32)
+        padded = xp.concatenate([zeros, track, zeros])  # 0 past the region edge, as the builder pads
+        for o in context_offsets(pad):
+            context[t][offset_label(o)] = cols[f"{t}_context_{offset_label(o)}"] = padded[idx + pad + o]
+    cols.update(derived_features(cols["donor_score"], cols["acceptor_score"], cols["neither_score"], context, xp))
+    cols.update(sequence_columns(codes, idx, params.flank, params.kmer_sizes, params.kmer_window,
+                                 params.seq_window, xp, kmer_cache))
+    n_rows = int(idx.shape[0])
+    for name in GENE_STRUCTURE_COLUMNS:
+        if name in structure:
+            cols[name] = xp.full(n_rows, structure[name], dtype=xp.float32)
+    cols["distance_to_start"] = idx.astype(xp.float32)
+    cols["distance_to_end"] = (length - 1 - idx).astype(xp.float32)
+    return cols
+
+
+def feature_matrix(cols: dict, names: list[str], n_rows: int, backend):
+    """A float32 (rows, features) matrix in `names` order, on the backend's device."""
+    X = backend.empty((n_rows, len(names)), dtype=np.float32)
+    for j, name in enumerate(names):
+        X[:, j] = cols[name]
+    return X
+
+
+def chunks(idx, size: int) -> Iterator:
+    for lo in range(0, int(idx.shape[0]), size):
+        yield idx[lo: lo + size]

@@ -1,0 +1,134 @@
+"""Benchmark of `gpumeta annotate`: nucleotides per second end to end on synthetic genes, selective mode
+(and all-positions for comparison), plus a figure of one held-out gene (base vs meta scores, annotated sites).
+
+    PYTHONPATH=$PWD python scripts/bench_annotate.py --genes 200 --figure docs/annotate_example.png
+
+A small model is fitted on 40 % of the genes (the builder's sampled dataset, gpumeta's one-vs-rest fitter);
+the other genes are held out. Prints one JSON object: throughput, re-scored fraction, per-stage seconds,
+how far selective and all-positions differ, and the load average (the machine may be shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def fit_model(genome, work: Path, train_genes: list[str], device: str, nthread: int) -> Path:
+    from gpumeta.annotate import recipe_of_dataset
+    from gpumeta.builder import build_dataset
+    from gpumeta.dataset import load_dataset
+    from gpumeta.model import MetaModel
+    from gpumeta.schema import is_probability_feature
+    from gpumeta.train.config import BoosterParams
+    from gpumeta.train.fit import fit_one_vs_rest
+
+    build_dataset(genome.fasta, genome.gtf, work / "ds", predictions=genome.predictions, device=device,
+                  genes=train_genes)
+    data = load_dataset(work / "ds", device)
+    features = list(data.feature_names)
+    logit = [f for f in features if is_probability_feature(f)]
+    cut = int(0.8 * len(train_genes))
+    out = fit_one_vs_rest(data.backend, data.X, data.y, data.rows_of(train_genes[:cut]),
+                          data.rows_of(train_genes[cut:]), [features.index(f) for f in logit],
+                          BoosterParams(n_estimators=200, early_stopping_rounds=20), seed=0, nthread=nthread)
+    model = MetaModel(boosters=out.boosters, feature_names=features, logit_features=logit,
+                      training_genes=train_genes, recipe=recipe_of_dataset(work / "ds"))
+    return model.save(work / "model")
+
+
+def differences(selective: Path, every: Path) -> dict:
+    a = pd.read_parquet(selective / "nucleotides").sort_values(["gene_id", "position"], ignore_index=True)
+    b = pd.read_parquet(every / "nucleotides").sort_values(["gene_id", "position"], ignore_index=True)
+    gap = np.abs(a[["meta_donor", "meta_acceptor"]].to_numpy() - b[["meta_donor", "meta_acceptor"]].to_numpy())
+    calls = {p: pd.read_csv(p / "site_calls.tsv", sep="\t") for p in (selective, every)}
+    keys = {p: set(zip(c.gene_id, c.position, c.meta_call)) - {k for k in zip(c.gene_id, c.position, c.meta_call)
+                                                                 if k[2] == "neither"} for p, c in calls.items()}
+    return {"max_abs_meta_site_prob_difference": float(gap.max()),
+            "nucleotides_differing_by_more_than_0.01": int((gap.max(axis=1) > 0.01).sum()),
+            "meta_calls_only_in_selective": len(keys[selective] - keys[every]),
+            "meta_calls_only_in_all_positions": len(keys[every] - keys[selective])}
+
+
+def figure(out_dir: Path, genome, held_out: list[str], path: Path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    calls = pd.read_csv(out_dir / "site_calls.tsv", sep="\t")
+    changed = calls[(calls["change"] != "kept") & calls["gene_id"].isin(held_out)]
+    gene = changed["gene_id"].value_counts().index[0] if len(changed) else held_out[0]
+    nt = pd.read_parquet(out_dir / "nucleotides", filters=[("gene_id", "==", gene)]).sort_values("position")
+    sites = pd.read_csv(genome.sites, sep="\t")
+    sites = sites[sites["gene_id"] == gene]
+    fig, axes = plt.subplots(2, 1, figsize=(11, 5), sharex=True)
+    for ax, t, colour in ((axes[0], "donor", "tab:blue"), (axes[1], "acceptor", "tab:orange")):
+        ax.plot(nt["position"], nt[f"base_{t}"], color="grey", lw=0.8, label=f"base {t}")
+        ax.plot(nt["position"], nt[f"meta_{t}"], color=colour, lw=0.8, label=f"meta {t}")
+        for p in sites.loc[sites["site_type"] == t, "position"]:
+            ax.axvline(p, color="green", lw=0.6, ls="--", alpha=0.6)
+        ax.set_ylabel("probability")
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(loc="upper right", fontsize=8)
+    axes[0].set_title(f"{gene} ({nt['chrom'].iloc[0]}{nt['strand'].iloc[0]}, held out): base vs meta scores; "
+                      "dashed = annotated sites")
+    axes[1].set_xlabel("position")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return gene
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--genes", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--nthread", type=int, default=2)
+    parser.add_argument("--floor", type=float, default=None, help="selective floor (default: the recipe's)")
+    parser.add_argument("--figure", type=Path, default=None)
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.nthread))
+    from gpumeta.annotate import annotate
+    from gpumeta.builder.annotation import read_annotation
+    from gpumeta.synth import synth_genome
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-annotate-"))
+    genome = synth_genome(work / "genome", n_genes=args.genes, seed=args.seed)
+    genes = sorted(read_annotation(genome.gtf))
+    train_genes = genes[: max(5, int(0.4 * len(genes)))]
+    model = fit_model(genome, work, train_genes, args.device, args.nthread)
+
+    runs = {}
+    for mode, kwargs in (("selective", {"floor": args.floor}), ("all_positions", {"all_positions": True})):
+        started = time.perf_counter()
+        result = annotate(model, genome.fasta, work / mode, annotation=genome.gtf, predictions=genome.predictions,
+                          device=args.device, overwrite=True, **kwargs)
+        seconds = time.perf_counter() - started
+        card = json.loads(result.card.read_text())
+        runs[mode] = {"seconds": round(seconds, 2), "nucleotides": result.n_nucleotides,
+                      "nt_per_second": round(result.n_nucleotides / seconds), "rescored": result.n_rescored,
+                      "rescored_fraction": round(result.n_rescored / result.n_nucleotides, 4),
+                      "stage_seconds": card["timings"],
+                      "meta_macro_f1": result.evaluation["macro_f1"] if result.evaluation else None}
+    report = {"genes": len(genes), "held_out_genes": len(genes) - len(train_genes), "device": args.device,
+              "load_average": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(), **runs,
+              "selective_vs_all_positions": differences(work / "selective", work / "all_positions")}
+    if args.figure is not None:
+        report["figure"] = {"path": str(args.figure),
+                            "gene": figure(work / "selective", genome, genes[len(train_genes):], args.figure)}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
