@@ -20,7 +20,7 @@ import pytest
 from datasets import make_dataset
 
 from gpumeta import cluster as cluster_module
-from gpumeta.backend import Backend, get_backend
+from gpumeta.backend import get_backend
 from gpumeta.cluster import get_client, n_workers_of
 from gpumeta.dataset import load_dataset
 from gpumeta.errors import GpumetaError
@@ -99,7 +99,7 @@ def test_auto_chooses_by_memory_and_workers(data, client, monkeypatch):
     config = _config("auto")
     strategy, reason = choose_strategy("auto", dataset, 30, 40, config, client)
     assert strategy == "single" and "fits" in reason
-    monkeypatch.setattr(Backend, "memory_budget", lambda self: 1000)
+    monkeypatch.setattr(type(CPU), "memory_budget", lambda self: 1000)
     assert choose_strategy("auto", dataset, 30, 40, config, client)[0] == "distributed"
     strategy, reason = choose_strategy("auto", dataset, 30, 40, config, None)
     assert strategy == "multi-instance" and "no cluster" in reason
