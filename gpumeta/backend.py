@@ -30,8 +30,11 @@ import numpy as np
 from .errors import GpumetaError
 
 DEVICES = ("auto", "cpu", "cuda")
-#: Share of the free device memory the RMM pool takes at start: CUDA contexts, cuBLAS and NCCL need the rest.
+#: Share of the free device memory the RMM pool may grow to: CUDA contexts, cuBLAS and NCCL need the rest.
 RMM_POOL_FRACTION = 0.85
+#: What the pool reserves at start; it grows on demand up to its maximum, so a process that only plans
+#: work (the driver of a multi-instance run beside a worker on the same GPU) holds little.
+RMM_POOL_INITIAL = 1 << 30
 #: What to do when a device runs out of memory (said once, in every such error).
 _OOM_ADVICE = ("use a smaller --genes-per-instance or --strategy multi-instance (instances that each fit), "
                "or --device cpu")
@@ -151,8 +154,8 @@ class _CudaBackend(Backend):
     """The RAPIDS stack on this process's current GPU.
 
     At start the free device memory is read (before any data is resident: that is the budget) and one RMM
-    pool of `RMM_POOL_FRACTION` of it is made the allocator of cuDF, CuPy and xgboost, so the three never
-    hold separate caches. A process that already has a pool (a dask-cuda worker started with
+    pool, growing up to `RMM_POOL_FRACTION` of it, is made the allocator of cuDF, CuPy and xgboost, so the
+    three never hold separate caches. A process that already has a pool (a dask-cuda worker started with
     ``--rmm-pool-size``) keeps it.
     """
 
@@ -171,8 +174,9 @@ class _CudaBackend(Backend):
         from rmm.allocators.cupy import rmm_cupy_allocator
 
         if not isinstance(rmm.mr.get_current_device_resource(), rmm.mr.PoolMemoryResource):
-            size = int(self._free_at_start * RMM_POOL_FRACTION) // 256 * 256  # RMM wants 256-byte multiples
-            rmm.reinitialize(pool_allocator=True, initial_pool_size=size, maximum_pool_size=size)
+            maximum = int(self._free_at_start * RMM_POOL_FRACTION) // 256 * 256  # RMM wants 256-byte multiples
+            rmm.reinitialize(pool_allocator=True, initial_pool_size=min(RMM_POOL_INITIAL, maximum),
+                             maximum_pool_size=maximum)
         self.xp.cuda.set_allocator(rmm_cupy_allocator)
         xgb.set_config(use_rmm=True)
 
@@ -256,6 +260,14 @@ def get_backend(device: str = "auto") -> Backend:
         raise GpumetaError(f"--device cuda needs a GPU with the RAPIDS stack: {problem}; "
                            "install the gpu extra (pip install 'gpumeta[gpu]') or use --device cpu")
     return _CpuBackend(f"cpu: auto fell back because {problem}")
+
+
+def booster_device(booster) -> str:
+    """The device a booster was configured for ("cpu", "cuda", "cuda:0"), from its saved configuration: the
+    evidence that a fit ran where it was asked to (GPU tests and model params check it)."""
+    import json
+
+    return json.loads(booster.save_config())["learner"]["generic_param"]["device"]
 
 
 def _is_memory_error(exc: BaseException) -> bool:

@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from ..backend import booster_device
 from ..cluster import n_workers_of
 from ..errors import GpumetaError
 from ..model import MetaModel, logit_columns
@@ -127,4 +128,5 @@ def fit_distributed(dataset, train_rows: np.ndarray, val_rows: np.ndarray, featu
             on_round()
     return MetaModel(boosters=boosters, feature_names=list(features), logit_features=list(logit_features),
                      evals_result=curves, backend=dataset.backend,
-                     params={"strategy": "distributed", "n_workers": workers, "n_partitions": len(train.slices)})
+                     params={"strategy": "distributed", "n_workers": workers, "n_partitions": len(train.slices),
+                             "trained_on": booster_device(boosters[0])})

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backend import device_errors, get_backend
+from ..backend import booster_device, device_errors, get_backend
 from ..cluster import worker_memory_budget
 from ..dataset import load_dataset
 from ..errors import GpumetaError
@@ -142,7 +142,7 @@ def fit_instance(device: str, task: InstanceTask, logit_features: list[str], par
                           backend=backend)
         skill = validation_skill(model.margins(score.X), score.y, score.weights if task.weighted else None)
     return {"boosters": [bytes(b.save_raw("ubj")) for b in out.boosters], "evals_result": out.evals_result,
-            "skill": skill}
+            "skill": skill, "device": booster_device(out.boosters[0])}
 
 
 def _from_result(result: dict, features, logit_features, backend, genes, key: str) -> MetaModel:
@@ -155,7 +155,8 @@ def _from_result(result: dict, features, logit_features, backend, genes, key: st
         boosters.append(booster)
     return MetaModel(boosters=boosters, feature_names=list(features), logit_features=list(logit_features),
                      evals_result=result["evals_result"], training_genes=list(genes), backend=backend,
-                     params={"strategy": "multi-instance", "cache_key": key, "validation_skill": result["skill"]})
+                     params={"strategy": "multi-instance", "cache_key": key, "validation_skill": result["skill"],
+                             "trained_on": result["device"]})
 
 
 def _cache_key(genes, stop_genes, score_rows: np.ndarray, features, logit_features, config: TrainConfig,

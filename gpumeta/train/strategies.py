@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backend import Backend, device_errors
+from ..backend import Backend, booster_device, device_errors
 from ..cluster import n_workers_of
 from ..dataset import DatasetShape
 from ..errors import GpumetaError
@@ -118,4 +118,5 @@ def _fit(strategy, dataset, train_rows, val_rows, features, logit_features, conf
     out = fit_one_vs_rest(dataset.backend, dataset.X, dataset.y, train_rows, val_rows, logit_idx, config.booster,
                           config.seed, weights, on_round)
     return MetaModel(boosters=out.boosters, feature_names=list(features), logit_features=list(logit_features),
-                     evals_result=out.evals_result, backend=dataset.backend, params={"strategy": "single"})
+                     evals_result=out.evals_result, backend=dataset.backend,
+                     params={"strategy": "single", "trained_on": booster_device(out.boosters[0])})
