@@ -35,6 +35,8 @@ RMM_POOL_FRACTION = 0.85
 #: What the pool reserves at start; it grows on demand up to its maximum, so a process that only plans
 #: work (the driver of a multi-instance run beside a worker on the same GPU) holds little.
 RMM_POOL_INITIAL = 1 << 30
+#: Rows gathered at a time when the cpu backend turns Arrow columns into a row-major matrix.
+_BAND_ROWS = 1 << 14
 #: What to do when a device runs out of memory (said once, in every such error).
 _OOM_ADVICE = ("use a smaller --genes-per-instance or --strategy multi-instance (instances that each fit), "
                "or --device cpu")
@@ -76,8 +78,9 @@ class Backend(abc.ABC):
         return get() if get is not None else np.asarray(values)
 
     @abc.abstractmethod
-    def matrix_from_arrow(self, table, columns):
-        """A float32 (rows, columns) C-ordered matrix of these Arrow columns on this backend."""
+    def matrix_from_arrow(self, table, columns, out=None):
+        """A float32 (rows, columns) C-ordered matrix of these Arrow columns on this backend, written into
+        `out` (a slice of a larger matrix) when given."""
 
     def dask_partition(self, values):
         """One partition of a dask array as the workers should hold it (device memory on cuda)."""
@@ -123,12 +126,20 @@ class _CpuBackend(Backend):
     def __init__(self, reason: str):
         super().__init__(np, reason)
 
-    def matrix_from_arrow(self, table, columns):
-        # One NumPy fill, column by column: no intermediate pandas frame or second matrix.
-        block = np.empty((table.num_rows, len(columns)), dtype=np.float32)
-        for j, name in enumerate(columns):
-            block[:, j] = table.column(name).to_numpy(zero_copy_only=False)
-        return block
+    def matrix_from_arrow(self, table, columns, out=None):
+        # Columns are gathered a band of rows at a time into a small column-major buffer (contiguous writes)
+        # and the band is transposed into place: filling a row-major matrix column by column strides through
+        # all of it once per column, about 2x slower. No pandas frame, no second matrix.
+        n = table.num_rows
+        out = np.empty((n, len(columns)), dtype=np.float32) if out is None else out
+        values = [table.column(name).to_numpy(zero_copy_only=False) for name in columns]
+        band = np.empty((len(columns), min(n, _BAND_ROWS)), dtype=np.float32)
+        for start in range(0, n, _BAND_ROWS):
+            stop = min(n, start + _BAND_ROWS)
+            for j, column in enumerate(values):
+                band[j, :stop - start] = column[start:stop]
+            out[start:stop] = band[:, :stop - start].T
+        return out
 
     def dask_partition(self, values):
         return np.asarray(values)
@@ -180,13 +191,17 @@ class _CudaBackend(Backend):
         self.xp.cuda.set_allocator(rmm_cupy_allocator)
         xgb.set_config(use_rmm=True)
 
-    def matrix_from_arrow(self, table, columns):
+    def matrix_from_arrow(self, table, columns, out=None):
         # cuDF takes the Arrow columns to the device and assembles the row-major matrix there. Schema
         # metadata is dropped: cuDF honours pandas' index metadata and would look for an index column.
         import cudf
 
         selected = table.select(list(columns)).replace_schema_metadata(None)
-        return cudf.DataFrame.from_arrow(selected).to_cupy(dtype=np.float32)
+        block = cudf.DataFrame.from_arrow(selected).to_cupy(dtype=np.float32)
+        if out is None:
+            return block
+        out[...] = block
+        return out
 
     def memory_budget(self) -> int:
         # Read once at start: the data this run loads is not counted against itself.

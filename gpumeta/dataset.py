@@ -425,7 +425,7 @@ def load_dataset(path: str | Path, device: str | Backend = "auto",
     def take(file: Path, table: pa.Table, codes: np.ndarray) -> None:
         nonlocal offset
         if preallocate:
-            X[offset:offset + table.num_rows] = backend.matrix_from_arrow(table, features)
+            backend.matrix_from_arrow(table, features, out=X[offset:offset + table.num_rows])
         elif with_matrix:
             blocks.append(backend.matrix_from_arrow(table, features))
         offset += table.num_rows
