@@ -327,6 +327,13 @@ class MetaDataset:
         """Row indices (host, sorted) of the given genes: one pass over the integer gene codes."""
         return np.flatnonzero(self.gene_mask(genes)[self.gene_codes])
 
+    def matrix_of(self, genes: Iterable[str]):
+        """The feature matrix of these genes' rows, in `rows_of(genes)` order: sliced from X, or read from the
+        Parquet files when the dataset was loaded without its matrix (`with_matrix=False`)."""
+        if self.X is not None:
+            return self.X[self.backend.asarray(self.rows_of(genes))]
+        return load_dataset(self.path, self.backend, features=self.feature_names, genes=genes).X
+
     def with_features(self, features: Sequence[str], in_place: bool = False) -> MetaDataset:
         """The same rows with only `features`, in that order (no copy when nothing changes).
 

@@ -182,6 +182,9 @@ def test_rows_of_and_a_gene_filtered_load_agree(good):
     np.testing.assert_array_equal(part.X, data.X[rows])
     np.testing.assert_array_equal(part.y, data.y[rows])
     assert list(part.genes) == sorted(genes[:2])
-    assert load_dataset(good, "cpu", genes=genes, with_matrix=False).X is None
+    lazy = load_dataset(good, "cpu", with_matrix=False)
+    assert lazy.X is None and lazy.n_rows == data.n_rows
+    np.testing.assert_array_equal(lazy.matrix_of(genes), data.matrix_of(genes))
+    np.testing.assert_array_equal(data.matrix_of(genes), data.X[rows])
     with pytest.raises(GpumetaError, match="none of the 1 requested gene"):
         load_dataset(good, "cpu", genes=["NOT_A_GENE"])
