@@ -425,7 +425,8 @@ def load_dataset(path: str | Path, device: str | Backend = "auto",
 
     # A gene filter knows its row count only after reading: blocks are stacked then, one copy at the end.
     preallocate = with_matrix and genes is None
-    X = backend.empty((total or 0, len(features)), dtype=np.float32) if preallocate else None
+    with device_errors(f"loading {path} ({total or 0:,} rows x {len(features)} features)"):
+        X = backend.empty((total or 0, len(features)), dtype=np.float32) if preallocate else None
     labels, metas, blocks = [], [], []
     offset = 0
 
