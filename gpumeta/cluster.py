@@ -68,12 +68,11 @@ def _budget_on_worker(device: str) -> int:
 
 
 def worker_memory_budget(client, backend: Backend) -> int:
-    """Bytes the smallest worker can use: its free device memory (cuda) or available host memory, capped by
-    the worker's dask memory limit. Without a client, this process's budget."""
+    """Bytes the smallest worker can use: its free device memory (cuda) or available host memory capped by
+    its dask memory limit (cpu). Without a client, this process's budget."""
     if client is None:
         return backend.memory_budget()
     budgets = client.run(_budget_on_worker, backend.name)
-    limits = {w["name"]: w.get("memory_limit") or 0 for w in client.scheduler_info(n_workers=-1)["workers"].values()}
-    smallest = min(budgets.values())
-    capped = [limit for limit in limits.values() if limit]
-    return int(min([smallest, *capped])) if backend.name == "cpu" and capped else int(smallest)
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    return min(backend.worker_budget(budgets[address], workers.get(address, {}).get("memory_limit"))
+               for address in budgets)

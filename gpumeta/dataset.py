@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .backend import Backend, get_backend
+from .backend import Backend, device_errors, get_backend
 from .errors import GpumetaError, shown
 from .schema import (
     BASE_SCORE_COLUMNS,
@@ -57,9 +57,43 @@ def _is_numeric(t: pa.DataType) -> bool:
     return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
 
 
+def index_columns(schema: pa.Schema) -> set[str]:
+    """Columns that hold a pandas index (``__index_level_0__`` or a named index): metadata, never features."""
+    pandas_meta = schema.pandas_metadata or {}
+    named = {c for c in pandas_meta.get("index_columns", []) if isinstance(c, str)}  # a RangeIndex is a dict
+    return named | {name for name in schema.names if name.startswith("__index_level_")}
+
+
 def feature_columns(schema: pa.Schema) -> list[str]:
     """The columns a model learns from: every column the contract does not reserve, in file order."""
-    return [name for name in schema.names if is_feature_column(name)]
+    index = index_columns(schema)
+    return [name for name in schema.names if is_feature_column(name) and name not in index]
+
+
+@dataclass(frozen=True)
+class DatasetShape:
+    """A dataset's size from its Parquet footers alone (nothing loaded): enough to plan how to train."""
+
+    path: Path
+    files: list[Path]
+    n_rows: int
+    feature_names: list[str]
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+
+def dataset_shape(path: str | Path) -> DatasetShape:
+    """Rows and feature columns of a dataset, read from the Parquet footers (milliseconds at any size)."""
+    files = find_parquet_files(path)
+    try:
+        schema = pq.read_schema(files[0])
+        n_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    except Exception as exc:  # pyarrow raises several types for corrupt or foreign files
+        raise GpumetaError(f"{path}: not a readable Parquet dataset ({str(exc).splitlines()[0] if str(exc) else ''})"
+                           "; run `gpumeta validate` on it") from None
+    return DatasetShape(Path(path), files, int(n_rows), feature_columns(schema))
 
 
 @dataclass
@@ -74,9 +108,11 @@ class _Scan:
     n_rows: int = 0
 
 
-def _read(file: Path, scan: _Scan, columns: Sequence[str] | None = None) -> pa.Table | None:
+def _read(file: Path, scan: _Scan, genes: Sequence[str] | None = None) -> pa.Table | None:
     try:
-        return pq.read_table(file, columns=columns)
+        filters = None if genes is None else [(GENE_COLUMN, "in", list(genes))]
+        # Schema metadata is dropped: pandas' index metadata must not steer later conversions (cuDF, pandas).
+        return pq.read_table(file, filters=filters).replace_schema_metadata(None)
     except Exception as exc:  # pyarrow raises several types for corrupt or foreign files
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         scan.problems.append(f"{file}: not a readable Parquet file ({reason}); re-create or remove it")
@@ -157,10 +193,12 @@ def _check_values(file: Path, table: pa.Table, features: Sequence[str], scan: _S
                                      f"{hi.as_py()}); base scores must be probabilities")
 
 
-def _scan_files(files: list[Path], on_table=None, stop_at_first: bool = False, labelled: bool = True) -> _Scan:
+def _scan_files(files: list[Path], on_table=None, stop_at_first: bool = False, labelled: bool = True,
+                genes: Sequence[str] | None = None) -> _Scan:
     """Check every file against the contract; hand each clean table to `on_table(file, table, labels)`.
 
     Unlabelled data (`labelled=False`, for prediction) may lack `splice_type`; its labels are then -1.
+    `genes` reads only those genes' rows (row groups without them are skipped).
     """
     scan = _Scan(files, labelled)
     for file in files:
@@ -176,8 +214,8 @@ def _scan_files(files: list[Path], on_table=None, stop_at_first: bool = False, l
         before = len(scan.problems)
         schema = pq.read_schema(file)
         if _check_schema(file, schema, scan) and meta.num_rows:
-            table = _read(file, scan)
-            if table is not None:
+            table = _read(file, scan, genes)
+            if table is not None and table.num_rows:
                 labels = (_label_codes(file, table.column(LABEL_COLUMN), scan)
                           if LABEL_COLUMN in table.column_names
                           else np.full(table.num_rows, -1, dtype=np.int8))
@@ -194,7 +232,7 @@ def _scan_files(files: list[Path], on_table=None, stop_at_first: bool = False, l
                 pa.default_memory_pool().release_unused()
         if stop_at_first and scan.problems:
             break
-    if labelled and not scan.problems and scan.class_counts[1:].sum() == 0:
+    if labelled and genes is None and not scan.problems and scan.class_counts[1:].sum() == 0:
         scan.problems.append(f"{files[0].parent}: no donor or acceptor row in the dataset; a meta-model needs "
                              "splice sites to learn from")
     return scan
@@ -223,14 +261,20 @@ def validate_dataset(path: str | Path) -> ValidationReport:
 
 @dataclass
 class MetaDataset:
-    """A loaded dataset: feature matrix on the backend, labels/genes/base scores/metadata on the host."""
+    """A loaded dataset: feature matrix on the backend, labels/genes/base scores/metadata on the host.
+
+    Genes are held as integer codes (`gene_codes`, into the sorted `gene_names`) made once at load, so every
+    "rows of these genes" is a table lookup over integers, never a comparison of strings per row.
+    `X` is None for a dataset loaded without its matrix (`load_dataset(..., with_matrix=False)`).
+    """
 
     path: Path
     backend: Backend
     X: object
     feature_names: list[str]
     y: np.ndarray
-    gene_ids: np.ndarray
+    gene_codes: np.ndarray
+    gene_names: np.ndarray
     base_proba: np.ndarray
     meta: pd.DataFrame
     is_sampled: bool
@@ -242,8 +286,21 @@ class MetaDataset:
         return int(self.y.shape[0])
 
     @property
+    def gene_ids(self) -> np.ndarray:
+        """The gene of every row (host strings)."""
+        return self.gene_names[self.gene_codes]
+
+    def rows_per_gene(self) -> dict[str, int]:
+        """Rows of every gene present, by gene id."""
+        counts = np.bincount(self.gene_codes, minlength=len(self.gene_names))
+        present = np.flatnonzero(counts)
+        return dict(zip(self.gene_names[present].tolist(), counts[present].tolist()))
+
+    @property
     def genes(self) -> np.ndarray:
-        return np.unique(self.gene_ids)
+        """The genes present, sorted."""
+        counts = np.bincount(self.gene_codes, minlength=len(self.gene_names))
+        return self.gene_names[counts > 0]
 
     @property
     def weights(self) -> np.ndarray | None:
@@ -255,13 +312,27 @@ class MetaDataset:
     def subset(self, rows) -> MetaDataset:
         rows = np.asarray(rows)
         index = np.flatnonzero(rows) if rows.dtype == bool else rows
-        return replace(self, X=self.X[self.backend.asarray(index)], y=self.y[index],
-                       gene_ids=self.gene_ids[index], base_proba=self.base_proba[index],
+        return replace(self, X=None if self.X is None else self.X[self.backend.asarray(index)], y=self.y[index],
+                       gene_codes=self.gene_codes[index], base_proba=self.base_proba[index],
                        meta=self.meta.iloc[index].reset_index(drop=True))
 
+    def gene_mask(self, genes: Iterable[str]) -> np.ndarray:
+        """A boolean table over `gene_names`: True for the given genes (unknown ones are ignored)."""
+        codes = pd.Index(self.gene_names).get_indexer(list(genes))
+        table = np.zeros(len(self.gene_names), dtype=bool)
+        table[codes[codes >= 0]] = True
+        return table
+
     def rows_of(self, genes: Iterable[str]) -> np.ndarray:
-        """Row indices (host) of the given genes."""
-        return np.flatnonzero(np.isin(self.gene_ids, np.asarray(list(genes), dtype=object)))
+        """Row indices (host, sorted) of the given genes: one pass over the integer gene codes."""
+        return np.flatnonzero(self.gene_mask(genes)[self.gene_codes])
+
+    def matrix_of(self, genes: Iterable[str]):
+        """The feature matrix of these genes' rows, in `rows_of(genes)` order: sliced from X, or read from the
+        Parquet files when the dataset was loaded without its matrix (`with_matrix=False`)."""
+        if self.X is not None:
+            return self.X[self.backend.asarray(self.rows_of(genes))]
+        return load_dataset(self.path, self.backend, features=self.feature_names, genes=genes).X
 
     def with_features(self, features: Sequence[str], in_place: bool = False) -> MetaDataset:
         """The same rows with only `features`, in that order (no copy when nothing changes).
@@ -271,6 +342,8 @@ class MetaDataset:
         features = list(features)
         if features == self.feature_names:
             return self
+        if self.X is None:
+            return replace(self, feature_names=features)
         index = self.backend.asarray(np.asarray([self.feature_names.index(f) for f in features]))
         if not in_place or not self.X.flags.c_contiguous:
             return replace(self, X=self.X[:, index], feature_names=features)
@@ -322,12 +395,15 @@ def _read_card(path: Path) -> dict:
 
 
 def load_dataset(path: str | Path, device: str | Backend = "auto",
-                 features: Sequence[str] | None = None, labelled: bool = True) -> MetaDataset:
+                 features: Sequence[str] | None = None, labelled: bool = True,
+                 genes: Iterable[str] | None = None, with_matrix: bool = True) -> MetaDataset:
     """Load a dataset of the contract; raises GpumetaError on the first problem (see `validate_dataset`).
 
     `features` picks and orders the feature columns (a trained model passes its own list); columns it names
     that the dataset lacks are an error naming them. `labelled=False` accepts new data without
-    `splice_type` (labels -1), for prediction.
+    `splice_type` (labels -1), for prediction. `genes` loads only those genes' rows (a multi-instance task
+    reads its own share from Parquet); `with_matrix=False` loads labels, genes and metadata but no matrix
+    (X is None), for planning work over data larger than one device.
     """
     backend = device if isinstance(device, Backend) else get_backend(device)
     path = Path(path)
@@ -345,33 +421,50 @@ def load_dataset(path: str | Path, device: str | Backend = "auto",
             raise GpumetaError(f"{path}: lacks feature column(s) {shown(missing, quote=True)} that the model was "
                                "trained on; rebuild the dataset with the same feature options")
     features = list(features or [])
+    genes = None if genes is None else sorted(set(genes))
 
-    X = backend.empty((total or 0, len(features)), dtype=np.float32)
-    labels, metas = [], []
+    # A gene filter knows its row count only after reading: blocks are stacked then, one copy at the end.
+    preallocate = with_matrix and genes is None
+    with device_errors(f"loading {path} ({total or 0:,} rows x {len(features)} features)"):
+        X = backend.empty((total or 0, len(features)), dtype=np.float32) if preallocate else None
+    labels, metas, blocks = [], [], []
     offset = 0
 
     def take(file: Path, table: pa.Table, codes: np.ndarray) -> None:
         nonlocal offset
-        X[offset:offset + table.num_rows] = backend.matrix_from_arrow(table, features)
+        if preallocate:
+            backend.matrix_from_arrow(table, features, out=X[offset:offset + table.num_rows])
+        elif with_matrix:
+            blocks.append(backend.matrix_from_arrow(table, features))
         offset += table.num_rows
         labels.append(codes)
         keep = [c for c in (*_META_KEEP, *BASE_SCORE_COLUMNS) if c in table.column_names]
         meta = table.select(keep)
         metas.append(meta.set_column(keep.index(GENE_COLUMN), GENE_COLUMN, meta.column(GENE_COLUMN).cast(pa.string())))
 
-    scan = _scan_files(files, on_table=take, stop_at_first=True, labelled=labelled)
-    if scan.problems:
-        raise GpumetaError(scan.problems[0] + ("; run `gpumeta validate` for every problem"
-                                               if len(files) > 1 else ""))
+    with device_errors(f"loading {path}"):
+        scan = _scan_files(files, on_table=take, stop_at_first=True, labelled=labelled, genes=genes)
+        if scan.problems:
+            raise GpumetaError(scan.problems[0] + ("; run `gpumeta validate` for every problem"
+                                                   if len(files) > 1 else ""))
+        if not metas:
+            raise GpumetaError(f"{path}: holds none of the {len(genes or [])} requested gene(s) "
+                               f"({shown(genes or [], quote=True)}); pick genes of this dataset")
+        if blocks:
+            X = blocks[0] if len(blocks) == 1 else backend.xp.concatenate(blocks)
+            del blocks[:]
     meta_table = pa.concat_tables(metas)
     base_proba = np.column_stack([meta_table.column(c).to_numpy().astype(np.float32) for c in BASE_SCORE_COLUMNS])
     # Categorical strings: a few repeated values per column (chrom, strand, pred_type, gene_id) cost one
     # code per row instead of one Python string per row.
     meta = meta_table.drop_columns(list(BASE_SCORE_COLUMNS)).to_pandas(strings_to_categorical=True)
+    # Gene codes index the sorted gene names, so code order is gene order (partitions, splits rely on it).
+    gene_codes, gene_names = pd.factorize(meta[GENE_COLUMN], sort=True)
     card = _read_card(path)
     # The original builder always down-sampled negatives; only a card that says otherwise means full rows.
     is_sampled = not bool(card.get("all_positions", False))
     return MetaDataset(path=path, backend=backend, X=X, feature_names=features,
-                       y=np.concatenate(labels), gene_ids=np.asarray(meta[GENE_COLUMN], dtype=object),
+                       y=np.concatenate(labels), gene_codes=gene_codes.astype(np.int32),
+                       gene_names=np.asarray(gene_names, dtype=object),
                        base_proba=base_proba, meta=meta, is_sampled=is_sampled,
                        fingerprint=_fingerprint(files), card=card)

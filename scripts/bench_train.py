@@ -51,14 +51,13 @@ spec = json.load(open(sys.argv[2]))
 data = load_dataset(sys.argv[1], "cpu" if sys.argv[3] == "cpu" else "cuda", features=spec["features"])
 X = data.X
 params = BoosterParams().xgb_params(data.backend.xgb_device, data.backend.n_threads, 42)
-genes = data.gene_ids
 cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 c = cpu()
 fits = [(f"fold_{f['fold']}", f["train"]) for f in spec["splits"]["folds"]]
 fits.append(("final", spec["splits"]["final"]["train"]))
 t = time.perf_counter()
 for name, train_genes in fits:
-    rows = np.flatnonzero(np.isin(genes, np.asarray(train_genes, dtype=object)))
+    rows = data.rows_of(train_genes)
     d = xgb.QuantileDMatrix(X[data.backend.asarray(rows)], label=(data.y[rows] == 0).astype(np.float32), max_bin=256)
     for k, label in enumerate(("neither", "donor", "acceptor")):
         d.set_label(data.backend.asarray((data.y[rows] == k).astype(np.float32)))

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -145,3 +146,45 @@ def test_narrowing_in_place_reuses_the_matrix_buffer(good):
     assert narrowed is data and data.feature_names == keep
     np.testing.assert_array_equal(data.X, expected)
     assert np.shares_memory(data.X, buffer)  # no second matrix was allocated
+
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
+#: Indexes pandas writes as columns: a named one (under its name) and an unnamed non-range one.
+PANDAS_INDEXES = {"named": lambda df: df.set_index(pd.Index(df.index * 2, name="row_id")),
+                  "non-range": lambda df: df.set_index(df.index * 3),
+                  "named range": lambda df: df.rename_axis("row")}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("index", sorted(PANDAS_INDEXES))
+def test_a_pandas_index_is_metadata_not_a_feature(good, tmp_path, index, device):
+    target = tmp_path / "indexed"
+    shutil.copytree(good, target)
+    for file in sorted((target / "master").glob("*.parquet")):
+        PANDAS_INDEXES[index](pd.read_parquet(file)).to_parquet(file)  # pandas keeps the index
+    written = pq.read_schema(next((target / "master").glob("*.parquet")))
+    assert written.pandas_metadata["index_columns"]  # the corpus file really carries a pandas index
+    reference = load_dataset(good, "cpu")
+    data = load_dataset(target, device)
+    assert data.feature_names == reference.feature_names
+    np.testing.assert_array_equal(data.backend.to_host(data.X), reference.X)
+    assert validate_dataset(target).ok
+
+
+def test_rows_of_and_a_gene_filtered_load_agree(good):
+    data = load_dataset(good, "cpu")
+    genes = [data.genes[4], data.genes[1], "NOT_A_GENE"]
+    rows = data.rows_of(genes)
+    assert (np.diff(rows) > 0).all()  # sorted row indices
+    np.testing.assert_array_equal(rows, np.flatnonzero(np.isin(data.gene_ids, genes)))
+    assert data.rows_per_gene() == {g: int((data.gene_ids == g).sum()) for g in data.genes}
+    part = load_dataset(good, "cpu", genes=genes)
+    np.testing.assert_array_equal(part.X, data.X[rows])
+    np.testing.assert_array_equal(part.y, data.y[rows])
+    assert list(part.genes) == sorted(genes[:2])
+    lazy = load_dataset(good, "cpu", with_matrix=False)
+    assert lazy.X is None and lazy.n_rows == data.n_rows
+    np.testing.assert_array_equal(lazy.matrix_of(genes), data.matrix_of(genes))
+    np.testing.assert_array_equal(data.matrix_of(genes), data.X[rows])
+    with pytest.raises(GpumetaError, match="none of the 1 requested gene"):
+        load_dataset(good, "cpu", genes=["NOT_A_GENE"])

@@ -20,9 +20,9 @@ import pytest
 from datasets import make_dataset
 
 from gpumeta import cluster as cluster_module
-from gpumeta.backend import Backend, get_backend
+from gpumeta.backend import get_backend
 from gpumeta.cluster import get_client, n_workers_of
-from gpumeta.dataset import load_dataset
+from gpumeta.dataset import dataset_shape, load_dataset
 from gpumeta.errors import GpumetaError
 from gpumeta.model import EnsembleModel, MetaModel
 from gpumeta.schema import LABELS
@@ -30,7 +30,7 @@ from gpumeta.train import instances, train
 from gpumeta.train.config import load_config
 from gpumeta.train.distributed import gene_partitions
 from gpumeta.train.instances import fit_multi_instance, plan_instances
-from gpumeta.train.strategies import choose_strategy
+from gpumeta.train.strategies import choose_strategy, plan_strategy
 
 CPU = get_backend("cpu")
 QUICK = {"n_folds": 2, "booster": {"n_estimators": 20, "early_stopping_rounds": 5}, "skip_shap": True,
@@ -99,12 +99,36 @@ def test_auto_chooses_by_memory_and_workers(data, client, monkeypatch):
     config = _config("auto")
     strategy, reason = choose_strategy("auto", dataset, 30, 40, config, client)
     assert strategy == "single" and "fits" in reason
-    monkeypatch.setattr(Backend, "memory_budget", lambda self: 1000)
+    monkeypatch.setattr(type(CPU), "memory_budget", lambda self: 1000)
     assert choose_strategy("auto", dataset, 30, 40, config, client)[0] == "distributed"
     strategy, reason = choose_strategy("auto", dataset, 30, 40, config, None)
     assert strategy == "multi-instance" and "no cluster" in reason
     with pytest.raises(GpumetaError, match="needs a dask cluster"):
         choose_strategy("distributed", dataset, 30, 40, config, None)
+
+
+def test_strategy_is_planned_from_the_parquet_footers_before_loading(data, monkeypatch):
+    shape = dataset_shape(data)
+    assert shape.n_rows == 32 * 80 and shape.n_features == len(load_dataset(data, CPU).feature_names)
+    strategy, reason = plan_strategy("auto", shape, CPU, _config("auto"))
+    assert strategy == "single" and "fits" in reason
+    monkeypatch.setattr(type(CPU), "memory_budget", lambda self: 1000)
+    assert plan_strategy("auto", shape, CPU, _config("auto"))[0] == "multi-instance"
+    with pytest.raises(GpumetaError, match="unknown strategy"):
+        plan_strategy("biggest", shape, CPU, _config("auto"))
+
+
+def test_multi_instance_needs_no_matrix_in_memory(data):
+    full, lazy = load_dataset(data, CPU), load_dataset(data, CPU, with_matrix=False)
+    assert lazy.X is None
+    val_genes = list(full.genes[:5])
+    train_rows, val_rows = full.rows_of(full.genes[5:]), full.rows_of(val_genes)
+    config = _config("multi-instance", genes_per_instance=12)
+    fits = [fit_multi_instance(d, train_rows, val_rows, full.feature_names, ["donor_score"], config)
+            for d in (full, lazy)]
+    X = lazy.matrix_of(val_genes)
+    assert len(fits[1].instances) == 3
+    np.testing.assert_allclose(fits[1].margins(X), fits[0].margins(X), atol=1e-6)
 
 
 # ---- cluster ------------------------------------------------------------------------------------------------

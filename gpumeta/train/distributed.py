@@ -2,8 +2,16 @@
 
 Rows are sorted by gene and cut into partitions at gene boundaries (a gene never straddles two), each
 partition is put in the learner's view (probability columns on the logit scale) here and scattered to a
-worker, and the partitions form dask arrays for `xgboost.dask.DaskQuantileDMatrix`. Early stopping uses the
-validation rows, partitioned the same way. The result is an ordinary `MetaModel`: the boosters xgboost.dask
+worker in the backend's array type (CuPy on cuda: partitions stay in device memory and xgboost sketches the
+quantiles on the GPU), and the partitions form dask arrays for `xgboost.dask.DaskQuantileDMatrix`. Early
+stopping uses the validation rows, partitioned the same way.
+
+The matrix is declared once per class: xgboost.dask (3.2, ``dask/data.py:_get_dmatrices``) builds each
+worker's QuantileDMatrix inside `train` from the partitions, and a DaskDMatrix has no `set_label`, so the
+one-matrix-three-labels reuse of the single strategy is not available here. The partitions themselves are
+scattered once and shared by the three fits; only the label column is derived per class.
+
+The result is an ordinary `MetaModel`: the boosters xgboost.dask
 returns are plain xgboost Boosters, so the model saves, loads and predicts like a single-strategy one.
 """
 
@@ -14,6 +22,7 @@ import math
 
 import numpy as np
 
+from ..backend import booster_device
 from ..cluster import n_workers_of
 from ..errors import GpumetaError
 from ..model import MetaModel, logit_columns
@@ -36,8 +45,8 @@ def gene_partitions(gene_ids: np.ndarray, n_partitions: int) -> list[tuple[int, 
     return list(itertools.pairwise(bounds))
 
 
-def _one_vs_rest(block: np.ndarray, k: int) -> np.ndarray:
-    return (block == k).astype(np.float32)
+def _one_vs_rest(block, k: int):
+    return (block == k).astype(np.float32)  # NumPy or CuPy block alike
 
 
 class _GenePartitioned:
@@ -47,23 +56,36 @@ class _GenePartitioned:
         import dask.array as da
 
         backend = dataset.backend
-        rows = rows[np.argsort(dataset.gene_ids[rows], kind="stable")]
-        self.slices = gene_partitions(dataset.gene_ids[rows], n_partitions)
+        codes = dataset.gene_codes[rows]
+        order = np.argsort(codes, kind="stable")  # codes follow gene order
+        rows = rows[order]
+        self.slices = gene_partitions(codes[order], n_partitions)
         # Round-robin placement: every worker holds data (xgboost.dask trains on the workers holding it).
         workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
-        x_parts, y_parts, w_parts = [], [], []
+
+        def scatter(values, where):
+            return client.scatter(backend.dask_partition(values), workers=where, hash=False)
+
+        def column(parts, dtype):
+            meta = backend.empty((0,), dtype=dtype)  # tells dask the block type (CuPy on cuda)
+            return da.concatenate([da.from_delayed(f, shape=(n,), dtype=dtype, meta=meta)
+                                   for f, n in zip(parts, sizes)])
+
+        x_parts, y_parts, w_parts, sizes = [], [], [], []
         for i, (start, end) in enumerate(self.slices):
             part, where = rows[start:end], [workers[i % len(workers)]]
-            x = backend.to_host(logit_columns(dataset.X[backend.asarray(part)], logit_idx, backend.xp))
-            x_parts.append((client.scatter(x.astype(np.float32, copy=False), workers=where, hash=False), x.shape))
-            y_parts.append(client.scatter(dataset.y[part].astype(np.int8), workers=where, hash=False))
+            x = logit_columns(dataset.X[backend.asarray(part)], logit_idx, backend.xp)
+            x_parts.append(scatter(x, where))
+            sizes.append(len(part))
+            y_parts.append(scatter(dataset.y[part].astype(np.int8), where))
             if weights is not None:
-                w_parts.append(client.scatter(weights[part].astype(np.float32), workers=where, hash=False))
-        self.X = da.concatenate([da.from_delayed(f, shape=s, dtype=np.float32) for f, s in x_parts])
-        sizes = [s[0] for _f, s in x_parts]
-        self.y = da.concatenate([da.from_delayed(f, shape=(n,), dtype=np.int8) for f, n in zip(y_parts, sizes)])
-        self.weights = None if weights is None else da.concatenate(
-            [da.from_delayed(f, shape=(n,), dtype=np.float32) for f, n in zip(w_parts, sizes)])
+                w_parts.append(scatter(weights[part].astype(np.float32), where))
+        n_features = int(dataset.X.shape[1])
+        x_meta = backend.empty((0, n_features), dtype=np.float32)
+        self.X = da.concatenate([da.from_delayed(f, shape=(n, n_features), dtype=np.float32, meta=x_meta)
+                                 for f, n in zip(x_parts, sizes)])
+        self.y = column(y_parts, np.int8)
+        self.weights = None if weights is None else column(w_parts, np.float32)
 
     def label(self, k: int):
         return self.y.map_blocks(_one_vs_rest, k, dtype=np.float32)
@@ -106,4 +128,5 @@ def fit_distributed(dataset, train_rows: np.ndarray, val_rows: np.ndarray, featu
             on_round()
     return MetaModel(boosters=boosters, feature_names=list(features), logit_features=list(logit_features),
                      evals_result=curves, backend=dataset.backend,
-                     params={"strategy": "distributed", "n_workers": workers, "n_partitions": len(train.slices)})
+                     params={"strategy": "distributed", "n_workers": workers, "n_partitions": len(train.slices),
+                             "trained_on": booster_device(boosters[0])})

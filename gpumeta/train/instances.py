@@ -7,6 +7,13 @@ instance uses the same global feature list. Each instance carves its own validat
 for early stopping, and all instances train in parallel on the dask cluster (sequentially in this process
 without one), each task returning its boosters as UBJSON bytes, so no Python object is pickled into a model.
 
+Data: a task receives only gene lists and reads its instance's rows (and the validation rows it is weighed
+on) from the dataset's Parquet files on its worker, straight onto that worker's device. Neither this process
+nor any one GPU ever holds the whole matrix, so the strategy runs where the data does not fit one device
+(the dataset may be loaded with ``with_matrix=False``); workers of a multi-machine cluster need the dataset
+path on a shared file system. `train_rows` and `val_rows` must be whole genes (as `MetaDataset.rows_of`
+gives), and `weights`, when given, the dataset's inclusion weights, which each task reads with the rows.
+
 Instance weight = validation skill: the mean over the three classes of ``1 - logloss / logloss_prior`` on the
 fit's validation rows (genes no instance trained on), where ``logloss_prior`` is that of always predicting
 the class frequency; floored at `MIN_WEIGHT`. It is a scale-free "how much better than knowing nothing", so
@@ -28,10 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from ..backend import get_backend
+from ..backend import booster_device, device_errors, get_backend
 from ..cluster import worker_memory_budget
+from ..dataset import load_dataset
 from ..errors import GpumetaError
 from ..model import EnsembleModel, MetaModel, load_model
 from ..schema import LABELS
@@ -82,23 +89,15 @@ def auto_genes_per_instance(rows_per_gene: dict[str, int], n_features: int, max_
 
 
 @dataclass
-class InstanceData:
-    """What one instance's task needs, as host arrays (shipped to a worker once)."""
+class InstanceTask:
+    """What one instance's task needs: where the data is and which genes are whose (a few KB to ship)."""
 
-    X: np.ndarray
-    y: np.ndarray
-    weights: np.ndarray | None
-    fit_idx: np.ndarray
-    stop_idx: np.ndarray
-
-
-@dataclass
-class ScoreData:
-    """The fit's validation rows, shared by every instance to weigh it."""
-
-    X: np.ndarray
-    y: np.ndarray
-    weights: np.ndarray | None
+    path: Path
+    features: list[str]
+    fit_genes: list[str]
+    stop_genes: list[str]
+    score_genes: list[str]    # the fit's validation genes, on which every instance is weighed
+    weighted: bool
 
 
 def validation_skill(margins: np.ndarray, y: np.ndarray, weights: np.ndarray | None) -> float:
@@ -126,16 +125,24 @@ def _worker_threads() -> int | None:
         return None
 
 
-def fit_instance(device: str, data: InstanceData, score: ScoreData, features: list[str], logit_features: list[str],
-                 params: BoosterParams, seed: int) -> dict:
-    """One instance's three boosters (runs on a worker): UBJSON bytes, learning curves, validation skill."""
+def fit_instance(device: str, task: InstanceTask, logit_features: list[str], params: BoosterParams,
+                 seed: int) -> dict:
+    """One instance's three boosters (runs on a worker, reading its rows from Parquet onto its device):
+    UBJSON bytes, learning curves, validation skill."""
     backend = get_backend(device)
-    logit_idx = [features.index(f) for f in logit_features]
-    out = fit_one_vs_rest(backend, backend.asarray(data.X), data.y, data.fit_idx, data.stop_idx, logit_idx, params,
-                          seed, data.weights, nthread=_worker_threads())
-    model = MetaModel(boosters=out.boosters, feature_names=features, logit_features=logit_features, backend=backend)
+    features = task.features
+    with device_errors(f"training an instance of {len(task.fit_genes) + len(task.stop_genes)} genes"):
+        part = load_dataset(task.path, backend, features=features, genes=[*task.fit_genes, *task.stop_genes])
+        out = fit_one_vs_rest(backend, part.X, part.y, part.rows_of(task.fit_genes), part.rows_of(task.stop_genes),
+                              [features.index(f) for f in logit_features], params, seed,
+                              part.weights if task.weighted else None, nthread=_worker_threads())
+        del part
+        score = load_dataset(task.path, backend, features=features, genes=task.score_genes)
+        model = MetaModel(boosters=out.boosters, feature_names=features, logit_features=logit_features,
+                          backend=backend)
+        skill = validation_skill(model.margins(score.X), score.y, score.weights if task.weighted else None)
     return {"boosters": [bytes(b.save_raw("ubj")) for b in out.boosters], "evals_result": out.evals_result,
-            "skill": validation_skill(model.margins(backend.asarray(score.X)), score.y, score.weights)}
+            "skill": skill, "device": booster_device(out.boosters[0])}
 
 
 def _from_result(result: dict, features, logit_features, backend, genes, key: str) -> MetaModel:
@@ -148,7 +155,8 @@ def _from_result(result: dict, features, logit_features, backend, genes, key: st
         boosters.append(booster)
     return MetaModel(boosters=boosters, feature_names=list(features), logit_features=list(logit_features),
                      evals_result=result["evals_result"], training_genes=list(genes), backend=backend,
-                     params={"strategy": "multi-instance", "cache_key": key, "validation_skill": result["skill"]})
+                     params={"strategy": "multi-instance", "cache_key": key, "validation_skill": result["skill"],
+                             "trained_on": result["device"]})
 
 
 def _cache_key(genes, stop_genes, score_rows: np.ndarray, features, logit_features, config: TrainConfig,
@@ -171,23 +179,20 @@ def fit_multi_instance(dataset, train_rows: np.ndarray, val_rows: np.ndarray, fe
                        on_round=None, client=None, cache_dir: Path | None = None) -> EnsembleModel:
     """An ensemble of instances over the genes of `train_rows`, weighed on `val_rows` (see module docstring)."""
     backend = dataset.backend
-    row_genes = dataset.gene_ids[train_rows]
-    rows_per_gene = pd.Series(row_genes).value_counts().to_dict()
+    counts = np.bincount(dataset.gene_codes[train_rows], minlength=len(dataset.gene_names))
+    present = np.flatnonzero(counts)
+    rows_per_gene = dict(zip(dataset.gene_names[present].tolist(), counts[present].tolist()))
     genes = sorted(rows_per_gene)
+    score_genes = dataset.gene_names[np.unique(dataset.gene_codes[val_rows])].tolist()
     groups = gene_groups(np.asarray(genes, dtype=object), dataset.gene_coordinates())
     genes_per_instance = config.genes_per_instance or auto_genes_per_instance(
         rows_per_gene, len(features), config.booster.max_bin, worker_memory_budget(client, backend))
     plan = plan_instances(genes, rows_per_gene, groups, genes_per_instance,
                           config.instance_overlap, config.seed)
     splitter = GeneSplitter(groups, config.seed)
-
-    def host(rows):
-        return backend.to_host(dataset.X[backend.asarray(rows)])
-
-    score = ScoreData(host(val_rows), dataset.y[val_rows], None if weights is None else weights[val_rows])
     ticks_per_instance = config.booster.n_estimators * len(LABELS) // len(plan)
     models: dict[int, MetaModel] = {}
-    pending: dict[int, tuple[InstanceData, str, list[str]]] = {}
+    pending: dict[int, tuple[InstanceTask, str, list[str]]] = {}
     for i, instance_genes in enumerate(plan):
         fit_genes, stop_genes = splitter.holdout(instance_genes, config.validation_fraction, salt=1000 + i)
         key = _cache_key(instance_genes, stop_genes, val_rows, features, logit_features, config, weights is not None)
@@ -195,12 +200,8 @@ def fit_multi_instance(dataset, train_rows: np.ndarray, val_rows: np.ndarray, fe
         if cached is not None:
             models[i] = cached
             continue
-        rows = train_rows[np.isin(row_genes, np.asarray(instance_genes, dtype=object))]
-        local_genes = dataset.gene_ids[rows]
-        pending[i] = (InstanceData(host(rows), dataset.y[rows], None if weights is None else weights[rows],
-                                   np.flatnonzero(np.isin(local_genes, np.asarray(fit_genes, dtype=object))),
-                                   np.flatnonzero(np.isin(local_genes, np.asarray(stop_genes, dtype=object)))),
-                      key, instance_genes)
+        pending[i] = (InstanceTask(dataset.path, list(features), list(fit_genes), list(stop_genes), score_genes,
+                                   weights is not None), key, instance_genes)
 
     def finish(i: int, result: dict) -> None:
         _data, key, instance_genes = pending[i]
@@ -210,34 +211,33 @@ def fit_multi_instance(dataset, train_rows: np.ndarray, val_rows: np.ndarray, fe
         for _ in range(ticks_per_instance if on_round is not None else 0):
             on_round()
 
-    args = (features, logit_features, config.booster, config.seed)
+    args = (logit_features, config.booster, config.seed)
     if client is None:
-        for i, (data, _key, _genes) in pending.items():
-            finish(i, fit_instance(backend.name, data, score, *args))
+        for i, (task, _key, _genes) in pending.items():
+            finish(i, fit_instance(backend.name, task, *args))
     else:
-        _run_on_cluster(client, backend.name, pending, score, args, finish, len(plan), cache_dir)
+        _run_on_cluster(client, backend.name, pending, args, finish, len(plan), cache_dir)
     instances = [models[i] for i in range(len(plan))]
     return EnsembleModel(instances=instances, weights=[m.params["validation_skill"] for m in instances],
                          params={"strategy": "multi-instance", "genes_per_instance": int(genes_per_instance),
                                  "n_instances": len(plan)})
 
 
-def _run_on_cluster(client, device: str, pending: dict, score: ScoreData, args: tuple, finish, n_instances: int,
+def _run_on_cluster(client, device: str, pending: dict, args: tuple, finish, n_instances: int,
                     cache_dir: Path | None) -> None:
     """Submit every pending instance at once and finish each as it completes.
 
-    A failed attempt (an error, or a worker that died and took the instance's data with it) is resubmitted
-    with its data shipped again, up to `RETRIES` times; then the first instance that still fails is named.
+    A failed attempt (an error, or a worker that died mid-instance) is resubmitted, up to `RETRIES` times;
+    then the first instance that still fails is named.
     """
     from dask.distributed import as_completed
 
-    shared = client.scatter(score, broadcast=True)
     attempts = dict.fromkeys(pending, 0)
 
     def submit(i: int):
-        data, key, _genes = pending[i]
+        task, key, _genes = pending[i]
         attempts[i] += 1
-        return client.submit(fit_instance, device, client.scatter(data, hash=False), shared, *args, pure=False,
+        return client.submit(fit_instance, device, task, *args, pure=False,
                              key=f"gpumeta-instance-{i:03d}-{key}-{attempts[i]}")
 
     futures = {submit(i): i for i in pending}

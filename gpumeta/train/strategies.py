@@ -9,6 +9,10 @@ strategy identically:
 - ``distributed``: one model per class over all rows with `xgboost.dask` (`distributed.py`).
 - ``auto``: single when the training matrix fits a fraction of one device, else distributed when the
   cluster has several workers, else multi-instance.
+
+`plan_strategy` decides from the Parquet footers (rows x feature columns) before anything is loaded, so a
+run whose data does not fit the device loads no matrix (``load_dataset(..., with_matrix=False)``) and its
+multi-instance tasks read their own genes.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backend import Backend, booster_device, device_errors
 from ..cluster import n_workers_of
+from ..dataset import DatasetShape
 from ..errors import GpumetaError
 from ..model import EnsembleModel, MetaModel
 from .config import TrainConfig
@@ -38,9 +44,26 @@ def _gib(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:.2f} GiB"
 
 
+def plan_strategy(requested: str, shape: DatasetShape, backend: Backend, config: TrainConfig, cluster=None,
+                  train_share: float | None = None) -> tuple[str, str]:
+    """(strategy, reason) from the dataset's size alone, before it is loaded.
+
+    `train_share` is the share of rows the models train on (default: all but the held-out test genes);
+    every feature column is counted, as screening has not run yet.
+    """
+    share = 1.0 - config.test_fraction if train_share is None else train_share
+    return _choose(requested, shape.n_rows * share, shape.n_features, backend, config, cluster)
+
+
 def choose_strategy(requested: str, dataset, n_train_genes: int, n_genes: int, config: TrainConfig,
                     cluster=None) -> tuple[str, str]:
-    """(strategy, reason); `cluster` is a dask Client or None."""
+    """(strategy, reason) for a loaded dataset; `cluster` is a dask Client or None."""
+    n_rows = dataset.n_rows * n_train_genes / max(n_genes, 1)
+    return _choose(requested, n_rows, len(dataset.feature_names), dataset.backend, config, cluster)
+
+
+def _choose(requested: str, n_rows: float, n_features: int, backend: Backend, config: TrainConfig,
+            cluster) -> tuple[str, str]:
     if requested not in STRATEGIES:
         raise GpumetaError(f"unknown strategy {requested!r}: use one of {', '.join(STRATEGIES)}")
     if requested == "distributed" and cluster is None:
@@ -48,9 +71,8 @@ def choose_strategy(requested: str, dataset, n_train_genes: int, n_genes: int, c
                            "--scheduler-address tcp://HOST:PORT")
     if requested != "auto":
         return requested, "requested"
-    n_rows = dataset.n_rows * n_train_genes / max(n_genes, 1)
-    need = training_matrix_bytes(n_rows, len(dataset.feature_names), config.booster.max_bin)
-    budget = dataset.backend.memory_budget() * SINGLE_MEMORY_FRACTION
+    need = training_matrix_bytes(n_rows, n_features, config.booster.max_bin)
+    budget = backend.memory_budget() * SINGLE_MEMORY_FRACTION
     size = f"the training matrix (~{_gib(need)})"
     if need <= budget:
         return "single", f"{size} fits half of one device's free memory ({_gib(budget)})"
@@ -70,6 +92,13 @@ def fit_model(strategy: str, dataset, train_rows: np.ndarray, val_rows: np.ndarr
     `cluster` (a dask Client) runs multi-instance and distributed work; `cache_dir` keeps finished instances
     of a multi-instance fit so a rerun reuses them.
     """
+    with device_errors(f"fitting a {strategy} model on {len(train_rows)} rows"):
+        return _fit(strategy, dataset, train_rows, val_rows, features, logit_features, config, weights, on_round,
+                    cluster, cache_dir)
+
+
+def _fit(strategy, dataset, train_rows, val_rows, features, logit_features, config, weights, on_round, cluster,
+         cache_dir):
     if strategy == "multi-instance":
         from .instances import fit_multi_instance
 
@@ -82,8 +111,12 @@ def fit_model(strategy: str, dataset, train_rows: np.ndarray, val_rows: np.ndarr
                                on_round, cluster)
     if strategy != "single":
         raise GpumetaError(f"strategy {strategy!r} is not available: use one of {', '.join(STRATEGIES[1:])}")
+    if dataset.X is None:
+        raise GpumetaError("the single strategy needs the matrix in memory: load the dataset with its matrix, or "
+                           "use --strategy multi-instance")
     logit_idx = [features.index(f) for f in logit_features]
     out = fit_one_vs_rest(dataset.backend, dataset.X, dataset.y, train_rows, val_rows, logit_idx, config.booster,
                           config.seed, weights, on_round)
     return MetaModel(boosters=out.boosters, feature_names=list(features), logit_features=list(logit_features),
-                     evals_result=out.evals_result, backend=dataset.backend, params={"strategy": "single"})
+                     evals_result=out.evals_result, backend=dataset.backend,
+                     params={"strategy": "single", "trained_on": booster_device(out.boosters[0])})
