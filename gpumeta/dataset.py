@@ -1,4 +1,4 @@
-"""Load and validate datasets of the contract (DESIGN.md section 3).
+"""Load and validate datasets of the contract (docs/ARCHITECTURE.md §4).
 
 Accepted layouts: ``DIR/master/*.parquet`` (the original MetaSpliceAI and gpumeta builder layout), a
 directory of Parquet files, or one Parquet file. One streaming pass over the files both checks and loads,

@@ -7,10 +7,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from gpumeta import synth
 from gpumeta.builder import build_dataset
 from gpumeta.dataset import validate_dataset
-
-synth = pytest.importorskip("gpumeta.synth")
 
 
 @pytest.fixture(scope="module")
