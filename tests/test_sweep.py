@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from gpumeta.cli import main
+from gpumeta.errors import GpumetaError
 from gpumeta.sweep import load_spec, read_results, run_sweep
 from gpumeta.sweep.spec import Cell
 
@@ -80,6 +81,17 @@ def test_bad_spec_is_one_line_exit_2_and_writes_nothing(tmp_path, dataset, capsy
     assert main(["sweep", str(spec), "--out-dir", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and message in err
+    assert not out.exists()
+
+
+def test_cuda_cells_without_a_gpu_are_refused_before_anything_is_written(tmp_path, dataset):
+    from gpumeta.backend import get_backend
+
+    if get_backend("auto").name == "cuda":
+        pytest.skip("a GPU is here")
+    out = tmp_path / "out"
+    with pytest.raises(GpumetaError, match="--device cuda needs a GPU"):
+        run_sweep(write_spec(tmp_path / "spec.yaml", dataset, devices=["cpu", "cuda"]), out, quiet=True)
     assert not out.exists()
 
 

@@ -25,7 +25,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,7 +133,11 @@ def _drive(client, cells: list[Cell], spec: SweepSpec, out_dir: Path, ledger: _L
     from dask.distributed import as_completed
 
     if not _workers(client):
-        client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        try:
+            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except TimeoutError:
+            raise GpumetaError(f"the dask cluster at {client.scheduler.address} has no worker after {WORKER_WAIT_S} "
+                               "s; start workers (dask worker / dask cuda worker) or use --cluster local") from None
     configs = {c.id: c.train_config() for c in cells}
     queue, tries = deque(cells), dict.fromkeys(configs, 0)
     last_dataset: dict[str, str] = {}
@@ -172,6 +175,28 @@ def _drive(client, cells: list[Cell], spec: SweepSpec, out_dir: Path, ledger: _L
             ledger.end(cell.id, "complete")
             report(cell, record, "", False)
         fill()
+
+
+def _run_threads(jobs: list) -> None:
+    """Run each job in its own thread (one per cluster); re-raise the first failure. The threads are daemons
+    and this thread waits in short joins, so Ctrl-C reaches it at once: leaving the clients' context then
+    closes the clusters, and the sweep resumes from its finished cells."""
+    failures: list[BaseException] = []
+
+    def guarded(job) -> None:
+        try:
+            job()
+        except BaseException as exc:  # handed to the calling thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(job,), daemon=True) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.5)
+    if failures:
+        raise failures[0]
 
 
 @contextlib.contextmanager
@@ -238,9 +263,8 @@ def run_sweep(spec: str | Path | SweepSpec, out_dir: str | Path, *, cluster: str
         for cell in todo:
             device_client = clients[cell.device]
             groups.setdefault(id(device_client), (device_client, []))[1].append(cell)
-        with ThreadPoolExecutor(max_workers=max(1, len(groups))) as pool:
-            for done in [pool.submit(_drive, c, cells, spec, out_dir, ledger, report) for c, cells in groups.values()]:
-                done.result()
+        _run_threads([lambda c=c, cells=cells: _drive(c, cells, spec, out_dir, ledger, report)
+                      for c, cells in groups.values()])
         tick.done()
 
     rows = []
