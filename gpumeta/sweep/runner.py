@@ -81,12 +81,14 @@ class _Ledger:
     def _write(self, cell_id: str, attempts: list[dict]) -> None:
         write_json(self.dir / f"{cell_id}.json", {"cell_id": cell_id, "attempts": attempts})
 
-    def close_interrupted(self, cell_id: str) -> None:
-        """Attempts a killed sweep left "running" are marked "interrupted"."""
+    def close_interrupted(self, cell_id: str, finished: bool) -> None:
+        """Attempts a stopped sweep left "running" become "interrupted", or "complete" for the last attempt of a
+        cell that finished on its worker after the client stopped listening."""
         attempts = self.read(cell_id)
         if any(a["status"] == "running" for a in attempts):
-            self._write(cell_id, [{**a, "status": "interrupted"} if a["status"] == "running" else a
-                                  for a in attempts])
+            last = len(attempts) - 1
+            self._write(cell_id, [{**a, "status": "complete" if finished and i == last else "interrupted"}
+                                  if a["status"] == "running" else a for i, a in enumerate(attempts)])
 
     def start(self, cell_id: str, worker: str) -> None:
         with self._lock:
@@ -128,8 +130,13 @@ def _workers(client) -> list[str]:
     return sorted(client.scheduler_info(n_workers=-1)["workers"])
 
 
-def _drive(client, cells: list[Cell], spec: SweepSpec, out_dir: Path, ledger: _Ledger, report) -> None:
-    """Run `cells` on `client`'s workers, one in flight per worker, retrying failures (see module docstring)."""
+def _drive(client, cells: list[Cell], spec: SweepSpec, out_dir: Path, ledger: _Ledger, report,
+           stop: threading.Event) -> None:
+    """Run `cells` on `client`'s workers, one in flight per worker, retrying failures (see module docstring).
+
+    Once `stop` is set (the sweep was interrupted) nothing more is recorded: errors then come from the
+    clusters closing, not from the cells, and the attempts in flight stay "running" until the next call
+    marks them interrupted."""
     from dask.distributed import as_completed
 
     if not _workers(client):
@@ -162,10 +169,14 @@ def _drive(client, cells: list[Cell], spec: SweepSpec, out_dir: Path, ledger: _L
 
     fill()
     for future in running:
+        if stop.is_set():
+            return
         cell, _ = busy.pop(future)
         try:
             record = future.result()
         except Exception as exc:  # any failure of a cell is reported, not raised: the others go on
+            if stop.is_set():
+                return
             error = _one_line(exc)
             ledger.end(cell.id, "failed", error)
             if tries[cell.id] <= spec.retries:
@@ -177,10 +188,10 @@ def _drive(client, cells: list[Cell], spec: SweepSpec, out_dir: Path, ledger: _L
         fill()
 
 
-def _run_threads(jobs: list) -> None:
+def _run_threads(jobs: list, stop: threading.Event) -> None:
     """Run each job in its own thread (one per cluster); re-raise the first failure. The threads are daemons
     and this thread waits in short joins, so Ctrl-C reaches it at once: leaving the clients' context then
-    closes the clusters, and the sweep resumes from its finished cells."""
+    closes the clusters (after `stop` is set), and the sweep resumes from its finished cells."""
     failures: list[BaseException] = []
 
     def guarded(job) -> None:
@@ -192,9 +203,13 @@ def _run_threads(jobs: list) -> None:
     threads = [threading.Thread(target=guarded, args=(job,), daemon=True) for job in jobs]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(0.5)
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.5)
+    except BaseException:
+        stop.set()
+        raise
     if failures:
         raise failures[0]
 
@@ -241,8 +256,8 @@ def run_sweep(spec: str | Path | SweepSpec, out_dir: str | Path, *, cluster: str
         write_json(out_dir / SWEEP_FILE, {"spec": str(spec.path.resolve()), "spec_text": spec.path.read_text(),
                                           "shape": spec.shape, "retries": spec.retries,
                                           "cells": [c.describe() for c in spec.cells]})
-        for cell in todo:
-            ledger.close_interrupted(cell.id)
+        for cell in spec.cells:  # a cell may have finished on its worker after the client was stopped
+            ledger.close_interrupted(cell.id, cell.id in finished)
         progress.note(f"sweep: {len(spec.cells)} cells, {len(finished)} finished before, {len(todo)} to run")
         tick = progress.task("cells", total=len(todo))
         lock = threading.Lock()
@@ -263,8 +278,9 @@ def run_sweep(spec: str | Path | SweepSpec, out_dir: str | Path, *, cluster: str
         for cell in todo:
             device_client = clients[cell.device]
             groups.setdefault(id(device_client), (device_client, []))[1].append(cell)
-        _run_threads([lambda c=c, cells=cells: _drive(c, cells, spec, out_dir, ledger, report)
-                      for c, cells in groups.values()])
+        stop = threading.Event()
+        _run_threads([lambda c=c, cells=cells: _drive(c, cells, spec, out_dir, ledger, report, stop)
+                      for c, cells in groups.values()], stop)
         tick.done()
 
     rows = []
