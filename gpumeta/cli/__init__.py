@@ -13,6 +13,7 @@ from . import (
     data,  # noqa: F401
     demo,  # noqa: F401
     evaluate,  # noqa: F401
+    sweep,  # noqa: F401
     synth,  # noqa: F401
     train,  # noqa: F401
 )
