@@ -46,7 +46,7 @@ def read_bed(path: str | Path) -> dict[str, Gene]:
 
 def regions_of_predictions(source: Predictions) -> dict[str, Gene]:
     """One region per predicted gene: its chromosome, strand and the positions its predictions cover."""
-    coverage = source._coverage()
+    coverage = source.coverage()
     return {row.gene_id: Gene(row.gene_id, row.chrom, row.strand, int(row.position_min), int(row.position_max))
             for row in coverage.itertuples(index=False)}
 
@@ -77,8 +77,8 @@ def check_inside_genome(regions: list[Gene], genome, where: str) -> None:
 
 def check_coverage(regions: list[Gene], source: Predictions) -> None:
     """Predictions hold finite probabilities and cover each region's body exactly once, same chrom/strand."""
-    source._check_probabilities()
-    coverage = source._coverage()
+    source.check_values()
+    coverage = source.coverage()
     repeated = set(coverage.loc[coverage["gene_id"].duplicated(), "gene_id"])
     by_gene = {row.gene_id: row for row in coverage.itertuples(index=False)}
     for g in regions:

@@ -92,9 +92,10 @@ class Predictions:
                                    f"{holds}: rewrite the file with that type")
 
     def gene_ids(self) -> list[str]:
-        return sorted(self._coverage()["gene_id"])
+        return sorted(self.coverage()["gene_id"])
 
-    def _coverage(self) -> pd.DataFrame:
+    def coverage(self) -> pd.DataFrame:
+        """One row per (gene, chrom, strand): position count, distinct count, min and max (cached)."""
         if not hasattr(self, "_coverage_table"):
             table = self._dataset.to_table(columns=["gene_id", "chrom", "strand", "position"])
             self._coverage_table = table.group_by(["gene_id", "chrom", "strand"]).aggregate(
@@ -114,8 +115,8 @@ class Predictions:
 
     def check(self, genes: dict[str, Gene]) -> list[str]:
         """Run every check against the annotation; return the predicted gene ids (sorted)."""
-        self._check_values()
-        cov = self._coverage()
+        self.check_values()
+        cov = self.coverage()
         by_gene = cov.groupby("gene_id").size()
         if (by_gene > 1).any():
             gene_id = by_gene[by_gene > 1].index[0]
@@ -152,7 +153,7 @@ class Predictions:
         table = self._dataset.to_table(columns=["position"], filter=ds.field("gene_id") == gene_id)
         return table["position"].to_numpy()
 
-    def _check_values(self) -> None:
+    def check_values(self) -> None:
         """No missing key values; probabilities finite and in [0, 1]."""
         import pyarrow.compute as pc
 

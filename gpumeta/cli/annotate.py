@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .app import DeviceOption, QuietOption, app
-from .build import _gene_list
+from .build import gene_list
 
 
 @app.command()
@@ -51,7 +51,7 @@ def annotate(
                 advance = progress.task("scoring gene batches", total)
             advance()
 
-        result = run_annotate(model, fasta, out_dir, annotation=annotation, regions=regions, genes=_gene_list(genes),
+        result = run_annotate(model, fasta, out_dir, annotation=annotation, regions=regions, genes=gene_list(genes),
                               predictions=predictions, base_model=base_model, all_positions=all_positions,
                               floor=floor, batch_size=batch_size, device=device, overwrite=overwrite,
                               on_batch=on_batch)

@@ -19,7 +19,7 @@ def _int_list(text: str, option: str) -> list[int]:
         raise GpumetaError(f"{option} {text!r}: give comma-separated integers, e.g. 3 or 2,3") from exc
 
 
-def _gene_list(text: str | None, ids_file: Path | None, column: str | None) -> list[str] | None:
+def gene_list(text: str | None, ids_file: Path | None = None, column: str | None = None) -> list[str] | None:
     """--genes (comma-separated ids, or @FILE one per line) or --gene-ids-file (with --gene-col)."""
     from ..builder.subset import read_gene_ids
 
@@ -97,7 +97,7 @@ def build(
     from ..builder import build_dataset
     from ..progress import Progress, verbose_log
 
-    gene_ids = _gene_list(genes, gene_ids_file, gene_col)
+    gene_ids = gene_list(genes, gene_ids_file, gene_col)
     with verbose_log(verbose), Progress(quiet) as progress:
         tasks: dict[str, list] = {}  # name -> [advance, completed so far]
 
