@@ -110,8 +110,10 @@ def test_resume_after_interruption_gives_the_same_result(run, dataset, tmp_path,
         train(dataset, out, device="cpu", quiet=True, **FAST)
     info = json.loads((out / "run_info.json").read_text())
     assert info["status"] == "running" and not (out / "training_summary.txt").exists()
-    # Fold 1 is kept (finished, or its uncut model when the folds pool their rounds); fold 2 never began.
-    assert (out / "folds" / "fold_1").is_dir() and not (out / "folds" / "fold_2").exists()
+    # Fold 1 is kept (finished, or its probe when the folds pool their rounds); fold 2 never began.
+    folds = out / "folds"
+    assert (folds / "fold_1" / "fold.json").is_file() or (folds / "probe_1.json").is_file()
+    assert not (folds / "fold_2").exists() and not (folds / "probe_2.json").exists()
     monkeypatch.setattr(workflow, "fit_model", real_fit)
     with pytest.raises(GpumetaError, match="--resume"):
         train(dataset, out, device="cpu", quiet=True, **FAST)
@@ -248,3 +250,14 @@ def test_run_info_states_features_rounds_and_agreement(run):
     assert manifest["params"]["rounds"] == info["final_rounds"]["rounds"]
     assert "median of the 3 CV folds" in manifest["params"]["rounds_rule"]
     assert set(info["final_vs_cv"]) == {"donor", "acceptor"}
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({"booster": {"rounds": [10, 20]}}, "booster rounds is [10, 20]"),
+    ({"min_validation_sites": 0}, "min_validation_sites is 0"),
+    ({"agreement_tolerance": 1.5}, "agreement_tolerance is 1.5")])
+def test_regime_keys_are_checked(overrides, expected):
+    from gpumeta.train.config import load_config
+
+    with pytest.raises(GpumetaError, match=expected.replace("[", r"\[").replace("]", r"\]")):
+        load_config(None, overrides)

@@ -93,6 +93,6 @@ def fit_one_vs_rest(backend, X, y: np.ndarray, train_rows: np.ndarray, val_rows:
                             early_stopping_rounds=params.early_stopping_rounds if fixed is None else None,
                             verbose_eval=False, callbacks=[Tick()])
         best = int(booster.best_iteration) if fixed is None else fixed[k] - 1
-        boosters.append(booster[: best + 1])
+        boosters.append(booster[: best + 1] if params.cut_at_best else booster)
         curves[label] = {**log, "best_iteration": best}
     return FitOutput(boosters=boosters, evals_result=curves)

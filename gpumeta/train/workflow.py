@@ -102,8 +102,8 @@ def _pooled_rounds(curves: list[dict], sizes: list[int]) -> list[int]:
     return rounds
 
 
-def _truncated(model: MetaModel, rounds: list[int]) -> MetaModel:
-    """`model` with each class's booster cut at its first `rounds` rounds."""
+def _cut(model: MetaModel, rounds: list[int]) -> MetaModel:
+    """`model` with each class's booster cut after its first `rounds` rounds."""
     evals = {label: {**model.evals_result[label], "best_iteration": r - 1} for label, r in zip(LABELS, rounds)}
     return MetaModel(boosters=[b[:r] for b, r in zip(model.boosters, rounds)], feature_names=model.feature_names,
                      logit_features=model.logit_features, evals_result=evals, training_genes=model.training_genes,
@@ -127,7 +127,7 @@ class _Trainer:
       `min_validation_genes` genes and `min_validation_sites` sites of each type;
     - a fold whose carve-out is smaller trains on all its training genes for fixed rounds per class: the
       median of the early-stopped folds' rounds; when no fold could early-stop, the rounds minimising the
-      logloss pooled over every fold's test genes (xgboost.cv's rule: all training genes vote once, so no
+      logloss pooled over every fold's test genes (xgboost.cv's rule: every training gene votes once, so no
       single small gene set decides; the single strategy only, others fall back to the n_estimators cap);
     - the final model trains on ALL training genes, no carve-out, for the median of the folds' rounds per
       class, unscaled: each round adds to the margins, so the same rounds keep the margin scale the
@@ -167,11 +167,11 @@ class _Trainer:
         return f"{len(genes)} gene(s), {sites['donor']} donor and {sites['acceptor']} acceptor sites"
 
     def fit(self, train_genes, description: str, rounds: list[int] | None = None, val_genes=(),
-            watch_rows: np.ndarray | None = None):
-        """A model on `train_genes`: early-stopped on `val_genes`, or for fixed `rounds` per class while
-        `watch_rows` (or `val_genes`) are only evaluated."""
-        config = self.config if rounds is None else dataclasses.replace(
-            self.config, booster=dataclasses.replace(self.config.booster, rounds=list(rounds)))
+            watch_rows: np.ndarray | None = None, cut_at_best: bool = True):
+        """A model on `train_genes`: early-stopped on `val_genes` (or `watch_rows`), or for fixed `rounds` per
+        class while they are only evaluated."""
+        config = dataclasses.replace(self.config, booster=dataclasses.replace(
+            self.config.booster, rounds=None if rounds is None else list(rounds), cut_at_best=cut_at_best))
         val_rows = watch_rows if watch_rows is not None else self.dataset.rows_of(list(val_genes))
         tick = self.progress.task(description, total=(sum(rounds) if rounds else config.booster.n_estimators * 3))
         with self.timings.measure("xgboost"):
@@ -266,7 +266,7 @@ class _Trainer:
                     started = self.start_fold(fold, len(plans), rule)
                     self.finish_fold(fold, self.fit(fold.fit, f"fold {fold.k}/{len(plans)}", rounds,
                                                     val_genes=fold.validation), rule, started)
-        elif fallback and not all(self.fold_done(f) for f in fallback):
+        elif fallback:
             self.pooled_folds(fallback, len(plans))
         records, oof_rows, oof_margins, curves = [], [], [], []
         self.fold_rounds = {}
@@ -295,33 +295,39 @@ class _Trainer:
         return json.loads((self.run_dir / "folds" / f"fold_{fold.k}" / "fold.json").read_text())
 
     def pooled_folds(self, folds: list[_Fold], n_folds: int) -> None:
-        """Folds with no usable validation set, when no fold has one: each trains on all its training genes
-        up to the cap while its test genes are watched; the rounds per class minimising the pooled test
-        logloss cut every fold (xgboost.cv's rule). Each uncut model is kept (fold_k/probe) until then, so
-        --resume refits only the folds not yet fitted."""
-        cap = [self.config.booster.n_estimators] * len(LABELS)
+        """Folds with no usable validation set, when no fold has one (see the class docstring).
+
+        A probe per fold trains on all its training genes while its test genes are watched, until their
+        loss has not improved for early_stopping_rounds (a bound on cost); per class, the round minimising
+        the loss pooled over all folds' test rows, within the rounds every probe reached, is chosen
+        (xgboost.cv's rule), and every probe is cut there (it kept the rounds past its own best). Probes are
+        kept (folds/probe_k) until then, so --resume refits only what is missing.
+        """
         if self.strategy != "single":
+            cap = [self.config.booster.n_estimators] * len(LABELS)
             rule = f"fixed {cap[0]} rounds: the n_estimators cap"
             for fold in folds:
                 started = self.start_fold(fold, n_folds, rule)
                 self.finish_fold(fold, self.fit(fold.fit, f"fold {fold.k}/{n_folds}", cap,
                                                 val_genes=fold.validation), rule, started)
             return
-        models, starts = [], []
+        probes, starts = [], []
         for fold in folds:
-            starts.append(self.start_fold(fold, n_folds, f"up to {cap[0]} rounds, test genes watched"))
-            probe_dir = self.run_dir / "folds" / f"fold_{fold.k}" / "probe"  # kept for --resume until cut
-            if (probe_dir / "manifest.json").is_file():
-                models.append(load_model(probe_dir, self.dataset.backend))
-                continue
-            models.append(self.fit(fold.fit, f"fold {fold.k}/{n_folds}", cap,
-                                   watch_rows=self.dataset.rows_of(fold.test)))
-            models[-1].save(probe_dir)
-        rounds = _pooled_rounds([m.evals_result for m in models], [len(self.dataset.rows_of(f.test)) for f in folds])
+            probe_dir = self.run_dir / "folds" / f"probe_{fold.k}"
+            starts.append(time.perf_counter())
+            if not (probe_dir / "manifest.json").is_file():
+                log.info(f"{self.label}fold {fold.k}/{n_folds} probe: {len(fold.fit)} training genes, its "
+                         f"{len(fold.test)} test genes watched for the pooled choice of rounds")
+                self.fit(fold.fit, f"fold {fold.k}/{n_folds} probe", watch_rows=self.dataset.rows_of(fold.test),
+                         cut_at_best=False).save(probe_dir)
+            probes.append(load_model(probe_dir, self.dataset.backend))
+        rounds = _pooled_rounds([m.evals_result for m in probes], [len(self.dataset.rows_of(f.test)) for f in folds])
         rule = (f"fixed {_pairs(dict(zip(LABELS, rounds)))} rounds: the minimum of the logloss pooled over "
                 f"the {len(folds)} folds' test genes")
-        for fold, model, started in zip(folds, models, starts):
-            self.finish_fold(fold, _truncated(model, rounds), rule, started)
+        for fold, probe, started in zip(folds, probes, starts):
+            if not self.fold_done(fold):
+                self.finish_fold(fold, _cut(probe, rounds), rule, started)
+            shutil.rmtree(self.run_dir / "folds" / f"probe_{fold.k}", ignore_errors=True)
 
     def final_model(self, splitter: GeneSplitter, train_genes: list[str]):
         """The final model, in the folds' regime (see the class docstring)."""
