@@ -21,14 +21,14 @@ from gpumeta.synth import synth_dataset
 from gpumeta.train import train
 from gpumeta.train.workflow import _pooled_rounds
 
-SMALL = {"skip_shap": True, "minimal_diagnostics": True,
-         "booster": {"n_estimators": 120, "learning_rate": 0.2, "early_stopping_rounds": 15}}
+SMALL = {"skip_shap": True, "minimal_diagnostics": True, "n_folds": 3,
+         "booster": {"n_estimators": 80, "learning_rate": 0.2, "early_stopping_rounds": 10}}
 
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
-    data = synth_dataset(tmp_path_factory.mktemp("small") / "ds", n_genes=18, rows_per_gene=200, seed=3,
-                         site_fraction=0.06)
+    data = synth_dataset(tmp_path_factory.mktemp("small") / "ds", n_genes=18, rows_per_gene=160, seed=3,
+                         site_fraction=0.06, kmer_sizes=(2,), window=3)
     result = train(data, tmp_path_factory.mktemp("runs") / "run", device="cpu", quiet=True, **SMALL)
     return result, json.loads((result.run_dir / "run_info.json").read_text())
 
@@ -54,6 +54,7 @@ def test_small_validation_sets_do_not_early_stop_and_say_so(small_run):
 def test_final_model_is_trained_in_the_regime_of_the_cv_models(small_run):
     result, info = small_run
     fold_rounds = [fold["rounds"] for fold in info["fold_rounds"].values()]
+    assert len(fold_rounds) == 3 and all(r["rule"].startswith("fixed") for r in info["fold_rounds"].values())
     final = info["final_rounds"]["rounds"]
     for label in LABELS:
         assert final[label] == round(float(np.median([r[label] for r in fold_rounds]))), label
@@ -80,7 +81,7 @@ def test_pooled_rounds_minimise_the_loss_summed_over_folds():
 
 def test_folds_early_stop_when_their_validation_sets_are_large_enough(tmp_path):
     data = make_dataset(tmp_path / "ds", n_genes=24, rows_per_gene=80)
-    result = train(data, tmp_path / "run", device="cpu", quiet=True, n_folds=3, min_validation_sites=5,
+    result = train(data, tmp_path / "run", device="cpu", quiet=True, min_validation_sites=1,
                    min_validation_genes=1, **SMALL)
     info = json.loads((result.run_dir / "run_info.json").read_text())
     assert all(fold["early_stopped"] for fold in result.splits["folds"])
