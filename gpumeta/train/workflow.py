@@ -311,22 +311,23 @@ class _Trainer:
                 self.finish_fold(fold, self.fit(fold.fit, f"fold {fold.k}/{n_folds}", cap,
                                                 val_genes=fold.validation), rule, started)
             return
-        probes, starts = [], []
+        probes, offsets = [], []
         for fold in folds:
             probe_dir = self.run_dir / "folds" / f"probe_{fold.k}"
-            starts.append(time.perf_counter())
+            started = time.perf_counter()
             if not (probe_dir / "manifest.json").is_file():
                 log.info(f"{self.label}fold {fold.k}/{n_folds} probe: {len(fold.fit)} training genes, its "
                          f"{len(fold.test)} test genes watched for the pooled choice of rounds")
                 self.fit(fold.fit, f"fold {fold.k}/{n_folds} probe", watch_rows=self.dataset.rows_of(fold.test),
                          cut_at_best=False).save(probe_dir)
             probes.append(load_model(probe_dir, self.dataset.backend))
+            offsets.append(started - time.perf_counter())  # minus its own seconds: finish_fold adds the clock
         rounds = _pooled_rounds([m.evals_result for m in probes], [len(self.dataset.rows_of(f.test)) for f in folds])
         rule = (f"fixed {_pairs(dict(zip(LABELS, rounds)))} rounds: the minimum of the logloss pooled over "
                 f"the {len(folds)} folds' test genes")
-        for fold, probe, started in zip(folds, probes, starts):
+        for fold, probe, offset in zip(folds, probes, offsets):
             if not self.fold_done(fold):
-                self.finish_fold(fold, _cut(probe, rounds), rule, started)
+                self.finish_fold(fold, _cut(probe, rounds), rule, time.perf_counter() + offset)
             shutil.rmtree(self.run_dir / "folds" / f"probe_{fold.k}", ignore_errors=True)
 
     def final_model(self, splitter: GeneSplitter, train_genes: list[str]):
