@@ -9,13 +9,20 @@ import pandas as pd
 
 from .atomic import write_parquet
 from .dataset import load_dataset
+from .errors import GpumetaError
 from .model import decide, load_model
 from .schema import LABELS
 
 
-def predict(model: str | Path, dataset: str | Path, out: str | Path, device: str = "auto") -> pd.DataFrame:
+def predict(model: str | Path, dataset: str | Path, out: str | Path, device: str = "auto",
+            overwrite: bool = False) -> pd.DataFrame:
     """Probabilities (prob_neither, prob_donor, prob_acceptor) and the label at the model's tuned thresholds,
-    beside the dataset's identifying columns; written atomically to `out` (Parquet) and returned."""
+    beside the dataset's identifying columns; written atomically to `out` (Parquet) and returned.
+
+    An existing `out` is replaced only with `overwrite` (the rule `train` follows for its run directory).
+    """
+    if Path(out).exists() and not overwrite:
+        raise GpumetaError(f"{out}: already exists; use --overwrite to replace it, or choose another --out")
     meta_model = load_model(model, device)
     data = load_dataset(dataset, meta_model.backend, features=meta_model.feature_names, labelled=False)
     proba = meta_model.predict_proba(meta_model.matrix(data))

@@ -62,6 +62,19 @@ def genes_inside(annotation: Path) -> list[str]:
     return sorted(inside.NAME)
 
 
+def heldout_figures(evaluation: dict) -> dict:
+    """Base vs meta per site type on the held-out genes: TP/FP/FN/F1 at 0.5 and at the tuned thresholds."""
+    headline = evaluation[evaluation["headline"]]
+    figures = {"scored_on": evaluation["headline"], "n_test_genes": evaluation["n_test_genes"],
+               "n_rows": headline["n_rows"], "macro_f1": headline["macro_f1"]}
+    for site_type, by_threshold in headline["site_types"].items():
+        for at, entry in by_threshold.items():
+            figures[f"{site_type}_{at}"] = {model: {k: entry[model][k] for k in ("tp", "fp", "fn", "f1")}
+                                            for model in ("base", "meta")}
+            figures[f"{site_type}_{at}"]["thresholds"] = [entry["base_threshold"], entry["meta_threshold"]]
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/gpumeta-chr22"))
@@ -91,9 +104,14 @@ def main() -> None:
         from gpumeta.train import train
 
         # Held-out genes are scored at full resolution on the --all-positions build of the same genes.
-        train(work / "ds_sampled", work / "run", device="cpu", eval_dataset=work / "ds_all_positions",
-              overwrite=True, quiet=True)
+        started = time.perf_counter()
+        result = train(work / "ds_sampled", work / "run", device="cpu", eval_dataset=work / "ds_all_positions",
+                       overwrite=True, quiet=True)
+        report["training"] = {"seconds": round(time.perf_counter() - started, 1),
+                              **heldout_figures(result.evaluation),
+                              "warnings": json.loads((work / "run" / "run_info.json").read_text())["warnings"]}
         report["training_summary"] = str(work / "run" / "training_summary.txt")
+        print(json.dumps(report["training"], indent=2))
         print(f"trained: see {report['training_summary']}")
     (work / "report.json").write_text(json.dumps(report, indent=2))
 

@@ -110,7 +110,10 @@ def test_resume_after_interruption_gives_the_same_result(run, dataset, tmp_path,
         train(dataset, out, device="cpu", quiet=True, **FAST)
     info = json.loads((out / "run_info.json").read_text())
     assert info["status"] == "running" and not (out / "training_summary.txt").exists()
-    assert (out / "folds" / "fold_1" / "fold.json").is_file() and not (out / "folds" / "fold_2").exists()
+    # Fold 1 is kept (finished, or its probe when the folds pool their rounds); fold 2 never began.
+    folds = out / "folds"
+    assert (folds / "fold_1" / "fold.json").is_file() or (folds / "probe_1" / "manifest.json").is_file()
+    assert not (folds / "fold_2").exists() and not (folds / "probe_2").exists()
     monkeypatch.setattr(workflow, "fit_model", real_fit)
     with pytest.raises(GpumetaError, match="--resume"):
         train(dataset, out, device="cpu", quiet=True, **FAST)
@@ -150,11 +153,27 @@ def test_leakage_guard_reports_and_optionally_drops(tmp_path):
     assert "leak" not in dropped.model.feature_names
 
 
-@pytest.mark.parametrize("case", ["unknown config key", "other features", "empty dataset", "one gene"])
-def test_wrong_input_is_one_line_exit_2(case, dataset, tmp_path):
-    args = ["train", "--dataset", dataset, "--out-dir", tmp_path / "out", "--device", "cpu", "--quiet"]
-    expected = {"unknown config key": "unknown key 'n_trees'", "other features": "feature columns differ",
-                "empty dataset": "holds no *.parquet files", "one gene": "holds 1 gene(s)"}[case]
+WRONG_INPUTS = {"unknown config key": "unknown key 'n_trees'", "other features": "feature columns differ",
+                "empty dataset": "holds no *.parquet files", "one gene": "holds 1 gene(s)",
+                "sample genes 0": "--sample-genes 0", "sample genes negative": "--sample-genes -3",
+                "unknown strategy": "unknown strategy 'fastest'", "one benchmark split": "--n-benchmark-splits 1",
+                "missing exclude file": "exclude file not found", "missing dataset": "no_such_dataset",
+                "research set of training genes": "every gene is also in"}
+
+
+@pytest.mark.parametrize("case", list(WRONG_INPUTS))
+def test_wrong_input_is_one_line_exit_2_and_creates_nothing(case, dataset, tmp_path):
+    out = tmp_path / "out"
+    args = ["train", "--dataset", dataset, "--out-dir", out, "--device", "cpu", "--quiet"]
+    expected = WRONG_INPUTS[case]
+    extra = {"sample genes 0": ["--sample-genes", 0], "sample genes negative": ["--sample-genes", -3],
+             "unknown strategy": ["--strategy", "fastest"],
+             "one benchmark split": ["--benchmark-mode", "--n-benchmark-splits", 1],
+             "missing exclude file": ["--exclude-file", tmp_path / "none.txt"],
+             "research set of training genes": ["--test-dataset", dataset]}
+    args += extra.get(case, [])
+    if case == "missing dataset":
+        args[2] = tmp_path / "no_such_dataset"
     if case == "unknown config key":
         (tmp_path / "c.yaml").write_text("n_trees: 5\n")
         args += ["--config", tmp_path / "c.yaml"]
@@ -170,11 +189,12 @@ def test_wrong_input_is_one_line_exit_2(case, dataset, tmp_path):
     elif case == "empty dataset":
         (tmp_path / "empty" / "master").mkdir(parents=True)
         args[2] = tmp_path / "empty"
-    else:
+    elif case == "one gene":
         args[2] = make_dataset(tmp_path / "one", n_genes=1, rows_per_gene=50)
     proc = _cli(*args)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and expected in proc.stderr, proc.stderr
+    assert not out.exists()  # validated before anything is created, so the next valid run is not refused
 
 
 def test_research_mode_evaluates_only_the_other_datasets_genes(dataset, tmp_path):
@@ -196,3 +216,49 @@ def test_benchmark_mode_reports_mean_and_std_over_holdouts(dataset, tmp_path):
     tests = [json.loads((result.run_dir / f"split_{s:02d}" / "splits.json").read_text())["test"] for s in range(2)]
     assert tests[0] != tests[1]  # repeated holdouts, not one split twice
     assert "Benchmark" in (result.run_dir / "training_summary.txt").read_text()
+
+
+def test_predict_refuses_to_overwrite_without_the_flag(run, dataset, tmp_path):
+    out = tmp_path / "preds.parquet"
+    args = ["predict", "--model", run.run_dir / "model", "--dataset", dataset, "--out", out, "--device", "cpu"]
+    assert _cli(*args).returncode == 0
+    out.write_bytes(b"kept")
+    refused = _cli(*args)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--overwrite" in refused.stderr
+    assert out.read_bytes() == b"kept"
+    assert _cli(*args, "--overwrite").returncode == 0 and len(pd.read_parquet(out)) > 0
+
+
+def test_run_log_follows_every_step_with_its_figures(run):
+    text = (run.run_dir / "run.log").read_text()
+    info = json.loads((run.run_dir / "run_info.json").read_text())
+    for k in range(1, 4):
+        # A fold starts as itself, or as a probe when the folds pool their choice of rounds.
+        assert (f"fold {k}/3 starts:" in text or f"fold {k}/3 probe:" in text) and f"fold {k} done in" in text
+    for needle in ("device cpu (requested)", "strategy: single (", "screening: ", "validation logloss",
+                   "test macro F1 base", "tuned thresholds", "final model starts:", "final vs CV, donor",
+                   "held-out (", "timings: "):
+        assert needle in text, needle
+    rounds = info["final_rounds"]["rounds"]
+    assert f"rounds {', '.join(f'{label} {r}' for label, r in rounds.items())}" in text
+
+
+def test_run_info_states_features_rounds_and_agreement(run):
+    info = json.loads((run.run_dir / "run_info.json").read_text())
+    manifest = json.loads((run.run_dir / "model" / "manifest.json").read_text())
+    assert info["n_features_dataset"] == 7 and info["n_features_used"] == len(run.model.feature_names) < 7
+    assert isinstance(info["warnings"], list) and all(isinstance(w, str) for w in info["warnings"])
+    assert manifest["params"]["rounds"] == info["final_rounds"]["rounds"]
+    assert "median of the 3 CV folds" in manifest["params"]["rounds_rule"]
+    assert set(info["final_vs_cv"]) == {"donor", "acceptor"}
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({"booster": {"rounds": [10, 20]}}, "booster rounds is [10, 20]"),
+    ({"min_validation_sites": 0}, "min_validation_sites is 0"),
+    ({"agreement_tolerance": 1.5}, "agreement_tolerance is 1.5")])
+def test_regime_keys_are_checked(overrides, expected):
+    from gpumeta.train.config import load_config
+
+    with pytest.raises(GpumetaError, match=expected.replace("[", r"\[").replace("]", r"\]")):
+        load_config(None, overrides)

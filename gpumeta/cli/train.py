@@ -27,8 +27,8 @@ def train(
     sample_genes: Annotated[int | None, typer.Option(
         "--sample-genes", help="Testing mode: a quick subset of N genes (not for production).")] = None,
     strategy: Annotated[str | None, typer.Option(
-        "--strategy", help="auto|single|multi-instance|distributed.")] = None,
-    calibration: Annotated[str | None, typer.Option("--calibration", help="platt|isotonic|none.")] = None,
+        "--strategy", help="auto, single, multi-instance or distributed (auto: by memory and cluster).")] = None,
+    calibration: Annotated[str | None, typer.Option("--calibration", help="platt, isotonic or none.")] = None,
     n_folds: Annotated[int | None, typer.Option("--n-folds", help="Gene CV folds.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of splits and sampling.")] = None,
     auto_exclude_leaky: Annotated[bool, typer.Option(
@@ -83,9 +83,10 @@ def predict(
     dataset: Annotated[Path, typer.Option("--dataset", help="Dataset to score (labels optional).")],
     out: Annotated[Path, typer.Option("--out", help="Parquet file of probabilities to write.")],
     device: DeviceOption = "auto",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
 ) -> None:
     """Score a dataset with a saved model: probabilities and the label at the model's thresholds."""
     from ..predict import predict as run_predict
 
-    frame = run_predict(model, dataset, out, device=device)
+    frame = run_predict(model, dataset, out, device=device, overwrite=overwrite)
     typer.echo(f"wrote {len(frame):,} rows to {out}")

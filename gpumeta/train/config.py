@@ -10,6 +10,7 @@ from typing import Any
 
 from ..calibration import METHODS
 from ..errors import GpumetaError
+from ..schema import LABELS
 
 
 @dataclass
@@ -30,6 +31,12 @@ class BoosterParams:
     max_delta_step: float = 3.0
     max_bin: int = 256
     early_stopping_rounds: int = 30
+    #: Fixed boosting rounds per class (LABELS order), no early stopping. The workflow sets it for the final
+    #: model (the CV folds' rounds) and for folds whose validation set is too small; None: early stopping.
+    rounds: list[int] | None = None
+    #: Cut each early-stopped booster at its best round. The pooled-rounds probe (gpumeta.train.workflow)
+    #: keeps the rounds past it, to cut every fold at the round chosen across folds instead.
+    cut_at_best: bool = True
 
     def xgb_params(self, device: str, nthread: int, seed: int) -> dict:
         return {
@@ -59,6 +66,15 @@ class TrainConfig:
     n_folds: int = 5
     test_fraction: float = 0.2
     validation_fraction: float = 0.1
+    #: A validation set early-stops a fit only if it holds at least this many sites of each type and
+    #: `min_validation_genes` genes: fewer sites make the stopping round noise (one gene stopped a donor
+    #: booster at round 17 on chr22 while the folds stopped at 30-221). Below it the fold takes a stated
+    #: fallback (see gpumeta.train.workflow).
+    min_validation_sites: int = 50
+    min_validation_genes: int = 3
+    #: Warn when the final model's calibrated scores on training genes fall further than this below the
+    #: out-of-fold ones (mean probability at true sites, F1 at the tuned threshold).
+    agreement_tolerance: float = 0.1
     calibration: str = "platt"
     #: Weight rows by 1/inclusion_prob so down-sampled easy negatives count for what they stand for.
     weight_by_inclusion: bool = False
@@ -83,6 +99,16 @@ class TrainConfig:
                 raise GpumetaError(f"{name} is {getattr(self, name)}: it must lie strictly between 0 and 1")
         if self.booster.n_estimators < 1 or self.booster.max_depth < 1 or not 0 < self.booster.learning_rate <= 1:
             raise GpumetaError("booster n_estimators and max_depth must be >= 1 and learning_rate in (0, 1]")
+        rounds = self.booster.rounds
+        if rounds is not None and (not isinstance(rounds, list) or len(rounds) != len(LABELS)
+                                   or not all(isinstance(r, int) and r >= 1 for r in rounds)):
+            raise GpumetaError(f"booster rounds is {rounds!r}: give {len(LABELS)} whole numbers >= 1 "
+                               f"({', '.join(LABELS)}) or leave it out for early stopping")
+        for name in ("min_validation_sites", "min_validation_genes"):
+            if getattr(self, name) < 1:
+                raise GpumetaError(f"{name} is {getattr(self, name)}: it must be at least 1")
+        if not 0 < self.agreement_tolerance < 1:
+            raise GpumetaError(f"agreement_tolerance is {self.agreement_tolerance}: give a fraction in (0, 1)")
         return self
 
     def to_dict(self) -> dict:

@@ -1,4 +1,5 @@
-"""Fit the three one-vs-rest boosters on rows of a matrix, with early stopping on validation rows.
+"""Fit the three one-vs-rest boosters on rows of a matrix: early-stopped on validation rows, or for fixed
+rounds per class (`BoosterParams.rounds`), when validation rows, if any, are only watched.
 
 The training matrix is handed to xgboost as a QuantileDMatrix built from row chunks (an xgboost DataIter),
 so only one chunk of the learner's view (probability columns on the logit scale) exists at a time: peak
@@ -58,16 +59,22 @@ def fit_one_vs_rest(backend, X, y: np.ndarray, train_rows: np.ndarray, val_rows:
                     on_round: Callable[[], None] | None = None, nthread: int | None = None) -> FitOutput:
     """Train one binary booster per class; `on_round` is called after every boosting round.
 
-    `nthread` bounds xgboost's threads (a dask worker passes its own share of the machine).
+    With `params.rounds` each class trains exactly that many rounds and `val_rows` (may be empty) are only
+    evaluated, for the learning curves. `nthread` bounds xgboost's threads (a dask worker passes its own
+    share of the machine).
     """
     import xgboost as xgb
 
+    fixed = params.rounds
+    if fixed is None and not len(val_rows):
+        raise ValueError("early stopping needs validation rows; give params.rounds to train without them")
     xgb_params = params.xgb_params(backend.xgb_device, nthread or backend.n_threads, seed)
     targets = [(y == k).astype(np.float32) for k in range(len(LABELS))]
     dtrain = backend.quantile_dmatrix(_data_iter(backend, X, train_rows, targets[0], weights, logit_idx),
                                       max_bin=params.max_bin)
     dval = backend.quantile_dmatrix(_data_iter(backend, X, val_rows, targets[0], weights, logit_idx),
-                                    ref=dtrain, max_bin=params.max_bin)
+                                    ref=dtrain, max_bin=params.max_bin) if len(val_rows) else None
+    watched = [(dtrain, "train")] + ([(dval, "validation")] if dval is not None else [])
 
     class Tick(xgb.callback.TrainingCallback):
         def after_iteration(self, model, epoch, evals_log) -> bool:
@@ -78,13 +85,14 @@ def fit_one_vs_rest(backend, X, y: np.ndarray, train_rows: np.ndarray, val_rows:
     boosters, curves = [], {}
     for k, label in enumerate(LABELS):
         dtrain.set_label(backend.asarray(targets[k][train_rows]))
-        dval.set_label(backend.asarray(targets[k][val_rows]))
+        if dval is not None:
+            dval.set_label(backend.asarray(targets[k][val_rows]))
         log: dict = {}
-        booster = xgb.train(xgb_params, dtrain, num_boost_round=params.n_estimators,
-                            evals=[(dtrain, "train"), (dval, "validation")], evals_result=log,
-                            early_stopping_rounds=params.early_stopping_rounds, verbose_eval=False,
-                            callbacks=[Tick()])
-        best = int(booster.best_iteration)
-        boosters.append(booster[: best + 1])
+        booster = xgb.train(xgb_params, dtrain, num_boost_round=params.n_estimators if fixed is None else fixed[k],
+                            evals=watched, evals_result=log,
+                            early_stopping_rounds=params.early_stopping_rounds if fixed is None else None,
+                            verbose_eval=False, callbacks=[Tick()])
+        best = int(booster.best_iteration) if fixed is None else fixed[k] - 1
+        boosters.append(booster[: best + 1] if params.cut_at_best else booster)
         curves[label] = {**log, "best_iteration": best}
     return FitOutput(boosters=boosters, evals_result=curves)

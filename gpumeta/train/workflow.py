@@ -12,6 +12,7 @@ Resume: each finished fold is written atomically under folds/, the final model u
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -27,14 +28,17 @@ from ..atomic import atomic_dir, write_csv, write_json, write_text
 from ..backend import get_backend
 from ..calibration import fit_calibrator
 from ..dataset import MetaDataset, load_dataset
-from ..errors import GpumetaError
+from ..errors import GpumetaError, shown
 from ..model import SITE_TYPES, EnsembleModel, MetaModel, load_model
-from ..progress import Progress, Timings, run_log
+from ..progress import Progress, Timings, log, run_log
 from ..schema import LABELS
 from .config import TrainConfig, load_config
-from .screening import screen_features
+from .screening import read_exclude_file, screen_features
 from .splits import GeneSplitter, gene_groups
-from .strategies import choose_strategy, fit_model
+from .strategies import STRATEGIES, choose_strategy, fit_model
+
+#: Fewer held-out genes than this, and the summary warns that its figures rest on few genes.
+MIN_HELDOUT_GENES = 10
 
 
 @dataclass
@@ -71,64 +75,323 @@ def _prepare_run_dir(out_dir: Path, fingerprint: dict, resume: bool, overwrite: 
     write_json(stamp, fingerprint)
 
 
+@dataclass
+class _Fold:
+    """One CV fold: the genes it is tested on, trains on, and early-stops on (none when its carved validation
+    set is too small, `shortfall` saying why)."""
+
+    k: int
+    test: list[str]
+    fit: list[str]
+    validation: list[str]
+    shortfall: str | None
+
+
+def _median_rounds(records: list[dict]) -> list[int]:
+    """Per class, the median of the folds' rounds (at least 1)."""
+    return [max(1, round(float(np.median([r["rounds"][label] for r in records])))) for label in LABELS]
+
+
+def _pooled_rounds(curves: list[dict], sizes: list[int]) -> list[int]:
+    """Per class, the round minimising the logloss pooled over the folds' test rows (xgboost.cv's rule)."""
+    rounds = []
+    for label in LABELS:
+        length = min(len(c[label]["validation"]["logloss"]) for c in curves)
+        pooled = sum(n * np.asarray(c[label]["validation"]["logloss"][:length]) for c, n in zip(curves, sizes))
+        rounds.append(int(np.argmin(pooled)) + 1)
+    return rounds
+
+
+def _cut(model: MetaModel, rounds: list[int]) -> MetaModel:
+    """`model` with each class's booster cut after its first `rounds` rounds."""
+    evals = {label: {**model.evals_result[label], "best_iteration": r - 1} for label, r in zip(LABELS, rounds)}
+    return MetaModel(boosters=[b[:r] for b, r in zip(model.boosters, rounds)], feature_names=model.feature_names,
+                     logit_features=model.logit_features, evals_result=evals, training_genes=model.training_genes,
+                     backend=model.backend, params=model.params)
+
+
+def _f1_at(y_bin: np.ndarray, proba: np.ndarray, threshold: float) -> float:
+    called = proba >= threshold
+    tp = float((called & y_bin).sum())
+    denominator = 2 * tp + float((called & ~y_bin).sum()) + float((~called & y_bin).sum())
+    return 2 * tp / denominator if denominator else 0.0
+
+
 class _Trainer:
-    """One production run over a dataset (its training genes and its held-out genes)."""
+    """One production run over a dataset (its training genes and its held-out genes).
+
+    The regime (why: issue 9; calibrators and thresholds are fitted on the folds' out-of-fold margins, so
+    the final model must produce margins on the same scale):
+
+    - a fold early-stops on validation genes carved from its training genes only when they hold at least
+      `min_validation_genes` genes and `min_validation_sites` sites of each type;
+    - a fold whose carve-out is smaller trains on all its training genes for fixed rounds per class: the
+      median of the early-stopped folds' rounds; when no fold could early-stop, the rounds minimising the
+      logloss pooled over every fold's test genes (xgboost.cv's rule: every training gene votes once, so no
+      single small gene set decides; the single strategy only, others fall back to the n_estimators cap);
+    - the final model trains on ALL training genes, no carve-out, for the median of the folds' rounds per
+      class, unscaled: each round adds to the margins, so the same rounds keep the margin scale the
+      calibrators were fitted on (a 1/(1 - 1/k) scaling would push margins past it). The multi-instance and
+      distributed strategies keep a carve-out for instance weights and early stopping respectively.
+    - the final model's calibrated scores on training genes are compared with the out-of-fold ones; a drop
+      past `agreement_tolerance` is a warning in run_info.json.
+    """
 
     def __init__(self, dataset: MetaDataset, config: TrainConfig, run_dir: Path, progress: Progress,
-                 timings: Timings, cluster=None, owns_dataset: bool = True):
+                 timings: Timings, cluster=None, owns_dataset: bool = True, warnings: list[str] | None = None,
+                 label: str = ""):
         self.dataset, self.config, self.run_dir = dataset, config, run_dir
         self.owns_dataset = owns_dataset  # may narrow it to the screened features in place (frees memory)
         self.progress, self.timings, self.cluster = progress, timings, cluster
         self.weights = dataset.weights if config.weight_by_inclusion else None
+        self.warnings = [] if warnings is None else warnings
+        self.label = label  # "split 01: " in benchmark mode, so warnings say which run they concern
+        self.n_features_dataset = len(dataset.feature_names)
+        self.summary: dict = {}
 
-    def fit(self, train_genes, val_genes, description: str):
-        n = self.config.booster.n_estimators * len(LABELS)
-        tick = self.progress.task(description, total=n)
+    def warn(self, message: str) -> None:
+        self.warnings.append(self.label + message)
+        log.warning(self.label + message)
+
+    def site_counts(self, genes, dataset: MetaDataset | None = None) -> dict[str, int]:
+        data = self.dataset if dataset is None else dataset
+        y = data.y[data.rows_of(genes)]
+        return {t: int((y == LABELS.index(t)).sum()) for t in SITE_TYPES}
+
+    def validation_shortfall(self, genes) -> str | None:
+        """Why `genes` are too small a validation set to early-stop on; None when they suffice."""
+        cfg = self.config
+        sites = self.site_counts(genes)
+        if len(genes) >= cfg.min_validation_genes and min(sites.values()) >= cfg.min_validation_sites:
+            return None
+        return f"{len(genes)} gene(s), {sites['donor']} donor and {sites['acceptor']} acceptor sites"
+
+    def fit(self, train_genes, description: str, rounds: list[int] | None = None, val_genes=(),
+            watch_rows: np.ndarray | None = None, cut_at_best: bool = True):
+        """A model on `train_genes`: early-stopped on `val_genes` (or `watch_rows`), or for fixed `rounds` per
+        class while they are only evaluated."""
+        config = dataclasses.replace(self.config, booster=dataclasses.replace(
+            self.config.booster, rounds=None if rounds is None else list(rounds), cut_at_best=cut_at_best))
+        val_rows = watch_rows if watch_rows is not None else self.dataset.rows_of(list(val_genes))
+        tick = self.progress.task(description, total=(sum(rounds) if rounds else config.booster.n_estimators * 3))
         with self.timings.measure("xgboost"):
-            model = fit_model(self.strategy, self.dataset, self.dataset.rows_of(train_genes),
-                              self.dataset.rows_of(val_genes), self.features, self.logit_features,
-                              self.config, self.weights, on_round=tick, cluster=self.cluster,
+            model = fit_model(self.strategy, self.dataset, self.dataset.rows_of(train_genes), val_rows,
+                              self.features, self.logit_features, config, self.weights, on_round=tick,
+                              cluster=self.cluster,
                               cache_dir=self.run_dir / "instances_cache" / description.split("/")[0].replace(" ", "_"))
         tick.done()
         if isinstance(model, MetaModel):  # an ensemble's training genes are those of its instances
             model.training_genes = sorted(set(train_genes) | set(val_genes))
         return model
 
+    def holdout_for_strategy(self, splitter: GeneSplitter, genes: list[str], salt: int) -> tuple[list, list]:
+        """(fit genes, validation genes) of a fixed-rounds fit: all genes for the single strategy; a carve-out
+        for multi-instance (its instance weights need genes no instance saw) and distributed (it early-stops)."""
+        if self.strategy == "single":
+            return sorted(genes), []
+        return splitter.holdout(genes, self.config.validation_fraction, salt=salt)
+
     def margins(self, model, rows: np.ndarray) -> np.ndarray:
         with self.timings.measure("xgboost"):
             return model.margins(self.dataset.X[self.dataset.backend.asarray(rows)])
 
+    def plan_folds(self, splitter: GeneSplitter, train_genes: list[str]) -> list[_Fold]:
+        rows_per_gene = pd.Series(self.dataset.gene_ids).value_counts().to_dict()
+        plans = []
+        for k, test_genes in enumerate(splitter.kfold(train_genes, self.config.n_folds, rows_per_gene), start=1):
+            fold_train = sorted(set(train_genes) - set(test_genes))
+            fit_genes, val_genes = splitter.holdout(fold_train, self.config.validation_fraction, salt=100 + k)
+            shortfall = self.validation_shortfall(val_genes)
+            if shortfall is None:
+                plans.append(_Fold(k, test_genes, fit_genes, val_genes, None))
+            else:
+                fit_genes, val_genes = self.holdout_for_strategy(splitter, fold_train, salt=100 + k)
+                plans.append(_Fold(k, test_genes, fit_genes, val_genes, shortfall))
+        return plans
+
+    def finish_fold(self, fold: _Fold, model, rule: str, started: float) -> None:
+        """Score the fold's test genes and write folds/fold_k atomically."""
+        from ..evaluate.metrics import fold_metrics
+
+        rows = self.dataset.rows_of(fold.test)
+        margins = self.margins(model, rows)
+        meta = model.calibrate_margins(margins)  # calibrators are "none" here: plain sigmoid
+        metrics = fold_metrics(fold.k, self.dataset.y[rows], self.dataset.base_proba[rows], meta,
+                               self.dataset.gene_ids[rows], None if self.weights is None else self.weights[rows])
+        curves = model.evals_result
+        rounds = {label: int(curves[label]["best_iteration"]) + 1 for label in LABELS} if LABELS[0] in curves \
+            else {label: None for label in LABELS}  # an ensemble keeps per-instance curves
+        loss = {label: float(curves[label]["validation"]["logloss"][rounds[label] - 1])
+                for label in LABELS if rounds[label] and "validation" in curves.get(label, {})}
+        with atomic_dir(self.run_dir / "folds" / f"fold_{fold.k}") as tmp:
+            np.save(tmp / "margins.npy", margins)
+            write_json(tmp / "fold.json", {"metrics": metrics, "evals_result": curves, "rounds": rounds,
+                                           "rounds_rule": rule, "validation_logloss": loss})
+        log.info(f"{self.label}fold {fold.k} done in {time.perf_counter() - started:.1f}s: rounds "
+                 f"{_pairs(rounds)} ({rule}); validation logloss at those rounds {_pairs(loss, '.4f')}; "
+                 f"test macro F1 base {metrics['base_macro_f1']:.4f} -> meta {metrics['test_macro_f1']:.4f}, "
+                 f"donor F1 {metrics['donor_f1']:.4f}, acceptor F1 {metrics['acceptor_f1']:.4f}, "
+                 f"delta FP {metrics['delta_fp']:+g}, delta FN {metrics['delta_fn']:+g}")
+
+    def start_fold(self, fold: _Fold, n_folds: int, rule: str) -> float:
+        log.info(f"{self.label}fold {fold.k}/{n_folds} starts: {len(fold.fit)} training genes, "
+                 f"{len(fold.validation)} validation genes, {len(fold.test)} test genes; {rule}")
+        return time.perf_counter()
+
     def cross_validate(self, splitter: GeneSplitter, train_genes: list[str]) -> tuple[pd.DataFrame, np.ndarray,
                                                                                      np.ndarray, list]:
         """k-fold gene CV on the training genes; returns (fold metrics, OOF rows, OOF margins, curves)."""
-        from ..evaluate.metrics import fold_metrics
-
-        rows_per_gene = pd.Series(self.dataset.gene_ids).value_counts().to_dict()
-        folds = splitter.kfold(train_genes, self.config.n_folds, rows_per_gene)
-        self.splits["folds"] = []
+        plans = self.plan_folds(splitter, train_genes)
+        self.splits["folds"] = [{"fold": f.k, "train": f.fit, "validation": f.validation, "test": f.test,
+                                 "early_stopped": f.shortfall is None} for f in plans]
+        stopped = [f for f in plans if f.shortfall is None]
+        fallback = [f for f in plans if f.shortfall is not None]
+        for fold in stopped:
+            if not self.fold_done(fold):
+                rule = f"early-stopped on {len(fold.validation)} validation genes " \
+                       f"({_pairs(self.site_counts(fold.validation))} sites)"
+                started = self.start_fold(fold, len(plans), rule)
+                model = self.fit(fold.fit, f"fold {fold.k}/{len(plans)}", val_genes=fold.validation)
+                self.finish_fold(fold, model, rule, started)
+        if fallback:
+            cfg = self.config
+            self.warn(f"validation sets too small to early-stop on (fewer than {cfg.min_validation_genes} genes or "
+                      f"{cfg.min_validation_sites} sites of a type) in " + "; ".join(
+                          f"fold {f.k} ({f.shortfall})" for f in fallback) + f": {self.fallback_rule(stopped)}")
+        if fallback and stopped:
+            rounds = _median_rounds([self.read_fold(f) for f in stopped])
+            rule = f"fixed {_pairs(dict(zip(LABELS, rounds)))} rounds: the median of the early-stopped folds"
+            for fold in fallback:
+                if not self.fold_done(fold):
+                    started = self.start_fold(fold, len(plans), rule)
+                    self.finish_fold(fold, self.fit(fold.fit, f"fold {fold.k}/{len(plans)}", rounds,
+                                                    val_genes=fold.validation), rule, started)
+        elif fallback:
+            self.pooled_folds(fallback, len(plans))
         records, oof_rows, oof_margins, curves = [], [], [], []
-        for k, test_genes in enumerate(folds, start=1):
-            fold_train = sorted(set(train_genes) - set(test_genes))
-            fit_genes, val_genes = splitter.holdout(fold_train, self.config.validation_fraction, salt=100 + k)
-            self.splits["folds"].append({"fold": k, "train": fit_genes, "validation": val_genes, "test": test_genes})
-            fold_dir = self.run_dir / "folds" / f"fold_{k}"
-            rows = self.dataset.rows_of(test_genes)
-            if not (fold_dir / "fold.json").is_file():
-                model = self.fit(fit_genes, val_genes, f"fold {k}/{len(folds)}")
-                margins = self.margins(model, rows)
-                base = self.dataset.base_proba[rows]
-                meta = model.calibrate_margins(margins)  # calibrators are "none" here: plain sigmoid
-                metrics = fold_metrics(k, self.dataset.y[rows], base, meta, self.dataset.gene_ids[rows],
-                                       None if self.weights is None else self.weights[rows])
-                with atomic_dir(fold_dir) as tmp:
-                    np.save(tmp / "margins.npy", margins)
-                    write_json(tmp / "fold.json", {"metrics": metrics, "evals_result": model.evals_result})
-            saved = json.loads((fold_dir / "fold.json").read_text())
+        self.fold_rounds = {}
+        for fold in plans:
+            saved = self.read_fold(fold)
             records.append(saved["metrics"])
-            curves.append((f"fold_{k}", saved["evals_result"]))
-            oof_rows.append(rows)
-            oof_margins.append(np.load(fold_dir / "margins.npy"))
+            curves.append((f"fold_{fold.k}", saved["evals_result"]))
+            self.fold_rounds[f"fold_{fold.k}"] = {"rounds": saved["rounds"], "rule": saved["rounds_rule"]}
+            oof_rows.append(self.dataset.rows_of(fold.test))
+            oof_margins.append(np.load(self.run_dir / "folds" / f"fold_{fold.k}" / "margins.npy"))
         return pd.DataFrame(records), np.concatenate(oof_rows), np.concatenate(oof_margins), curves
+
+    def fallback_rule(self, stopped: list[_Fold]) -> str:
+        if stopped:
+            return "those folds trained on all their training genes for the median rounds of the early-stopped folds"
+        if self.strategy == "single":
+            return ("every fold trained on all its training genes, for the rounds per class that minimise the "
+                    "logloss pooled over all folds' test genes")
+        return (f"every fold trained for the n_estimators cap ({self.config.booster.n_estimators} rounds): the "
+                f"{self.strategy} strategy cannot report per-round test losses")
+
+    def fold_done(self, fold: _Fold) -> bool:
+        return (self.run_dir / "folds" / f"fold_{fold.k}" / "fold.json").is_file()
+
+    def read_fold(self, fold: _Fold) -> dict:
+        return json.loads((self.run_dir / "folds" / f"fold_{fold.k}" / "fold.json").read_text())
+
+    def pooled_folds(self, folds: list[_Fold], n_folds: int) -> None:
+        """Folds with no usable validation set, when no fold has one (see the class docstring).
+
+        A probe per fold trains on all its training genes while its test genes are watched, until their
+        loss has not improved for early_stopping_rounds (a bound on cost); per class, the round minimising
+        the loss pooled over all folds' test rows, within the rounds every probe reached, is chosen
+        (xgboost.cv's rule), and every probe is cut there (it kept the rounds past its own best). Probes are
+        kept (folds/probe_k) until then, so --resume refits only what is missing.
+        """
+        if self.strategy != "single":
+            cap = [self.config.booster.n_estimators] * len(LABELS)
+            rule = f"fixed {cap[0]} rounds: the n_estimators cap"
+            for fold in folds:
+                started = self.start_fold(fold, n_folds, rule)
+                self.finish_fold(fold, self.fit(fold.fit, f"fold {fold.k}/{n_folds}", cap,
+                                                val_genes=fold.validation), rule, started)
+            return
+        probes, offsets = [], []
+        for fold in folds:
+            probe_dir = self.run_dir / "folds" / f"probe_{fold.k}"
+            started = time.perf_counter()
+            if not (probe_dir / "manifest.json").is_file():
+                log.info(f"{self.label}fold {fold.k}/{n_folds} probe: {len(fold.fit)} training genes, its "
+                         f"{len(fold.test)} test genes watched for the pooled choice of rounds")
+                self.fit(fold.fit, f"fold {fold.k}/{n_folds} probe", watch_rows=self.dataset.rows_of(fold.test),
+                         cut_at_best=False).save(probe_dir)
+            probes.append(load_model(probe_dir, self.dataset.backend))
+            offsets.append(started - time.perf_counter())  # minus its own seconds: finish_fold adds the clock
+        rounds = _pooled_rounds([m.evals_result for m in probes], [len(self.dataset.rows_of(f.test)) for f in folds])
+        rule = (f"fixed {_pairs(dict(zip(LABELS, rounds)))} rounds: the minimum of the logloss pooled over "
+                f"the {len(folds)} folds' test genes")
+        for fold, probe, offset in zip(folds, probes, offsets):
+            if not self.fold_done(fold):
+                self.finish_fold(fold, _cut(probe, rounds), rule, time.perf_counter() + offset)
+            shutil.rmtree(self.run_dir / "folds" / f"probe_{fold.k}", ignore_errors=True)
+
+    def final_model(self, splitter: GeneSplitter, train_genes: list[str]):
+        """The final model, in the folds' regime (see the class docstring)."""
+        cfg = self.config
+        known = [r["rounds"] for r in self.fold_rounds.values() if None not in r["rounds"].values()]
+        if known:
+            rounds = _median_rounds([{"rounds": r} for r in known])
+            rule = (f"median of the {len(known)} CV folds' rounds per class ("
+                    + "; ".join(f"{label} {sorted(r[label] for r in known)}" for label in LABELS)
+                    + "), unscaled so the margins keep the scale the calibrators were fitted on")
+        else:
+            rounds = [cfg.booster.n_estimators] * len(LABELS)
+            rule = "the n_estimators cap (the folds' ensembles report no rounds of their own)"
+        fit_genes, val_genes = self.holdout_for_strategy(splitter, train_genes, salt=99)
+        self.splits["final"] = {"train": fit_genes, "validation": val_genes}
+        self.final_rounds = {"rounds": dict(zip(LABELS, rounds)), "rule": rule}
+        log.info(f"{self.label}final model starts: {len(fit_genes)} training genes, {len(val_genes)} validation "
+                 f"genes; rounds {_pairs(self.final_rounds['rounds'])} ({rule})")
+        started = time.perf_counter()
+        model = self.fit(fit_genes, "final model", rounds, val_genes=val_genes)
+        model.params = {**model.params, "rounds": self.final_rounds["rounds"], "rounds_rule": rule}
+        log.info(f"{self.label}final model done in {time.perf_counter() - started:.1f}s")
+        return model
+
+    def check_agreement(self, model, oof_rows: np.ndarray, oof_proba: np.ndarray) -> dict:
+        """The final model's calibrated scores on training genes against the out-of-fold ones, per type."""
+        tolerance = self.config.agreement_tolerance
+        final_proba = model.calibrate_margins(self.margins(model, oof_rows))
+        y = self.dataset.y[oof_rows]
+        figures = {}
+        for t in SITE_TYPES:
+            k = LABELS.index(t)
+            sites = y == k
+            if not sites.any():
+                continue
+            f = figures[t] = {
+                "oof_mean_proba_at_sites": float(oof_proba[sites, k].mean()),
+                "final_mean_proba_at_sites": float(final_proba[sites, k].mean()),
+                "oof_f1_at_threshold": _f1_at(sites, oof_proba[:, k], model.thresholds[t]),
+                "final_f1_at_threshold": _f1_at(sites, final_proba[:, k], model.thresholds[t]),
+            }
+            log.info(f"{self.label}final vs CV, {t}: mean calibrated probability at true training sites "
+                     f"{f['final_mean_proba_at_sites']:.4f} (out-of-fold {f['oof_mean_proba_at_sites']:.4f}); "
+                     f"F1 at the tuned threshold {model.thresholds[t]:.4f}: {f['final_f1_at_threshold']:.4f} "
+                     f"(out-of-fold {f['oof_f1_at_threshold']:.4f})")
+            if (f["final_mean_proba_at_sites"] < f["oof_mean_proba_at_sites"] - tolerance
+                    or f["final_f1_at_threshold"] < f["oof_f1_at_threshold"] - tolerance):
+                self.warn(f"the final model disagrees with the CV models on {t} sites: on its own training genes "
+                          f"its mean calibrated {t} probability at true sites is "
+                          f"{f['final_mean_proba_at_sites']:.3f} (out-of-fold {f['oof_mean_proba_at_sites']:.3f}) "
+                          f"and its F1 at the tuned threshold {f['final_f1_at_threshold']:.3f} (out-of-fold "
+                          f"{f['oof_f1_at_threshold']:.3f}), more than {tolerance} below: its calibration and "
+                          "threshold may not transfer")
+        return figures
+
+    def check_heldout_size(self, target: MetaDataset, test_genes: list[str]) -> None:
+        sites = self.site_counts(test_genes, target)
+        few = [f"{n} {t}" for t, n in sites.items() if n < self.config.min_validation_sites]
+        if len(test_genes) < MIN_HELDOUT_GENES or few:
+            self.warn(f"the held-out set is small: {len(test_genes)} gene(s), {sites['donor']} donor and "
+                      f"{sites['acceptor']} acceptor sites (fewer than {MIN_HELDOUT_GENES} genes or "
+                      f"{self.config.min_validation_sites} sites of a type): its figures rest on few sites and "
+                      "can swing with one gene")
 
     def run(self, train_genes: list[str], test_genes: list[str], splitter: GeneSplitter,
             test_dataset: MetaDataset | None = None, eval_dataset: MetaDataset | None = None) -> TrainResult:
@@ -138,8 +401,12 @@ class _Trainer:
         cfg = self.config
         self.splits = {"seed": cfg.seed, "train": train_genes, "test": test_genes,
                        "test_dataset": str(test_dataset.path) if test_dataset is not None else None}
-        screening = screen_features(self.dataset, train_genes, cfg.screening, cfg.seed)
+        log.info(f"{self.label}{len(train_genes)} training genes, {len(test_genes)} held-out genes")
+        with self.timings.measure("screening"):
+            screening = screen_features(self.dataset, train_genes, cfg.screening, cfg.seed)
         self.features, self.logit_features = screening.features, screening.logit_features
+        log.info(f"{self.label}screening: {len(self.features)} of {self.n_features_dataset} features used, "
+                 f"{len(screening.excluded)} excluded ({shown(screening.excluded)})")
         write_csv(self.run_dir / "feature_manifest.csv", screening.table)
         write_text(self.run_dir / "global_excluded_features.txt",
                    "".join(f"{f}\t{why}\n" for f, why in screening.excluded.items()))
@@ -148,7 +415,8 @@ class _Trainer:
                                                               len(self.dataset.genes), cfg, self.cluster)
         self.progress.note(f"strategy: {self.strategy} ({self.strategy_reason})")
 
-        cv, oof_rows, oof_margins, curves = self.cross_validate(splitter, train_genes)
+        with self.timings.measure("cross-validation"):
+            cv, oof_rows, oof_margins, curves = self.cross_validate(splitter, train_genes)
         write_csv(self.run_dir / "gene_cv_metrics.csv", cv)
 
         # One calibration per class and per-type thresholds, all from out-of-fold predictions of training genes.
@@ -162,19 +430,24 @@ class _Trainer:
             k = LABELS.index(t)
             thresholds[t] = best_f1_threshold(y_oof == k, oof_proba[:, k], oof_weights)
             base_thresholds[t] = best_f1_threshold(y_oof == k, self.dataset.base_proba[oof_rows, k], oof_weights)
+        log.info(f"{self.label}calibration {cfg.calibration} on {len(oof_rows):,} out-of-fold rows; tuned "
+                 f"thresholds meta {_pairs(thresholds, '.4f')}, base {_pairs(base_thresholds, '.4f')}")
 
-        fit_genes, val_genes = splitter.holdout(train_genes, cfg.validation_fraction, salt=99)
-        self.splits["final"] = {"train": fit_genes, "validation": val_genes}
         model_dir = self.run_dir / "model"
         if (model_dir / "manifest.json").is_file():
             model = load_model(model_dir, self.dataset.backend)
+            fit_genes, val_genes = self.holdout_for_strategy(splitter, train_genes, salt=99)
+            self.splits["final"] = {"train": fit_genes, "validation": val_genes}
+            self.final_rounds = {"rounds": model.params.get("rounds"), "rule": model.params.get("rounds_rule")}
         else:
-            model = self.fit(fit_genes, val_genes, "final model")
+            with self.timings.measure("final model"):
+                model = self.final_model(splitter, train_genes)
             model.calibrators, model.thresholds, model.base_thresholds = calibrators, thresholds, base_thresholds
             model.dataset_fingerprint = self.dataset.fingerprint
             model.params = {**model.params, "booster": cfg.to_dict()["booster"], "strategy": self.strategy,
                             "calibration": cfg.calibration, "seed": cfg.seed}
             model.save(model_dir)
+        self.agreement = self.check_agreement(model, oof_rows, oof_proba)
         curves.append(("final", model.evals_result))
         write_json(self.run_dir / "learning_curves.json", dict(curves))
         write_json(self.run_dir / "splits.json", self.splits)
@@ -182,12 +455,21 @@ class _Trainer:
         write_text(self.run_dir / "test_genes.txt", "".join(f"{g}\n" for g in test_genes))
 
         target = test_dataset if test_dataset is not None else self.dataset
+        self.check_heldout_size(target, test_genes)
         with self.timings.measure("evaluation"):
             evaluation = evaluate_heldout(model, target, self.run_dir, genes=test_genes, full_dataset=eval_dataset,
                                           shap_genes=cfg.shap_genes, skip_shap=cfg.skip_shap,
                                           minimal=cfg.minimal_diagnostics, seed=cfg.seed, curves=curves)
+        headline = evaluation[evaluation["headline"]]
+        log.info(f"{self.label}held-out ({evaluation['headline']}, {evaluation['n_test_genes']} genes): macro F1 "
+                 f"base {headline['macro_f1']['base']:.4f} -> meta {headline['macro_f1']['meta']:.4f}")
         self.cv = cv
         return TrainResult(self.run_dir, model, evaluation, cv, self.splits)
+
+
+def _pairs(values: dict, fmt: str = "") -> str:
+    """"donor 40, acceptor 38" from {"donor": 40, "acceptor": 38}."""
+    return ", ".join(f"{k} {v:{fmt}}" if v is not None else f"{k} -" for k, v in values.items())
 
 
 def _info(dataset: MetaDataset, cfg: TrainConfig, mode: str, trainer: _Trainer | None, status: str,
@@ -199,20 +481,50 @@ def _info(dataset: MetaDataset, cfg: TrainConfig, mode: str, trainer: _Trainer |
         "seed": cfg.seed, "calibration": cfg.calibration, "params": cfg.to_dict()["booster"],
         "timings": {k: round(v, 3) for k, v in timings.seconds.items()},
     }
+    if trainer is not None:
+        info["warnings"] = list(trainer.warnings)
     if trainer is not None and hasattr(trainer, "features"):
         info.update({
-            "n_features": len(trainer.features), "features_used": trainer.features,
+            "n_features": len(trainer.features), "n_features_dataset": trainer.n_features_dataset,
+            "n_features_used": len(trainer.features), "features_used": trainer.features,
             "features_excluded": dict(
                 pd.read_csv(trainer.run_dir / "feature_manifest.csv").query("status == 'excluded'")
                 [["feature", "reason"]].itertuples(index=False)),
             "strategy": getattr(trainer, "strategy", None),
             "strategy_reason": getattr(trainer, "strategy_reason", None),
             "test_genes_file": "test_genes.txt",
+            "fold_rounds": getattr(trainer, "fold_rounds", None),
+            "final_rounds": getattr(trainer, "final_rounds", None),
+            "final_vs_cv": getattr(trainer, "agreement", None),
             "artifacts": sorted(str(p.relative_to(trainer.run_dir)) for p in trainer.run_dir.rglob("*")
                                 if p.is_file() and not p.name.startswith(".") and "folds" not in p.parts),
         })
     info.update(extra or {})
     return info
+
+
+def _check_arguments(cfg: TrainConfig, benchmark_mode: bool, n_benchmark_splits: int, sample_genes: int | None,
+                     cluster) -> None:
+    """Everything checkable before a dataset is read (so a bad call creates nothing)."""
+    if sample_genes is not None and sample_genes < cfg.n_folds + 2:
+        raise GpumetaError(f"--sample-genes {sample_genes}: testing mode needs at least {cfg.n_folds + 2} genes "
+                           f"({cfg.n_folds}-fold CV plus a held-out set); give more, or leave it out")
+    if benchmark_mode and n_benchmark_splits < 2:
+        raise GpumetaError(f"--n-benchmark-splits {n_benchmark_splits}: a benchmark needs at least 2 splits")
+    if cfg.strategy not in STRATEGIES:
+        raise GpumetaError(f"unknown strategy {cfg.strategy!r}: use one of {', '.join(STRATEGIES)}")
+    if cfg.strategy == "distributed" and cluster is None:
+        raise GpumetaError("--strategy distributed needs a dask cluster: add --cluster local or "
+                           "--scheduler-address tcp://HOST:PORT")
+    if cfg.screening.exclude_file is not None:
+        read_exclude_file(cfg.screening.exclude_file)
+
+
+def _device_reason(requested: str, chosen: str) -> str:
+    if (requested or "auto").lower() != "auto":
+        return f"{chosen} (requested)"
+    return f"{chosen} (auto: " + ("a GPU and the RAPIDS stack import)" if chosen == "cuda"
+                                  else "no GPU with an importable RAPIDS stack)")
 
 
 def train(dataset: str | Path, out_dir: str | Path, device: str = "auto",
@@ -223,17 +535,19 @@ def train(dataset: str | Path, out_dir: str | Path, device: str = "auto",
           **overrides) -> TrainResult:
     """Train a meta-model on a dataset and evaluate it on genes it never saw (see module docstring).
 
-    `overrides` set config keys (e.g. calibration="isotonic", n_folds=3, strategy="single").
+    `overrides` set config keys (e.g. calibration="isotonic", n_folds=3, strategy="single"). Every input is
+    checked before the run directory is touched: a call that fails validation creates nothing.
     """
     from ..evaluate.report import write_report_html, write_training_summary
 
     started = time.perf_counter()
     timings = Timings()
     cfg = config if isinstance(config, TrainConfig) else load_config(config, overrides)
+    _check_arguments(cfg, benchmark_mode, n_benchmark_splits, sample_genes, cluster)
     backend = get_backend(device)
     out_dir = Path(out_dir)
     mode = ("research" if test_dataset is not None else "benchmark" if benchmark_mode
-            else "testing" if sample_genes else "production")
+            else "testing" if sample_genes is not None else "production")
     fingerprint = {"dataset": str(Path(dataset).resolve()), "config": cfg.to_dict(), "mode": mode,
                    "test_dataset": str(test_dataset), "eval_dataset": str(eval_dataset),
                    "sample_genes": sample_genes, "n_benchmark_splits": n_benchmark_splits if benchmark_mode else None}
@@ -248,26 +562,35 @@ def train(dataset: str | Path, out_dir: str | Path, device: str = "auto",
         raise GpumetaError(f"{test_dataset}: its feature columns differ from {dataset} (missing {missing[:5]}, "
                            f"extra {extra[:5]}); build both datasets with the same feature options")
     genes = list(data.genes)
+    n_dataset_genes = len(genes)
     if len(genes) < 2:
         raise GpumetaError(f"{dataset}: holds {len(genes)} gene(s); gene-aware training needs at least "
                            f"{cfg.n_folds + 1} genes to split")
+    if sample_genes is not None:
+        if sample_genes < len(genes):
+            rng = np.random.default_rng(cfg.seed)
+            data = data.select_genes(rng.choice(np.asarray(genes, dtype=object), size=sample_genes, replace=False))
+        genes = list(data.genes)
+    if len(genes) < cfg.n_folds + 2 and test_data is None:
+        raise GpumetaError(f"{dataset}: holds {len(genes)} genes; {cfg.n_folds}-fold CV plus a held-out set "
+                           f"needs at least {cfg.n_folds + 2}; add genes or lower n_folds")
+    if test_data is not None:
+        overlap = set(test_data.genes) & set(genes)
+        if not set(test_data.genes) - overlap:
+            raise GpumetaError(f"{test_dataset}: every gene is also in {dataset}; a research test set "
+                               "needs genes the model does not train on")
     fingerprint["dataset_fingerprint"] = data.fingerprint
     _prepare_run_dir(out_dir, fingerprint, resume, overwrite)
     write_text(out_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     with run_log(out_dir / "run.log"), Progress(quiet) as progress:
-        if sample_genes:
-            if sample_genes < cfg.n_folds + 1:
-                raise GpumetaError(f"--sample-genes {sample_genes} is too few for {cfg.n_folds}-fold CV plus a "
-                                   "held-out set; use more genes")
-            progress.note(f"TESTING MODE: {sample_genes} of {len(genes)} genes; not for production models")
-            rng = np.random.default_rng(cfg.seed)
-            data = data.select_genes(rng.choice(np.asarray(genes, dtype=object), size=min(sample_genes, len(genes)),
-                                                replace=False))
-            genes = list(data.genes)
-        if len(genes) < cfg.n_folds + 1 and test_data is None:
-            raise GpumetaError(f"{dataset}: holds {len(genes)} genes; {cfg.n_folds}-fold CV plus a held-out set "
-                               f"needs at least {cfg.n_folds + 2}; add genes or lower n_folds")
+        log.info(f"gpumeta {__version__} train, {mode} mode{' (resumed)' if resume else ''}: {dataset} "
+                 f"({n_dataset_genes} genes, {data.n_rows:,} rows, {len(data.feature_names)} features, "
+                 f"{'sampled rows' if data.is_sampled else 'every nucleotide'}); device "
+                 f"{_device_reason(device, backend.name)}; seed {cfg.seed}, {cfg.n_folds} folds, calibration "
+                 f"{cfg.calibration}; loaded in {timings.seconds['load']:.1f}s")
+        if sample_genes is not None:
+            progress.note(f"TESTING MODE: {len(genes)} of {n_dataset_genes} genes; not for production models")
         sources = [data] + ([test_data] if test_data is not None else [])
         coordinates = [d.gene_coordinates() for d in sources]
         known = [c for c in coordinates if c is not None]
@@ -283,9 +606,6 @@ def train(dataset: str | Path, out_dir: str | Path, device: str = "auto",
             if test_data is not None:
                 overlap = set(test_data.genes) & set(genes)
                 test_genes = sorted(set(test_data.genes) - overlap)
-                if not test_genes:
-                    raise GpumetaError(f"{test_dataset}: every gene is also in {dataset}; a research test set "
-                                       "needs genes the model does not train on")
                 if overlap:
                     progress.note(f"{len(overlap)} gene(s) of the test dataset are also training genes and are "
                                   "left out of its evaluation")
@@ -300,6 +620,9 @@ def train(dataset: str | Path, out_dir: str | Path, device: str = "auto",
         write_json(out_dir / "run_info.json", _info(data, cfg, mode, trainer, "complete", timings, backend.name))
         write_training_summary(out_dir)
         write_report_html(out_dir)
+        log.info("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.seconds.items()))
+        for warning in trainer.warnings:
+            progress.note(f"warning: {warning}")
         progress.note(f"done: {out_dir}/training_summary.txt")
     return result
 
@@ -311,16 +634,15 @@ class _BenchmarkResult(TrainResult):
 
 def _benchmark(data, cfg, out_dir, progress, timings, groups, n_splits, full_data, cluster) -> _BenchmarkResult:
     """Repeated gene holdouts; each split is a full production run under split_XX/; mean ± std on top."""
-    if n_splits < 2:
-        raise GpumetaError(f"--n-benchmark-splits {n_splits}: a benchmark needs at least 2 splits")
-    rows, last, trainer = [], None, None
+    rows, last, trainer, warnings = [], None, None, []
     genes = list(data.genes)
     for s in range(n_splits):
         split_dir = out_dir / f"split_{s:02d}"
         split_dir.mkdir(exist_ok=True)
         splitter = GeneSplitter(groups, cfg.seed + s)
         train_genes, test_genes = splitter.holdout(genes, cfg.test_fraction)
-        trainer = _Trainer(data, cfg, split_dir, progress, timings, cluster, owns_dataset=False)
+        trainer = _Trainer(data, cfg, split_dir, progress, timings, cluster, owns_dataset=False, warnings=warnings,
+                           label=f"split {s:02d}: ")
         last = trainer.run(train_genes, test_genes, splitter, None, full_data)
         headline = last.evaluation[last.evaluation["headline"]]
         rows.append({"split": s, "meta_macro_f1": headline["macro_f1"]["meta"],
