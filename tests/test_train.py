@@ -235,7 +235,7 @@ def test_run_log_follows_every_step_with_its_figures(run):
     for k in range(1, 4):
         # A fold starts as itself, or as a probe when the folds pool their choice of rounds.
         assert (f"fold {k}/3 starts:" in text or f"fold {k}/3 probe:" in text) and f"fold {k} done in" in text
-    for needle in ("device cpu (requested)", "strategy: single (", "screening: ", "validation logloss",
+    for needle in ("device cpu: requested", "strategy: single (", "screening: ", "validation logloss",
                    "test macro F1 base", "tuned thresholds", "final model starts:", "final vs CV, donor",
                    "held-out (", "timings: "):
         assert needle in text, needle

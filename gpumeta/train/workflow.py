@@ -1,6 +1,6 @@
 """`gpumeta.train`: screen features, split by gene, cross-validate, fit the final model, evaluate, explain.
 
-Modes (DESIGN.md section 4): production (80/20 gene holdout, CV and final model on the 80, evaluation on
+Modes (docs/ARCHITECTURE.md §6): production (80/20 gene holdout, CV and final model on the 80, evaluation on
 the 20), research (`test_dataset`: CV and final on all of the dataset, evaluation on the other one),
 benchmark (repeated gene holdouts, mean ± std), testing (`sample_genes`: a quick subset, not for
 production). Every metric is computed on genes the model did not train on; splits.json says which.
@@ -24,8 +24,9 @@ import pandas as pd
 import yaml
 
 from .. import __version__
+from ..annotate.recipe import recipe_of_dataset
 from ..atomic import atomic_dir, write_csv, write_json, write_text
-from ..backend import get_backend
+from ..backend import device_errors, get_backend
 from ..calibration import fit_calibrator
 from ..dataset import MetaDataset, load_dataset
 from ..errors import GpumetaError, shown
@@ -196,7 +197,7 @@ class _Trainer:
             return model.margins(self.dataset.X[self.dataset.backend.asarray(rows)])
 
     def plan_folds(self, splitter: GeneSplitter, train_genes: list[str]) -> list[_Fold]:
-        rows_per_gene = pd.Series(self.dataset.gene_ids).value_counts().to_dict()
+        rows_per_gene = self.dataset.rows_per_gene()
         plans = []
         for k, test_genes in enumerate(splitter.kfold(train_genes, self.config.n_folds, rows_per_gene), start=1):
             fold_train = sorted(set(train_genes) - set(test_genes))
@@ -444,6 +445,8 @@ class _Trainer:
                 model = self.final_model(splitter, train_genes)
             model.calibrators, model.thresholds, model.base_thresholds = calibrators, thresholds, base_thresholds
             model.dataset_fingerprint = self.dataset.fingerprint
+            # The build recipe, so `gpumeta annotate` rebuilds exactly these features for new regions.
+            model.recipe = recipe_of_dataset(self.dataset.path)
             model.params = {**model.params, "booster": cfg.to_dict()["booster"], "strategy": self.strategy,
                             "calibration": cfg.calibration, "seed": cfg.seed}
             model.save(model_dir)
@@ -476,6 +479,7 @@ def _info(dataset: MetaDataset, cfg: TrainConfig, mode: str, trainer: _Trainer |
           timings: Timings, device: str, extra: dict | None = None) -> dict:
     info = {
         "gpumeta_version": __version__, "status": status, "mode": mode, "device": device,
+        "device_reason": dataset.backend.reason,
         "dataset": str(dataset.path), "dataset_fingerprint": dataset.fingerprint,
         "n_genes": len(dataset.genes), "n_rows": dataset.n_rows, "rows_are_sampled": dataset.is_sampled,
         "seed": cfg.seed, "calibration": cfg.calibration, "params": cfg.to_dict()["booster"],
@@ -520,11 +524,6 @@ def _check_arguments(cfg: TrainConfig, benchmark_mode: bool, n_benchmark_splits:
         read_exclude_file(cfg.screening.exclude_file)
 
 
-def _device_reason(requested: str, chosen: str) -> str:
-    if (requested or "auto").lower() != "auto":
-        return f"{chosen} (requested)"
-    return f"{chosen} (auto: " + ("a GPU and the RAPIDS stack import)" if chosen == "cuda"
-                                  else "no GPU with an importable RAPIDS stack)")
 
 
 def train(dataset: str | Path, out_dir: str | Path, device: str = "auto",
@@ -583,11 +582,11 @@ def train(dataset: str | Path, out_dir: str | Path, device: str = "auto",
     _prepare_run_dir(out_dir, fingerprint, resume, overwrite)
     write_text(out_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
-    with run_log(out_dir / "run.log"), Progress(quiet) as progress:
+    with run_log(out_dir / "run.log"), Progress(quiet) as progress, device_errors("training"):
         log.info(f"gpumeta {__version__} train, {mode} mode{' (resumed)' if resume else ''}: {dataset} "
                  f"({n_dataset_genes} genes, {data.n_rows:,} rows, {len(data.feature_names)} features, "
                  f"{'sampled rows' if data.is_sampled else 'every nucleotide'}); device "
-                 f"{_device_reason(device, backend.name)}; seed {cfg.seed}, {cfg.n_folds} folds, calibration "
+                 f"{backend.reason}; seed {cfg.seed}, {cfg.n_folds} folds, calibration "
                  f"{cfg.calibration}; loaded in {timings.seconds['load']:.1f}s")
         if sample_genes is not None:
             progress.note(f"TESTING MODE: {len(genes)} of {n_dataset_genes} genes; not for production models")
