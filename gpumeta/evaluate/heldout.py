@@ -21,10 +21,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..atomic import write_csv, write_json
 from ..errors import GpumetaError, shown
+from ..model import normalise
 from ..schema import LABELS
 from . import plots
 from .explain import DEFAULT_MAX_SHAP_ROWS, explain_model
@@ -152,7 +154,8 @@ def evaluate_heldout(
     rows = _restricted(dataset, test_genes)
     note = (sample_note or DEFAULT_SAMPLE_NOTE) if rows.is_sampled else None
     X = model.matrix(rows)
-    meta_proba = model.predict_proba(X)
+    margins = model.margins(X)  # once: calibrated and uncalibrated probabilities both come from them
+    meta_proba = model.calibrate_margins(margins)
     rows_summary, rows_per_gene = evaluate_predictions(rows.y, rows.base_proba, meta_proba, rows.gene_ids,
                                                        model.base_thresholds, model.thresholds)
     summary: dict[str, Any] = {
@@ -169,7 +172,7 @@ def evaluate_heldout(
         summary["reweighted"], _ = evaluate_predictions(rows.y, rows.base_proba, meta_proba, rows.gene_ids,
                                                         model.base_thresholds, model.thresholds,
                                                         weights=rows.weights)
-    head = {"data": rows, "proba": meta_proba, "X": X, "per_gene": rows_per_gene,
+    head = {"data": rows, "proba": meta_proba, "X": X, "margins": margins, "per_gene": rows_per_gene,
             "what": f"the {'sampled ' if rows.is_sampled else ''}rows of the {len(test_genes)} held-out genes"}
     if full_dataset is not None:
         if full_dataset.is_sampled:
@@ -178,12 +181,13 @@ def evaluate_heldout(
         resolve_test_genes(model, full_dataset, test_genes)  # every test gene present, none trained on
         full = _restricted(full_dataset, test_genes)
         full_X = model.matrix(full)
-        full_proba = model.predict_proba(full_X)
+        full_margins = model.margins(full_X)
+        full_proba = model.calibrate_margins(full_margins)
         summary["full_resolution"], full_per_gene = evaluate_predictions(
             full.y, full.base_proba, full_proba, full.gene_ids, model.base_thresholds, model.thresholds)
         summary["full_resolution"]["dataset"] = str(full.path)
         summary["headline"] = "full_resolution"
-        head = {"data": full, "proba": full_proba, "X": full_X, "per_gene": full_per_gene,
+        head = {"data": full, "proba": full_proba, "X": full_X, "margins": full_margins, "per_gene": full_per_gene,
                 "what": f"every nucleotide of the {len(test_genes)} held-out genes"}
     head_note = note if head["data"] is rows else None
     summary["per_gene_source"] = summary["headline"]
@@ -195,7 +199,7 @@ def evaluate_heldout(
     if not minimal:
         plots_dir = out_dir / "plots"
         data = head["data"]
-        uncalibrated = model.predict_proba_uncalibrated(head["X"])
+        uncalibrated = normalise(1.0 / (1.0 + np.exp(-head["margins"])))
         summary["calibration"] = calibration_stats(data.y, uncalibrated, head["proba"])
         curves = list(curves) if curves is not None else _saved_curves(out_dir) or model_curves(model.evals_result)
         gaps = learning_curve_gaps(curves)

@@ -30,7 +30,7 @@ from ..backend import device_errors, get_backend
 from ..calibration import fit_calibrator
 from ..dataset import MetaDataset, load_dataset
 from ..errors import GpumetaError, shown
-from ..model import SITE_TYPES, EnsembleModel, MetaModel, load_model
+from ..model import CHUNK_ROWS, SITE_TYPES, EnsembleModel, MetaModel, load_model
 from ..progress import Progress, Timings, log, run_log
 from ..schema import LABELS
 from .config import TrainConfig, load_config
@@ -193,8 +193,11 @@ class _Trainer:
         return splitter.holdout(genes, self.config.validation_fraction, salt=salt)
 
     def margins(self, model, rows: np.ndarray) -> np.ndarray:
+        """Margins of these rows, gathered a chunk at a time so no copy of all of them is ever made."""
+        X, xp_rows = self.dataset.X, self.dataset.backend.asarray(rows)
         with self.timings.measure("xgboost"):
-            return model.margins(self.dataset.X[self.dataset.backend.asarray(rows)])
+            return np.concatenate([model.margins(X[xp_rows[start:start + CHUNK_ROWS]])
+                                   for start in range(0, len(rows), CHUNK_ROWS)] or [np.empty((0, len(LABELS)))])
 
     def plan_folds(self, splitter: GeneSplitter, train_genes: list[str]) -> list[_Fold]:
         rows_per_gene = self.dataset.rows_per_gene()
