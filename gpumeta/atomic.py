@@ -92,6 +92,33 @@ def write_parquet(path: str | os.PathLike, table) -> Path:
     return Path(path)
 
 
+def resume_state(out_dir: Path, state_file: str, state: dict, keys: tuple[str, ...], outputs: tuple[str, ...],
+                 what: str) -> dict | None:
+    """The state a previous run of a resumable command left in `out_dir/state_file`, when it matches `state`
+    on `keys` (resume); None when there is none. A mismatch, or outputs without a state, is refused in one
+    line: resuming them would mix two runs' results. `what` names the run ("a build", "an annotate run")."""
+    from .errors import GpumetaError
+
+    path = out_dir / state_file
+    if not path.exists():
+        if any((out_dir / name).exists() for name in outputs):
+            raise GpumetaError(f"{out_dir} holds {what}'s output but no {state_file}; pass --overwrite to start over")
+        return None
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GpumetaError(f"{path} is unreadable ({type(exc).__name__}); pass --overwrite to start over") from exc
+    for key in keys:
+        if old.get(key) != state[key]:
+            detail = key
+            if isinstance(state[key], dict):
+                diff = [k for k in state[key] if (old.get(key) or {}).get(k) != state[key][k]]
+                detail = f"{key}.{diff[0]}" if diff else key
+            raise GpumetaError(f"{out_dir} holds {what} with a different {detail}; pass --overwrite to start over, "
+                               "or use the same inputs and parameters to resume")
+    return old
+
+
 def _json_default(obj: Any):
     import numpy as np
 

@@ -119,15 +119,11 @@ def run_log(path: Path) -> Iterator[None]:
     """Send gpumeta's log records to `path` while a run lasts."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    previous = log.level
-    log.setLevel(logging.INFO)
     try:
-        yield
+        with _logging_to(handler):
+            yield
     finally:
-        log.removeHandler(handler)
         handler.close()
-        log.setLevel(previous)
 
 
 @contextlib.contextmanager
@@ -138,6 +134,13 @@ def verbose_log(verbose: bool) -> Iterator[None]:
         return
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    with _logging_to(handler):
+        yield
+
+
+@contextlib.contextmanager
+def _logging_to(handler: logging.Handler) -> Iterator[None]:
+    """gpumeta's INFO records also go to `handler` while the block runs."""
     log.addHandler(handler)
     previous = log.level
     log.setLevel(logging.INFO)

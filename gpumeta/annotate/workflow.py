@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .. import __version__
-from ..atomic import atomic_path, write_csv, write_json, write_text
+from ..atomic import atomic_path, resume_state, write_csv, write_json, write_text
 from ..backend import get_backend
 from ..builder.annotation import Gene, gene_sites, read_annotation
 from ..builder.builder import sha256_file
@@ -218,7 +218,8 @@ def annotate(model, fasta, out_dir, *, annotation=None, regions=None, genes: lis
     plan = [[g.gene_id for g in selected[i: i + batch_size]] for i in range(0, len(selected), batch_size)]
     state = {"format": 1, "inputs": inputs, "batches": plan, "base_model": base_model,
              "options": {"floor": floor, "all_positions": all_positions, "annotated": annotated}}
-    if _check_state(out_dir, state) is None:
+    if resume_state(out_dir, STATE_FILE, state, ("inputs", "batches", "base_model", "options"),
+                    ("nucleotides", CARD_FILE), "an annotate run") is None:
         write_json(out_dir / STATE_FILE, state)
 
     by_id = {g.gene_id: g for g in selected}
@@ -282,23 +283,6 @@ def _refuse_foreign_state(out_dir: Path, inputs: dict) -> None:
         raise GpumetaError(f"{out_dir} holds an annotate run of other inputs; pass --overwrite to start over, or "
                            "choose another output directory")
 
-
-def _check_state(out_dir: Path, state: dict) -> dict | None:
-    """The previous run's state when it matches (resume), None when there is none; refuse a mismatch."""
-    path = out_dir / STATE_FILE
-    if not path.exists():
-        if (out_dir / "nucleotides").exists() or (out_dir / CARD_FILE).exists():
-            raise GpumetaError(f"{out_dir} holds annotate output but no {STATE_FILE}; pass --overwrite to start over")
-        return None
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise GpumetaError(f"{path} is unreadable ({type(exc).__name__}); pass --overwrite to start over") from exc
-    for key in ("inputs", "batches", "base_model", "options"):
-        if old.get(key) != state[key]:
-            raise GpumetaError(f"{out_dir} holds an annotate run with a different {key}; pass --overwrite to start "
-                               "over, or use the same inputs and options to resume")
-    return old
 
 
 def _dictionary(values: list[str], codes: np.ndarray) -> pa.Array:

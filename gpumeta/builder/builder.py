@@ -27,7 +27,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from .. import __version__
-from ..atomic import atomic_dir, atomic_path, write_csv, write_json
+from ..atomic import atomic_dir, atomic_path, resume_state, write_csv, write_json
 from ..backend import get_backend
 from ..errors import GpumetaError, shown
 from ..schema import LABELS
@@ -155,7 +155,8 @@ def build_dataset(fasta, annotation, out_dir, predictions=None, base_model: str 
     log.info("build: %d genes in %d batch(es), %s", len(ordered), len(plan),
              f"up to {build_params.batch_rows:,} nt each" if build_params.batch_rows else
              f"{build_params.batch_size} genes each")
-    resumed = _check_state(out_dir, state)
+    resumed = resume_state(out_dir, STATE_FILE, state, ("parameters", "inputs", "batches", "base_model"),
+                           ("batches", "master"), "a build")
     if resumed is None:
         write_json(out_dir / STATE_FILE, state)
 
@@ -240,27 +241,6 @@ def _refuse_unknown_contents(out_dir: Path) -> None:
     if out_dir.exists() and any(p.name in OWNED and p.name != "predictions" for p in out_dir.iterdir()):
         raise GpumetaError(f"{out_dir} holds a partial output without {STATE_FILE}; pass --overwrite to start over")
 
-
-def _check_state(out_dir: Path, state: dict) -> dict | None:
-    """The previous run's state when it matches (resume), None when there is none; refuse a mismatch."""
-    path = out_dir / STATE_FILE
-    if not path.exists():
-        if (out_dir / "batches").exists() or (out_dir / "master").exists():
-            raise GpumetaError(f"{out_dir} holds batches but no {STATE_FILE}; pass --overwrite to start over")
-        return None
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise GpumetaError(f"{path} is unreadable ({type(exc).__name__}); pass --overwrite to start over") from exc
-    for key in ("parameters", "inputs", "batches", "base_model"):
-        if old.get(key) != state[key]:
-            detail = key
-            if isinstance(state[key], dict):
-                diff = [k for k in state[key] if old.get(key, {}).get(k) != state[key][k]]
-                detail = f"{key}.{diff[0]}" if diff else key
-            raise GpumetaError(f"{out_dir} holds a build with a different {detail}; pass --overwrite to start over, "
-                               "or use the same inputs and parameters to resume")
-    return old
 
 
 def _write_batch(path: Path, batch: list[str], genes: dict, genome: Genome, source: Predictions,
