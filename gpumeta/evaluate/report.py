@@ -310,6 +310,32 @@ def _splits_section(splits: dict) -> list[str]:
     return ["Gene splits (splits.json): " + "; ".join(parts), ""]
 
 
+def statistics_lines(run_dir: Path, summary: dict | None, cv: pd.DataFrame | None,
+                     benchmark: dict | None) -> list[str]:
+    """Whether each meta - base difference is distinguishable from noise: held-out gene bootstrap
+    (meta_evaluation_summary.json), paired tests across CV folds (gene_cv_metrics.csv) and benchmark splits."""
+    from .statistics import fold_tests, summary_lines
+
+    folds = fold_tests(cv) if cv is not None and len(cv) >= 2 else None
+    return summary_lines((summary or {}).get("statistics"), folds, (benchmark or {}).get("tests"))
+
+
+def _statistics_section(lines: list[str]) -> list[str]:
+    if not lines:
+        return []
+    return ["Statistics: is the difference more than noise?", "-----------------------------------------------",
+            *lines, ""]
+
+
+def _importance_section(run_dir: Path) -> list[str]:
+    from .importance import DIRECTORY, summary_lines
+
+    lines = summary_lines(_read_json(run_dir / DIRECTORY / "importance_summary.json"))
+    if not lines:
+        return []
+    return ["Feature importance beyond gain and SHAP", "---------------------------------------", *lines, ""]
+
+
 def render_training_summary(run_dir: str | Path) -> str:
     """The text of training_summary.txt for a run directory (sections for the files present)."""
     run_dir = Path(run_dir)
@@ -333,6 +359,8 @@ def render_training_summary(run_dir: str | Path) -> str:
         lines += _benchmark_section(benchmark)
     if summary:
         lines += _heldout_section(summary, per_gene)
+    lines += _statistics_section(statistics_lines(run_dir, summary, cv, benchmark))
+    lines += _importance_section(run_dir)
     lines += _figures_section(run_dir, summary)
     lines += _artifacts_section(run_dir, info)
     return "\n".join(lines).rstrip() + "\n"
@@ -655,6 +683,12 @@ def write_report_html(run_dir: str | Path) -> Path:
     if info:
         parts += _features_html(run_dir, info)
     parts += _diagnostics_html(summary)
+    for title, lines in (("Statistics: is the difference more than noise?",
+                          statistics_lines(run_dir, summary, cv, benchmark)),
+                         ("Feature importance beyond gain and SHAP", _importance_section(run_dir)[2:])):
+        if lines:
+            parts += [f"<h2>{_esc(title)}</h2>", "<ul>" + "".join(f"<li>{_esc(line.strip())}</li>"
+                                                                for line in lines if line.strip()) + "</ul>"]
     parts += _figures_html(run_dir, summary)
     parts.append("</body></html>")
     return write_text(run_dir / REPORT_HTML, "\n".join(parts) + "\n")

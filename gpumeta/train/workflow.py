@@ -212,6 +212,7 @@ class _Trainer:
 
     def finish_fold(self, fold: _Fold, model, rule: str, started: float) -> None:
         """Score the fold's test genes and write folds/fold_k atomically."""
+        from ..evaluate.importance import fold_importance
         from ..evaluate.metrics import fold_metrics
 
         rows = self.dataset.rows_of(fold.test)
@@ -227,7 +228,8 @@ class _Trainer:
         with atomic_dir(self.run_dir / "folds" / f"fold_{fold.k}") as tmp:
             np.save(tmp / "margins.npy", margins)
             write_json(tmp / "fold.json", {"metrics": metrics, "evals_result": curves, "rounds": rounds,
-                                           "rounds_rule": rule, "validation_logloss": loss})
+                                           "rounds_rule": rule, "validation_logloss": loss,
+                                           "importance": fold_importance(model)})
         log.info(f"{self.label}fold {fold.k} done in {time.perf_counter() - started:.1f}s: rounds "
                  f"{_pairs(rounds)} ({rule}); validation logloss at those rounds {_pairs(loss, '.4f')}; "
                  f"test macro F1 base {metrics['base_macro_f1']:.4f} -> meta {metrics['test_macro_f1']:.4f}, "
@@ -270,9 +272,11 @@ class _Trainer:
         elif fallback:
             self.pooled_folds(fallback, len(plans))
         records, oof_rows, oof_margins, curves = [], [], [], []
-        self.fold_rounds = {}
+        self.fold_rounds, self.fold_gains = {}, {}
         for fold in plans:
             saved = self.read_fold(fold)
+            if "importance" in saved:  # folds written before per-fold gains were kept have none
+                self.fold_gains[f"fold_{fold.k}"] = saved["importance"]
             records.append(saved["metrics"])
             curves.append((f"fold_{fold.k}", saved["evals_result"]))
             self.fold_rounds[f"fold_{fold.k}"] = {"rounds": saved["rounds"], "rule": saved["rounds_rule"]}
@@ -397,6 +401,7 @@ class _Trainer:
     def run(self, train_genes: list[str], test_genes: list[str], splitter: GeneSplitter,
             test_dataset: MetaDataset | None = None, eval_dataset: MetaDataset | None = None) -> TrainResult:
         from ..evaluate.heldout import evaluate_heldout
+        from ..evaluate.importance import analyse_feature_importance
         from ..evaluate.metrics import best_f1_threshold
 
         cfg = self.config
@@ -462,7 +467,12 @@ class _Trainer:
         with self.timings.measure("evaluation"):
             evaluation = evaluate_heldout(model, target, self.run_dir, genes=test_genes, full_dataset=eval_dataset,
                                           shap_genes=cfg.shap_genes, skip_shap=cfg.skip_shap,
-                                          minimal=cfg.minimal_diagnostics, seed=cfg.seed, curves=curves)
+                                          minimal=cfg.minimal_diagnostics, seed=cfg.seed, curves=curves,
+                                          max_shap_rows=cfg.max_shap_rows)
+            if not (cfg.skip_feature_importance or cfg.minimal_diagnostics):
+                analyse_feature_importance(model, target.select_genes(test_genes), self.run_dir, self.fold_gains,
+                                           max_rows=cfg.importance_rows, max_features=cfg.importance_features,
+                                           seed=cfg.seed)
         headline = evaluation[evaluation["headline"]]
         log.info(f"{self.label}held-out ({evaluation['headline']}, {evaluation['n_test_genes']} genes): macro F1 "
                  f"base {headline['macro_f1']['base']:.4f} -> meta {headline['macro_f1']['meta']:.4f}")
