@@ -121,3 +121,21 @@ def test_workflow_mode_needs_its_inputs(dataset, capsys):
     assert main([*argv, "nightly"]) == 2
     assert "production, benchmark, research, testing" in capsys.readouterr().err
     assert not (dataset / "never").exists()
+
+
+def test_benchmark_mode_aggregates_every_figure_over_splits(dataset, capsys):
+    run = dataset / "bench"
+    argv = ["train", "--dataset", str(dataset / "ds"), "--out-dir", str(run), "--workflow-mode", "benchmark",
+            "--n-benchmark-splits", "2", "--skip-shap", "--skip-feature-importance", "--config",
+            str(dataset / "speed.yaml")]
+    assert main(argv) == 0, capsys.readouterr().err
+    summary = json.loads((run / "benchmark_summary.json").read_text())
+    metrics = summary["metrics"]
+    for figure in ("macro_f1", "donor_fp", "donor_fn", "acceptor_f1", "donor_ap", "acceptor_top_k"):
+        for model in ("base", "meta"):
+            block = metrics[f"{model}_{figure}"]
+            assert block["low"] <= block["mean"] <= block["high"], (model, figure)
+        assert summary["tests"][figure]["n"] == 2
+    assert "not an ensemble" in summary["model"]
+    text = (run / "training_summary.txt").read_text()
+    assert "Across benchmark splits" in text and "donor_fp" in text

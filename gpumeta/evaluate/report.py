@@ -195,13 +195,29 @@ def _evaluation_block(name: str, block: dict) -> list[str]:
     return lines
 
 
+def _benchmark_rows(benchmark: dict) -> list[tuple[str, dict, dict]]:
+    """(figure, base aggregate, meta aggregate) of benchmark_summary.json's metrics (macro F1 first)."""
+    metrics = benchmark.get("metrics") or {k: benchmark[k] for k in ("base_macro_f1", "meta_macro_f1")}
+    figures = [k[len("meta_"):] for k in metrics if k.startswith("meta_")]
+    return [(f, metrics[f"base_{f}"], metrics[f"meta_{f}"]) for f in figures if f"base_{f}" in metrics]
+
+
+def _interval_text(agg: dict) -> str:
+    text = f"{_num(agg['mean'])} ± {_num(agg['std'])}"
+    return text + (f" [{_num(agg['low'])}, {_num(agg['high'])}]" if "low" in agg else "")
+
+
 def _benchmark_section(benchmark: dict) -> list[str]:
     n = benchmark["n_splits"]
     lines = ["Benchmark (benchmark_summary.json, benchmark_splits.csv; each split under split_XX/)",
              "----------------------------------------------------------------------------------",
-             f"{n} repeated gene holdouts; each figure on that split's held-out genes; mean ± std over splits"]
-    for key in ("base_macro_f1", "meta_macro_f1"):
-        lines.append(f"  {key:<16} {_num(benchmark[key]['mean'])} ± {_num(benchmark[key]['std'])}")
+             f"{n} repeated gene holdouts; each figure on that split's held-out genes; mean ± std "
+             f"[{benchmark.get('interval', 'interval')}] over splits; FP/FN/F1 per type at the tuned thresholds",
+             f"  {'figure':<20} {'base':<36} meta"]
+    for figure, base, meta in _benchmark_rows(benchmark):
+        lines.append(f"  {figure:<20} {_interval_text(base):<36} {_interval_text(meta)}")
+    if benchmark.get("model"):
+        lines.append(f"Model: {benchmark['model']}")
     lines.append("The sections below are those of the last split.")
     return lines + [""]
 
@@ -609,12 +625,13 @@ def _diagnostics_html(summary: dict) -> list[str]:
 
 
 def _benchmark_html(benchmark: dict) -> list[str]:
-    rows = [[key, _num(benchmark[key]["mean"]), _num(benchmark[key]["std"])]
-            for key in ("base_macro_f1", "meta_macro_f1") if key in benchmark]
+    rows = [[figure, _interval_text(base), _interval_text(meta)] for figure, base, meta in _benchmark_rows(benchmark)]
     return ["<h2>Benchmark</h2>",
             f"<p>{benchmark.get('n_splits')} repeated gene holdouts, each on its own held-out genes "
-            "(benchmark_summary.json); the sections of this page are those of the last split.</p>",
-            _html_table(["macro F1", "mean", "std"], rows)]
+            f"(benchmark_summary.json): mean ± std [{_esc(benchmark.get('interval', 'interval'))}]; the sections "
+            "of this page are those of the last split.</p>",
+            _html_table(["figure", "base", "meta"], rows),
+            f"<p class=\"note\">{_esc(benchmark.get('model', ''))}</p>"]
 
 
 #: Figures in reading order: how well (PR, ROC, per gene), how trustworthy (calibration, learning curves),

@@ -203,3 +203,42 @@ def summary_lines(heldout: Mapping[str, Any] | None, folds: Mapping[str, Any] | 
                 lines.append(f"  {block['what']}: mean difference {block['mean_difference']:+.4g} over {block['n']}; "
                              f"Wilcoxon p {block['wilcoxon_p']:.3g}, t p {block['t_p']:.3g}: {block['verdict']}")
     return lines
+
+
+def split_row(split: int, n_test_genes: int, block: Mapping[str, Any]) -> dict[str, Any]:
+    """One benchmark split's figures from its headline evaluation block (`evaluate_predictions` summary):
+    macro F1, per type FP / FN / F1 at the tuned thresholds, AP and top-k, base and meta."""
+    row: dict[str, Any] = {"split": split, "n_test_genes": n_test_genes}
+    for m in ("base", "meta"):
+        row[f"{m}_macro_f1"] = block["macro_f1"][m]
+        for t in SITE_TYPES:
+            tuned = block["site_types"][t]["tuned"][m]
+            row[f"{m}_{t}_fp"], row[f"{m}_{t}_fn"], row[f"{m}_{t}_f1"] = tuned["fp"], tuned["fn"], tuned["f1"]
+            row[f"{m}_{t}_ap"] = block["per_class"][t][m]["ap"]
+            row[f"{m}_{t}_top_k"] = block["top_k"][t][m]
+    return row
+
+
+def across_splits(table: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(aggregate, tests) over benchmark splits: for each figure of `split_row`, mean, std and a 95 % t
+    interval of the mean over splits; and paired tests of meta vs base per figure (statistics.paired_test)."""
+    from scipy import stats
+
+    n = len(table)
+    t_crit = float(stats.t.ppf(0.5 + LEVEL / 2, n - 1)) if n > 1 else float("nan")
+    aggregate: dict[str, Any] = {}
+    for column in table.columns:
+        if column in ("split", "n_test_genes"):
+            continue
+        values = table[column].to_numpy(np.float64)
+        mean, std = float(np.nanmean(values)), float(np.nanstd(values, ddof=1)) if n > 1 else float("nan")
+        half = t_crit * std / np.sqrt(n) if n > 1 else float("nan")
+        aggregate[column] = {"mean": mean, "std": std, "low": mean - half, "high": mean + half}
+    tests: dict[str, Any] = {}
+    for column in table.columns:
+        if column.startswith("meta_"):
+            figure = column[len("meta_"):]
+            lower = figure.endswith(("_fp", "_fn"))
+            tests[figure] = {"what": figure.replace("_", " "),
+                             **paired_test(table[f"base_{figure}"], table[column], lower_is_better=lower)}
+    return aggregate, tests

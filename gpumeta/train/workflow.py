@@ -641,8 +641,19 @@ class _BenchmarkResult(TrainResult):
     trainer: _Trainer | None = None
 
 
+#: Why benchmark mode leaves one split's model rather than an ensemble of the split models (the original's).
+BENCHMARK_MODEL_NOTE = (
+    "model/ is the last split's production model, not an ensemble of the split models: each split model "
+    "held out different genes, so their ensemble has trained on every gene and no honest held-out figure "
+    "would exist for it; the last split's held-out genes are in test_genes.txt and every figure of model/ "
+    "is on them. For a model of all genes, train in production mode.")
+
+
 def _benchmark(data, cfg, out_dir, progress, timings, groups, n_splits, full_data, cluster) -> _BenchmarkResult:
-    """Repeated gene holdouts; each split is a full production run under split_XX/; mean ± std on top."""
+    """Repeated gene holdouts; each split is a full production run under split_XX/; on top, every figure's
+    mean ± std with a 95 % interval over splits and paired tests of meta vs base (benchmark_summary.json)."""
+    from ..evaluate.statistics import across_splits, split_row
+
     rows, last, trainer, warnings = [], None, None, []
     genes = list(data.genes)
     for s in range(n_splits):
@@ -653,18 +664,22 @@ def _benchmark(data, cfg, out_dir, progress, timings, groups, n_splits, full_dat
         trainer = _Trainer(data, cfg, split_dir, progress, timings, cluster, owns_dataset=False, warnings=warnings,
                            label=f"split {s:02d}: ")
         last = trainer.run(train_genes, test_genes, splitter, None, full_data)
-        headline = last.evaluation[last.evaluation["headline"]]
-        rows.append({"split": s, "meta_macro_f1": headline["macro_f1"]["meta"],
-                     "base_macro_f1": headline["macro_f1"]["base"], "n_test_genes": len(test_genes)})
+        rows.append(split_row(s, len(test_genes), last.evaluation[last.evaluation["headline"]]))
     table = pd.DataFrame(rows)
     write_csv(out_dir / "benchmark_splits.csv", table)
-    stats = {c: {"mean": float(table[c].mean()), "std": float(table[c].std(ddof=1))}
-             for c in ("meta_macro_f1", "base_macro_f1")}
-    write_json(out_dir / "benchmark_summary.json", {"n_splits": n_splits, **stats})
+    aggregate, tests = across_splits(table)
+    stats = {c: aggregate[c] for c in ("meta_macro_f1", "base_macro_f1")}
+    write_json(out_dir / "benchmark_summary.json", {
+        "n_splits": n_splits, **stats, "metrics": aggregate, "tests": tests,
+        "interval": "95 % t interval of the mean over splits", "model": BENCHMARK_MODEL_NOTE})
     for name in ("splits.json", "meta_evaluation_summary.json", "gene_cv_metrics.csv", "feature_manifest.csv",
-                 "base_vs_meta_performance.tsv", "global_excluded_features.txt", "learning_curves.json"):
+                 "base_vs_meta_performance.tsv", "global_excluded_features.txt", "learning_curves.json",
+                 "test_genes.txt"):
         if (last.run_dir / name).is_file():
             shutil.copyfile(last.run_dir / name, out_dir / name)
+    if (last.run_dir / "feature_importance_analysis").is_dir():
+        shutil.copytree(last.run_dir / "feature_importance_analysis", out_dir / "feature_importance_analysis",
+                        dirs_exist_ok=True)
     if not (out_dir / "model").exists():
         with atomic_dir(out_dir / "model") as tmp:
             shutil.copytree(last.run_dir / "model", tmp, dirs_exist_ok=True)
