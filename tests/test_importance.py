@@ -68,3 +68,21 @@ def test_analysis_on_heldout_genes(trained, tmp_path):
     assert permutation.index[0] in {"donor_score", "acceptor_score", "neither_score", "motif"}
     assert mi.loc["donor_score", "mutual_information"] > mi.loc["3mer_GTA", "mutual_information"]
     assert summary["stability"]["n_folds"] == 2
+
+
+def test_ensemble_run_explains_its_instances(trained, tmp_path):
+    # An ensemble's summary section (report.ensemble_table): instances, genes each, skill, combination rule.
+    from gpumeta.evaluate.report import COMBINATION_RULE, ENSEMBLE_FILE, ensemble_table, render_training_summary
+    from gpumeta.model import EnsembleModel
+
+    result, _ = trained
+    single = result.model
+    EnsembleModel(instances=[single, single], weights=[0.6, 0.2], calibrators=single.calibrators,
+                  thresholds=single.thresholds, base_thresholds=single.base_thresholds).save(tmp_path / "model")
+    table = ensemble_table(tmp_path / "model")
+    assert table["n_genes"].tolist() == [len(single.training_genes)] * 2
+    assert table["validation_skill"].tolist() == [0.6, 0.2] and table["weight"].tolist() == pytest.approx([.75, .25])
+    assert ensemble_table(result.run_dir / "model") is None  # a single model has no instances
+    text = render_training_summary(tmp_path)
+    assert f"2 instances, {len(single.training_genes)}-{len(single.training_genes)} genes each" in text
+    assert COMBINATION_RULE in text and ENSEMBLE_FILE in text and "validation skill 0.6000" in text

@@ -133,7 +133,8 @@ def train(
         rich_help_panel=ORIGINAL)] = False,
     monitor_overfitting: Annotated[bool, typer.Option(
         "--monitor-overfitting", help="Always on: learning curves, train/validation gaps and final-vs-CV "
-                                      "agreement (overfitting_analysis/).", rich_help_panel=ORIGINAL)] = False,
+                                      "agreement (plots/learning_curves.png, summary).",
+        rich_help_panel=ORIGINAL)] = False,
     calibration_analysis: Annotated[bool, typer.Option(
         "--calibration-analysis", help="Always on: reliability, ECE and Brier before/after calibration on "
                                        "held-out genes.", rich_help_panel=ORIGINAL)] = False,

@@ -326,6 +326,41 @@ def _splits_section(splits: dict) -> list[str]:
     return ["Gene splits (splits.json): " + "; ".join(parts), ""]
 
 
+#: The original's name for the per-instance table of a multi-instance ensemble.
+ENSEMBLE_FILE = "ensemble_cv_results.csv"
+COMBINATION_RULE = ("the weighted mean of the instances' margins, each weighted by its validation skill "
+                    "(1 - logloss / logloss of the class frequency, on genes no instance trained on; "
+                    "normalised to sum to 1), then one calibrator per class fitted on out-of-fold predictions")
+
+
+def ensemble_table(model_dir: str | Path) -> pd.DataFrame | None:
+    """One row per instance of an ensemble model directory (None for other kinds): its genes, validation
+    skill and share of the combined margin."""
+    model_dir = Path(model_dir)
+    manifest = _read_json(model_dir / "manifest.json")
+    if not manifest or manifest.get("kind") != "ensemble":
+        return None
+    total = sum(i["weight"] for i in manifest["instances"])
+    rows = []
+    for k, instance in enumerate(manifest["instances"]):
+        member = _read_json(model_dir / instance["path"] / "manifest.json") or {}
+        rows.append({"instance": k, "n_genes": len(member.get("training_genes", [])),
+                     "validation_skill": instance["weight"], "weight": instance["weight"] / total})
+    return pd.DataFrame(rows)
+
+
+def _ensemble_section(table: pd.DataFrame | None) -> list[str]:
+    if table is None:
+        return []
+    genes = table["n_genes"]
+    lines = [f"Ensemble model ({ENSEMBLE_FILE}; model/instances/)", "-------------------------------------------",
+             f"{len(table)} instances, {genes.min()}-{genes.max()} genes each (median {genes.median():g}); "
+             f"combination: {COMBINATION_RULE}"]
+    lines += [f"  instance {r.instance:>3}: {r.n_genes} genes, validation skill {r.validation_skill:.4f}, "
+              f"weight {r.weight:.3f}" for r in table.itertuples()]
+    return lines + [""]
+
+
 def statistics_lines(run_dir: Path, summary: dict | None, cv: pd.DataFrame | None,
                      benchmark: dict | None) -> list[str]:
     """Whether each meta - base difference is distinguishable from noise: held-out gene bootstrap
@@ -375,6 +410,7 @@ def render_training_summary(run_dir: str | Path) -> str:
         lines += _benchmark_section(benchmark)
     if summary:
         lines += _heldout_section(summary, per_gene)
+    lines += _ensemble_section(ensemble_table(run_dir / "model"))
     lines += _statistics_section(statistics_lines(run_dir, summary, cv, benchmark))
     lines += _importance_section(run_dir)
     lines += _figures_section(run_dir, summary)
@@ -700,6 +736,13 @@ def write_report_html(run_dir: str | Path) -> Path:
     if info:
         parts += _features_html(run_dir, info)
     parts += _diagnostics_html(summary)
+    ensemble = ensemble_table(run_dir / "model")
+    if ensemble is not None:
+        parts += ["<h2>Ensemble model</h2>", f"<p>{len(ensemble)} instances; combination: {_esc(COMBINATION_RULE)}"
+                  f" ({ENSEMBLE_FILE}).</p>",
+                  _html_table(["instance", "genes", "validation skill", "weight"],
+                              [[r.instance, r.n_genes, _num(r.validation_skill), _num(r.weight, 3)]
+                               for r in ensemble.itertuples()])]
     for title, lines in (("Statistics: is the difference more than noise?",
                           statistics_lines(run_dir, summary, cv, benchmark)),
                          ("Feature importance beyond gain and SHAP", _importance_section(run_dir)[2:])):

@@ -389,6 +389,16 @@ class _Trainer:
                           "threshold may not transfer")
         return figures
 
+    def model_metadata(self, model) -> dict:
+        """RUN/model_metadata.json, where the original's users look for what a model is (docs/METASPLICEAI.md)."""
+        return {"model_dir": "model", "kind": model.kind, "algorithm": model.params.get("algorithm", "xgboost"),
+                "model_type": "three one-vs-rest boosters (neither, donor, acceptor), per-class calibration",
+                "evaluation_method": "gene-aware cross-validation on training genes; figures on held-out genes",
+                "data_leakage_free": True, "cv_folds": self.config.n_folds, "calibration": self.config.calibration,
+                "thresholds": model.thresholds, "n_features": len(model.feature_names),
+                "n_training_genes": len(model.training_genes), "strategy": self.strategy,
+                "gpumeta_version": __version__}
+
     def check_heldout_size(self, target: MetaDataset, test_genes: list[str]) -> None:
         sites = self.site_counts(test_genes, target)
         few = [f"{n} {t}" for t, n in sites.items() if n < self.config.min_validation_sites]
@@ -403,6 +413,7 @@ class _Trainer:
         from ..evaluate.heldout import evaluate_heldout
         from ..evaluate.importance import analyse_feature_importance
         from ..evaluate.metrics import best_f1_threshold
+        from ..evaluate.report import COMBINATION_RULE, ENSEMBLE_FILE, ensemble_table
 
         cfg = self.config
         self.splits = {"seed": cfg.seed, "train": train_genes, "test": test_genes,
@@ -455,6 +466,13 @@ class _Trainer:
             model.params = {**model.params, "booster": cfg.to_dict()["booster"], "strategy": self.strategy,
                             "calibration": cfg.calibration, "seed": cfg.seed}
             model.save(model_dir)
+        write_json(self.run_dir / "model_metadata.json", self.model_metadata(model))
+        ensemble = ensemble_table(model_dir)
+        if ensemble is not None:  # the original's per-instance table; the summary explains it in words
+            write_csv(self.run_dir / ENSEMBLE_FILE, ensemble)
+            log.info(f"{self.label}ensemble of {len(ensemble)} instances (" + "; ".join(
+                f"{r.n_genes} genes, skill {r.validation_skill:.4f}" for r in ensemble.itertuples())
+                + f"); combined as {COMBINATION_RULE}")
         self.agreement = self.check_agreement(model, oof_rows, oof_proba)
         curves.append(("final", model.evals_result))
         write_json(self.run_dir / "learning_curves.json", dict(curves))
