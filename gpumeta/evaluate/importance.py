@@ -33,17 +33,21 @@ TOP = 20
 MI_ROWS = 5000
 
 
-def _booster_scores(model, kind: str) -> pd.DataFrame:
-    table = pd.DataFrame(0.0, index=pd.Index(list(model.feature_names), name="feature"), columns=list(LABELS))
-    for label, booster in zip(LABELS, model.boosters):
-        for key, value in booster.get_score(importance_type=kind).items():
-            table.loc[model.feature_names[int(key[1:])], label] = value
-    return table
+def _xgboost_boosters(model) -> list | None:
+    """The model's per-class xgboost boosters (LABELS order); None when a class is not an xgboost booster
+    (model.boosters before the learner interface, each learner's `booster` after it)."""
+    boosters = getattr(model, "boosters", None)
+    if boosters is None:
+        boosters = [getattr(learner, "booster", None) for learner in getattr(model, "learners", [])]
+    if len(boosters) != len(LABELS) or not all(hasattr(b, "get_score") for b in boosters):
+        return None
+    return list(boosters)
 
 
 def booster_importance(model, kind: str) -> pd.DataFrame | None:
     """xgboost's `kind` importance per feature (rows) and class (columns); None for a model without
-    xgboost boosters. An ensemble: the weighted mean over its instances."""
+    xgboost boosters (other algorithms: gain-like `model.feature_importance()` only). An ensemble: the
+    weighted mean over its instances."""
     instances = getattr(model, "instances", None)
     if instances is not None:
         parts = [booster_importance(m, kind) for m in instances]
@@ -51,9 +55,16 @@ def booster_importance(model, kind: str) -> pd.DataFrame | None:
             return None
         w = np.asarray(model.weights, dtype=np.float64)
         return sum(wi / w.sum() * p for wi, p in zip(w, parts))
-    if not hasattr(model, "boosters"):
+    boosters = _xgboost_boosters(model)
+    if boosters is None:
         return None
-    return _booster_scores(model, kind)
+    table = pd.DataFrame(0.0, index=pd.Index(list(model.feature_names), name="feature"), columns=list(LABELS))
+    for label, booster in zip(LABELS, boosters):
+        for key, value in booster.get_score(importance_type=kind).items():
+            # keys are "f<i>" unless the booster was given feature names
+            name = key if key in table.index else model.feature_names[int(key[1:])]
+            table.loc[name, label] = value
+    return table
 
 
 def fold_importance(model) -> dict[str, float]:
