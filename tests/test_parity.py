@@ -139,3 +139,30 @@ def test_benchmark_mode_aggregates_every_figure_over_splits(dataset, capsys):
     assert "not an ensemble" in summary["model"]
     text = (run / "training_summary.txt").read_text()
     assert "Across benchmark splits" in text and "donor_fp" in text
+
+
+def test_allow_partial_ensemble_finishes_without_a_failed_instance_loudly(dataset, monkeypatch):
+    from gpumeta.train import instances, train
+
+    real, calls = instances.fit_instance, []
+
+    def second_instance_fails(device, task, *args):
+        calls.append(task)
+        if len(calls) == 2:
+            raise RuntimeError("worker lost")
+        return real(device, task, *args)
+
+    monkeypatch.setattr(instances, "fit_instance", second_instance_fails)
+    speed = {**SPEED, "n_folds": 2}
+    with pytest.raises(RuntimeError, match="worker lost"):  # by default the run stops
+        train(dataset / "ds", dataset / "strict", device="cpu", quiet=True, strategy="multi-instance",
+              genes_per_instance=4, skip_shap=True, minimal_diagnostics=True, **speed)
+    calls.clear()
+    result = train(dataset / "ds", dataset / "partial", device="cpu", quiet=True, strategy="multi-instance",
+                   genes_per_instance=4, allow_partial_ensemble=True, skip_shap=True, minimal_diagnostics=True,
+                   **speed)
+    info = json.loads((result.run_dir / "run_info.json").read_text())
+    partial = [w for w in info["warnings"] if "PARTIAL ENSEMBLE" in w]
+    assert len(partial) == 1 and "worker lost" in partial[0] and "--allow-partial-ensemble" in partial[0]
+    assert "PARTIAL ENSEMBLE" in (result.run_dir / "training_summary.txt").read_text()
+    assert (result.run_dir / "ensemble_cv_results.csv").is_file()

@@ -83,6 +83,9 @@ def train(
         "--genes-per-instance", help="Genes per multi-instance instance (default: sized to worker memory).")] = None,
     instance_overlap: Annotated[float | None, typer.Option(
         "--instance-overlap", help="Fraction of each instance's genes also given to its neighbour (0-1).")] = None,
+    allow_partial_ensemble: Annotated[bool, typer.Option(
+        "--allow-partial-ensemble", help="multi-instance: finish without instances that still fail after "
+                                         "retries, with a loud warning (default: stop and name them).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out-dir.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run in --out-dir.")] = False,
     quiet: QuietOption = False,
@@ -179,7 +182,7 @@ def train(
                            shap_genes=shap_genes, skip_shap=skip_shap or None,
                            minimal_diagnostics=minimal_diagnostics or None, screening=screening or None,
                            genes_per_instance=genes_per_instance, instance_overlap=instance_overlap,
-                           cluster=client, **original)
+                           allow_partial_ensemble=allow_partial_ensemble or None, cluster=client, **original)
     headline = result.evaluation[result.evaluation["headline"]]
     typer.echo(f"held-out macro F1: base {headline['macro_f1']['base']:.4f} -> meta "
                f"{headline['macro_f1']['meta']:.4f} on {result.evaluation['n_test_genes']} genes; "

@@ -83,6 +83,9 @@ class TrainConfig:
     #: instance's genes also given to its neighbour.
     genes_per_instance: int | None = None
     instance_overlap: float = 0.0
+    #: multi-instance: finish without instances that still fail after their retries (a loud warning says
+    #: which, and how many genes no remaining instance trained on); off: the run stops naming the instance.
+    allow_partial_ensemble: bool = False
     shap_genes: int = 200
     #: At most this many rows of the SHAP gene sample are explained (the original's --shap-sample).
     max_shap_rows: int = 20_000

@@ -181,6 +181,12 @@ class _Trainer:
                               cluster=self.cluster,
                               cache_dir=self.run_dir / "instances_cache" / description.split("/")[0].replace(" ", "_"))
         tick.done()
+        failed = model.params.get("failed_instances")
+        if failed:
+            self.warn(f"PARTIAL ENSEMBLE ({description}): {len(failed)} of {model.params['n_instances']} instances "
+                      "failed and were left out because --allow-partial-ensemble was given ("
+                      + "; ".join(f"instance {i}: {why}" for i, why in failed.items())
+                      + f"); {model.params['genes_lost']} training gene(s) are in no remaining instance")
         if isinstance(model, MetaModel):  # an ensemble's training genes are those of its instances
             model.training_genes = sorted(set(train_genes) | set(val_genes))
         return model
