@@ -160,7 +160,9 @@ def train(
         if workflow_mode == "testing" and sample_genes is None:
             raise GpumetaError("--workflow-mode testing trains on a subset of genes: add --sample-genes N")
         benchmark_mode = benchmark_mode or workflow_mode == "benchmark"
-    if tree_method == "gpu_hist" and device == "auto":
+    if tree_method == "gpu_hist":
+        if device == "cpu":
+            raise GpumetaError("--tree-method gpu_hist asks for a GPU but --device is cpu: drop one of them")
         device = "cuda"
     original = original_flag_overrides(
         n_estimators=n_estimators, early_stopping_patience=early_stopping_patience,
