@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gpumeta.dataset import load_dataset
 from gpumeta.evaluate.metrics import average_precision, gene_codes, top_k_per_gene
+from gpumeta.evaluate.statistics import error_change_interval
 from gpumeta.features import GENE_STRUCTURE_COLUMNS, SITE_TYPES
 from gpumeta.model import load_model
 from gpumeta.schema import LABELS
@@ -192,19 +193,9 @@ def gene_errors(pred: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def bootstrap_change(per_gene: pd.DataFrame, n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Relative change of total FP+FN (meta vs base) and its gene-bootstrap 95 % interval."""
-    base, meta = per_gene["base"].to_numpy(float), per_gene["meta"].to_numpy(float)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(base), size=(n, len(base)))
-    b, m = base[draws].sum(axis=1), meta[draws].sum(axis=1)
-    change = (m - b) / np.maximum(b, 1)
-    return (meta.sum() - base.sum()) / max(base.sum(), 1), *np.percentile(change, [2.5, 97.5])
-
-
 def score(pred: pd.DataFrame) -> dict:
     per_gene = gene_errors(pred)
-    change, low, high = bootstrap_change(per_gene)
+    change, low, high = error_change_interval(per_gene["base"], per_gene["meta"])
     uniques, codes = gene_codes(pred["gene_id"].to_numpy())
     row = {"genes": len(uniques), "nucleotides": len(pred),
            "fp_fn_base": int(per_gene["base"].sum()), "fp_fn_meta": int(per_gene["meta"].sum()),

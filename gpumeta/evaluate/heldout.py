@@ -31,6 +31,7 @@ from ..schema import LABELS
 from . import plots
 from .explain import DEFAULT_MAX_SHAP_ROWS, explain_model
 from .metrics import SITE_TYPES, calibration_stats, evaluate_predictions, learning_curve_gaps, reliability_bins
+from .statistics import heldout_differences
 
 SUMMARY_FILE = "meta_evaluation_summary.json"
 PER_GENE_FILE = "base_vs_meta_performance.tsv"
@@ -193,6 +194,8 @@ def evaluate_heldout(
     summary["per_gene_source"] = summary["headline"]
     summary["warnings"] = heldout_warnings(len(test_genes), summary[summary["headline"]], head["what"])
     summary["gene_changes"] = _gene_changes(head["per_gene"])
+    # Is each difference more than the luck of which genes were held out? (statistics.heldout_differences)
+    summary["statistics"] = heldout_differences(head["per_gene"], seed=seed)
     write_csv(out_dir / PER_GENE_FILE, head["per_gene"], sep="\t")
 
     figures: dict[str, str] = {}

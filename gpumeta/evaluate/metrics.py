@@ -236,6 +236,9 @@ def evaluate_predictions(
 
     row_weight = np.ones(len(y)) if w is None else w
     per_gene = pd.DataFrame({"gene_id": genes, "n_rows": np.bincount(codes, minlength=n_genes)})
+    for model, proba in probas.items():  # 3-class argmax hits: the accuracy the original reports
+        per_gene[f"{model}_correct"] = np.bincount(codes, weights=proba.argmax(axis=1) == y,
+                                                   minlength=n_genes).astype(np.int64)
     for t in SITE_TYPES:
         code = LABEL_CODES[t]
         y_bin = y == code

@@ -195,13 +195,29 @@ def _evaluation_block(name: str, block: dict) -> list[str]:
     return lines
 
 
+def _benchmark_rows(benchmark: dict) -> list[tuple[str, dict, dict]]:
+    """(figure, base aggregate, meta aggregate) of benchmark_summary.json's metrics (macro F1 first)."""
+    metrics = benchmark.get("metrics") or {k: benchmark[k] for k in ("base_macro_f1", "meta_macro_f1")}
+    figures = [k[len("meta_"):] for k in metrics if k.startswith("meta_")]
+    return [(f, metrics[f"base_{f}"], metrics[f"meta_{f}"]) for f in figures if f"base_{f}" in metrics]
+
+
+def _interval_text(agg: dict) -> str:
+    text = f"{_num(agg['mean'])} ± {_num(agg['std'])}"
+    return text + (f" [{_num(agg['low'])}, {_num(agg['high'])}]" if "low" in agg else "")
+
+
 def _benchmark_section(benchmark: dict) -> list[str]:
     n = benchmark["n_splits"]
     lines = ["Benchmark (benchmark_summary.json, benchmark_splits.csv; each split under split_XX/)",
              "----------------------------------------------------------------------------------",
-             f"{n} repeated gene holdouts; each figure on that split's held-out genes; mean ± std over splits"]
-    for key in ("base_macro_f1", "meta_macro_f1"):
-        lines.append(f"  {key:<16} {_num(benchmark[key]['mean'])} ± {_num(benchmark[key]['std'])}")
+             f"{n} repeated gene holdouts; each figure on that split's held-out genes; mean ± std "
+             f"[{benchmark.get('interval', 'interval')}] over splits; FP/FN/F1 per type at the tuned thresholds",
+             f"  {'figure':<20} {'base':<36} meta"]
+    for figure, base, meta in _benchmark_rows(benchmark):
+        lines.append(f"  {figure:<20} {_interval_text(base):<36} {_interval_text(meta)}")
+    if benchmark.get("model"):
+        lines.append(f"Model: {benchmark['model']}")
     lines.append("The sections below are those of the last split.")
     return lines + [""]
 
@@ -310,6 +326,67 @@ def _splits_section(splits: dict) -> list[str]:
     return ["Gene splits (splits.json): " + "; ".join(parts), ""]
 
 
+#: The original's name for the per-instance table of a multi-instance ensemble.
+ENSEMBLE_FILE = "ensemble_cv_results.csv"
+COMBINATION_RULE = ("the weighted mean of the instances' margins, each weighted by its validation skill "
+                    "(1 - logloss / logloss of the class frequency, on genes no instance trained on; "
+                    "normalised to sum to 1), then one calibrator per class fitted on out-of-fold predictions")
+
+
+def ensemble_table(model_dir: str | Path) -> pd.DataFrame | None:
+    """One row per instance of an ensemble model directory (None for other kinds): its genes, validation
+    skill and share of the combined margin."""
+    model_dir = Path(model_dir)
+    manifest = _read_json(model_dir / "manifest.json")
+    if not manifest or manifest.get("kind") != "ensemble":
+        return None
+    total = sum(i["weight"] for i in manifest["instances"])
+    rows = []
+    for k, instance in enumerate(manifest["instances"]):
+        member = _read_json(model_dir / instance["path"] / "manifest.json") or {}
+        rows.append({"instance": k, "n_genes": len(member.get("training_genes", [])),
+                     "validation_skill": instance["weight"], "weight": instance["weight"] / total})
+    return pd.DataFrame(rows)
+
+
+def _ensemble_section(table: pd.DataFrame | None) -> list[str]:
+    if table is None:
+        return []
+    genes = table["n_genes"]
+    lines = [f"Ensemble model ({ENSEMBLE_FILE}; model/instances/)", "-------------------------------------------",
+             f"{len(table)} instances, {genes.min()}-{genes.max()} genes each (median {genes.median():g}); "
+             f"combination: {COMBINATION_RULE}"]
+    lines += [f"  instance {r.instance:>3}: {r.n_genes} genes, validation skill {r.validation_skill:.4f}, "
+              f"weight {r.weight:.3f}" for r in table.itertuples()]
+    return lines + [""]
+
+
+def statistics_lines(run_dir: Path, summary: dict | None, cv: pd.DataFrame | None,
+                     benchmark: dict | None) -> list[str]:
+    """Whether each meta - base difference is distinguishable from noise: held-out gene bootstrap
+    (meta_evaluation_summary.json), paired tests across CV folds (gene_cv_metrics.csv) and benchmark splits."""
+    from .statistics import fold_tests, summary_lines
+
+    folds = fold_tests(cv) if cv is not None and len(cv) >= 2 else None
+    return summary_lines((summary or {}).get("statistics"), folds, (benchmark or {}).get("tests"))
+
+
+def _statistics_section(lines: list[str]) -> list[str]:
+    if not lines:
+        return []
+    return ["Statistics: is the difference more than noise?", "-----------------------------------------------",
+            *lines, ""]
+
+
+def _importance_section(run_dir: Path) -> list[str]:
+    from .importance import DIRECTORY, summary_lines
+
+    lines = summary_lines(_read_json(run_dir / DIRECTORY / "importance_summary.json"))
+    if not lines:
+        return []
+    return ["Feature importance beyond gain and SHAP", "---------------------------------------", *lines, ""]
+
+
 def render_training_summary(run_dir: str | Path) -> str:
     """The text of training_summary.txt for a run directory (sections for the files present)."""
     run_dir = Path(run_dir)
@@ -333,6 +410,9 @@ def render_training_summary(run_dir: str | Path) -> str:
         lines += _benchmark_section(benchmark)
     if summary:
         lines += _heldout_section(summary, per_gene)
+    lines += _ensemble_section(ensemble_table(run_dir / "model"))
+    lines += _statistics_section(statistics_lines(run_dir, summary, cv, benchmark))
+    lines += _importance_section(run_dir)
     lines += _figures_section(run_dir, summary)
     lines += _artifacts_section(run_dir, info)
     return "\n".join(lines).rstrip() + "\n"
@@ -581,12 +661,13 @@ def _diagnostics_html(summary: dict) -> list[str]:
 
 
 def _benchmark_html(benchmark: dict) -> list[str]:
-    rows = [[key, _num(benchmark[key]["mean"]), _num(benchmark[key]["std"])]
-            for key in ("base_macro_f1", "meta_macro_f1") if key in benchmark]
+    rows = [[figure, _interval_text(base), _interval_text(meta)] for figure, base, meta in _benchmark_rows(benchmark)]
     return ["<h2>Benchmark</h2>",
             f"<p>{benchmark.get('n_splits')} repeated gene holdouts, each on its own held-out genes "
-            "(benchmark_summary.json); the sections of this page are those of the last split.</p>",
-            _html_table(["macro F1", "mean", "std"], rows)]
+            f"(benchmark_summary.json): mean ± std [{_esc(benchmark.get('interval', 'interval'))}]; the sections "
+            "of this page are those of the last split.</p>",
+            _html_table(["figure", "base", "meta"], rows),
+            f"<p class=\"note\">{_esc(benchmark.get('model', ''))}</p>"]
 
 
 #: Figures in reading order: how well (PR, ROC, per gene), how trustworthy (calibration, learning curves),
@@ -655,6 +736,19 @@ def write_report_html(run_dir: str | Path) -> Path:
     if info:
         parts += _features_html(run_dir, info)
     parts += _diagnostics_html(summary)
+    ensemble = ensemble_table(run_dir / "model")
+    if ensemble is not None:
+        parts += ["<h2>Ensemble model</h2>", f"<p>{len(ensemble)} instances; combination: {_esc(COMBINATION_RULE)}"
+                  f" ({ENSEMBLE_FILE}).</p>",
+                  _html_table(["instance", "genes", "validation skill", "weight"],
+                              [[r.instance, r.n_genes, _num(r.validation_skill), _num(r.weight, 3)]
+                               for r in ensemble.itertuples()])]
+    for title, lines in (("Statistics: is the difference more than noise?",
+                          statistics_lines(run_dir, summary, cv, benchmark)),
+                         ("Feature importance beyond gain and SHAP", _importance_section(run_dir)[2:])):
+        if lines:
+            parts += [f"<h2>{_esc(title)}</h2>", "<ul>" + "".join(f"<li>{_esc(line.strip())}</li>"
+                                                                for line in lines if line.strip()) + "</ul>"]
     parts += _figures_html(run_dir, summary)
     parts.append("</body></html>")
     return write_text(run_dir / REPORT_HTML, "\n".join(parts) + "\n")

@@ -83,9 +83,20 @@ class TrainConfig:
     #: instance's genes also given to its neighbour.
     genes_per_instance: int | None = None
     instance_overlap: float = 0.0
+    #: multi-instance: finish without instances that still fail after their retries (a loud warning says
+    #: which, and how many genes no remaining instance trained on); off: the run stops naming the instance.
+    allow_partial_ensemble: bool = False
     shap_genes: int = 200
+    #: At most this many rows of the SHAP gene sample are explained (the original's --shap-sample).
+    max_shap_rows: int = 20_000
     skip_shap: bool = False
     minimal_diagnostics: bool = False
+    #: feature_importance_analysis/: weight/cover/gain, permutation importance on held-out genes, mutual
+    #: information and fold stability, on at most `importance_rows` held-out rows (the original's
+    #: --diag-sample) and the `importance_features` features of highest gain (permutation is one predict each).
+    skip_feature_importance: bool = False
+    importance_rows: int = 25_000
+    importance_features: int = 30
     booster: BoosterParams = field(default_factory=BoosterParams)
     screening: ScreeningParams = field(default_factory=ScreeningParams)
 
@@ -105,6 +116,9 @@ class TrainConfig:
             raise GpumetaError(f"booster rounds is {rounds!r}: give {len(LABELS)} whole numbers >= 1 "
                                f"({', '.join(LABELS)}) or leave it out for early stopping")
         for name in ("min_validation_sites", "min_validation_genes"):
+            if getattr(self, name) < 1:
+                raise GpumetaError(f"{name} is {getattr(self, name)}: it must be at least 1")
+        for name in ("max_shap_rows", "importance_rows", "importance_features"):
             if getattr(self, name) < 1:
                 raise GpumetaError(f"{name} is {getattr(self, name)}: it must be at least 1")
         if not 0 < self.agreement_tolerance < 1:

@@ -212,23 +212,38 @@ def fit_multi_instance(dataset, train_rows: np.ndarray, val_rows: np.ndarray, fe
             on_round()
 
     args = (logit_features, config.booster, config.seed)
+    failed: dict[int, str] = {}
     if client is None:
         for i, (task, _key, _genes) in pending.items():
-            finish(i, fit_instance(backend.name, task, *args))
+            try:
+                finish(i, fit_instance(backend.name, task, *args))
+            except Exception as exc:
+                if not config.allow_partial_ensemble:
+                    raise
+                failed[i] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if failed and not models:
+            raise GpumetaError(f"every instance of the ensemble failed (instance {min(failed)}: "
+                               f"{failed[min(failed)]}); a partial ensemble needs at least one")
     else:
-        _run_on_cluster(client, backend.name, pending, args, finish, len(plan), cache_dir)
-    instances = [models[i] for i in range(len(plan))]
+        failed = _run_on_cluster(client, backend.name, pending, args, finish, len(plan), cache_dir,
+                                 config.allow_partial_ensemble)
+    instances = [models[i] for i in sorted(models)]
+    params = {"strategy": "multi-instance", "genes_per_instance": int(genes_per_instance), "n_instances": len(plan)}
+    if failed:  # --allow-partial-ensemble: the caller warns loudly (gpumeta.train.workflow)
+        kept = {g for m in instances for g in m.training_genes}
+        params["failed_instances"] = {str(i): why for i, why in sorted(failed.items())}
+        params["genes_lost"] = len({g for i in failed for g in plan[i]} - kept)
     return EnsembleModel(instances=instances, weights=[m.params["validation_skill"] for m in instances],
-                         params={"strategy": "multi-instance", "genes_per_instance": int(genes_per_instance),
-                                 "n_instances": len(plan)})
+                         params=params)
 
 
 def _run_on_cluster(client, device: str, pending: dict, args: tuple, finish, n_instances: int,
-                    cache_dir: Path | None) -> None:
+                    cache_dir: Path | None, allow_partial: bool = False) -> dict[int, str]:
     """Submit every pending instance at once and finish each as it completes.
 
     A failed attempt (an error, or a worker that died mid-instance) is resubmitted, up to `RETRIES` times;
-    then the first instance that still fails is named.
+    then the first instance that still fails is named, unless `allow_partial` and some instance finished:
+    then {instance: why} of the failed ones is returned.
     """
     from dask.distributed import as_completed
 
@@ -254,6 +269,9 @@ def _run_on_cluster(client, device: str, pending: dict, args: tuple, finish, n_i
         else:
             failed[i] = future.exception()
         future.release()
+    if failed and allow_partial and len(failed) < n_instances:
+        return {i: f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                for i, exc in failed.items()}
     if failed:
         i = min(failed)
         exc = failed[i]
@@ -261,4 +279,6 @@ def _run_on_cluster(client, device: str, pending: dict, args: tuple, finish, n_i
                "rerun with --resume" if cache_dir is not None else "nothing was kept (no cache directory)"
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         raise GpumetaError(f"instance {i} of {n_instances} failed after {RETRIES} retries "
-                           f"({type(exc).__name__}: {first_line}); {len(failed)} instance(s) failed in all; {kept}")
+                           f"({type(exc).__name__}: {first_line}); {len(failed)} instance(s) failed in all; {kept}"
+                           "; --allow-partial-ensemble finishes without them")
+    return {}

@@ -181,6 +181,12 @@ class _Trainer:
                               cluster=self.cluster,
                               cache_dir=self.run_dir / "instances_cache" / description.split("/")[0].replace(" ", "_"))
         tick.done()
+        failed = model.params.get("failed_instances")
+        if failed:
+            self.warn(f"PARTIAL ENSEMBLE ({description}): {len(failed)} of {model.params['n_instances']} instances "
+                      "failed and were left out because --allow-partial-ensemble was given ("
+                      + "; ".join(f"instance {i}: {why}" for i, why in failed.items())
+                      + f"); {model.params['genes_lost']} training gene(s) are in no remaining instance")
         if isinstance(model, MetaModel):  # an ensemble's training genes are those of its instances
             model.training_genes = sorted(set(train_genes) | set(val_genes))
         return model
@@ -215,6 +221,7 @@ class _Trainer:
 
     def finish_fold(self, fold: _Fold, model, rule: str, started: float) -> None:
         """Score the fold's test genes and write folds/fold_k atomically."""
+        from ..evaluate.importance import fold_importance
         from ..evaluate.metrics import fold_metrics
 
         rows = self.dataset.rows_of(fold.test)
@@ -230,7 +237,8 @@ class _Trainer:
         with atomic_dir(self.run_dir / "folds" / f"fold_{fold.k}") as tmp:
             np.save(tmp / "margins.npy", margins)
             write_json(tmp / "fold.json", {"metrics": metrics, "evals_result": curves, "rounds": rounds,
-                                           "rounds_rule": rule, "validation_logloss": loss})
+                                           "rounds_rule": rule, "validation_logloss": loss,
+                                           "importance": fold_importance(model)})
         log.info(f"{self.label}fold {fold.k} done in {time.perf_counter() - started:.1f}s: rounds "
                  f"{_pairs(rounds)} ({rule}); validation logloss at those rounds {_pairs(loss, '.4f')}; "
                  f"test macro F1 base {metrics['base_macro_f1']:.4f} -> meta {metrics['test_macro_f1']:.4f}, "
@@ -273,9 +281,11 @@ class _Trainer:
         elif fallback:
             self.pooled_folds(fallback, len(plans))
         records, oof_rows, oof_margins, curves = [], [], [], []
-        self.fold_rounds = {}
+        self.fold_rounds, self.fold_gains = {}, {}
         for fold in plans:
             saved = self.read_fold(fold)
+            if "importance" in saved:  # folds written before per-fold gains were kept have none
+                self.fold_gains[f"fold_{fold.k}"] = saved["importance"]
             records.append(saved["metrics"])
             curves.append((f"fold_{fold.k}", saved["evals_result"]))
             self.fold_rounds[f"fold_{fold.k}"] = {"rounds": saved["rounds"], "rule": saved["rounds_rule"]}
@@ -388,6 +398,16 @@ class _Trainer:
                           "threshold may not transfer")
         return figures
 
+    def model_metadata(self, model) -> dict:
+        """RUN/model_metadata.json, where the original's users look for what a model is (docs/METASPLICEAI.md)."""
+        return {"model_dir": "model", "kind": model.kind, "algorithm": model.params.get("algorithm", "xgboost"),
+                "model_type": "three one-vs-rest boosters (neither, donor, acceptor), per-class calibration",
+                "evaluation_method": "gene-aware cross-validation on training genes; figures on held-out genes",
+                "data_leakage_free": True, "cv_folds": self.config.n_folds, "calibration": self.config.calibration,
+                "thresholds": model.thresholds, "n_features": len(model.feature_names),
+                "n_training_genes": len(model.training_genes), "strategy": self.strategy,
+                "gpumeta_version": __version__}
+
     def check_heldout_size(self, target: MetaDataset, test_genes: list[str]) -> None:
         sites = self.site_counts(test_genes, target)
         few = [f"{n} {t}" for t, n in sites.items() if n < self.config.min_validation_sites]
@@ -400,7 +420,9 @@ class _Trainer:
     def run(self, train_genes: list[str], test_genes: list[str], splitter: GeneSplitter,
             test_dataset: MetaDataset | None = None, eval_dataset: MetaDataset | None = None) -> TrainResult:
         from ..evaluate.heldout import evaluate_heldout
+        from ..evaluate.importance import analyse_feature_importance
         from ..evaluate.metrics import best_f1_threshold
+        from ..evaluate.report import COMBINATION_RULE, ENSEMBLE_FILE, ensemble_table
 
         cfg = self.config
         self.splits = {"seed": cfg.seed, "train": train_genes, "test": test_genes,
@@ -453,6 +475,13 @@ class _Trainer:
             model.params = {**model.params, "booster": cfg.to_dict()["booster"], "strategy": self.strategy,
                             "calibration": cfg.calibration, "seed": cfg.seed}
             model.save(model_dir)
+        write_json(self.run_dir / "model_metadata.json", self.model_metadata(model))
+        ensemble = ensemble_table(model_dir)
+        if ensemble is not None:  # the original's per-instance table; the summary explains it in words
+            write_csv(self.run_dir / ENSEMBLE_FILE, ensemble)
+            log.info(f"{self.label}ensemble of {len(ensemble)} instances (" + "; ".join(
+                f"{r.n_genes} genes, skill {r.validation_skill:.4f}" for r in ensemble.itertuples())
+                + f"); combined as {COMBINATION_RULE}")
         self.agreement = self.check_agreement(model, oof_rows, oof_proba)
         curves.append(("final", model.evals_result))
         write_json(self.run_dir / "learning_curves.json", dict(curves))
@@ -465,7 +494,12 @@ class _Trainer:
         with self.timings.measure("evaluation"):
             evaluation = evaluate_heldout(model, target, self.run_dir, genes=test_genes, full_dataset=eval_dataset,
                                           shap_genes=cfg.shap_genes, skip_shap=cfg.skip_shap,
-                                          minimal=cfg.minimal_diagnostics, seed=cfg.seed, curves=curves)
+                                          minimal=cfg.minimal_diagnostics, seed=cfg.seed, curves=curves,
+                                          max_shap_rows=cfg.max_shap_rows)
+            if not (cfg.skip_feature_importance or cfg.minimal_diagnostics):
+                analyse_feature_importance(model, target.select_genes(test_genes), self.run_dir, self.fold_gains,
+                                           max_rows=cfg.importance_rows, max_features=cfg.importance_features,
+                                           seed=cfg.seed)
         headline = evaluation[evaluation["headline"]]
         log.info(f"{self.label}held-out ({evaluation['headline']}, {evaluation['n_test_genes']} genes): macro F1 "
                  f"base {headline['macro_f1']['base']:.4f} -> meta {headline['macro_f1']['meta']:.4f}")
@@ -634,8 +668,19 @@ class _BenchmarkResult(TrainResult):
     trainer: _Trainer | None = None
 
 
+#: Why benchmark mode leaves one split's model rather than an ensemble of the split models (the original's).
+BENCHMARK_MODEL_NOTE = (
+    "model/ is the last split's production model, not an ensemble of the split models: each split model "
+    "held out different genes, so their ensemble has trained on every gene and no honest held-out figure "
+    "would exist for it; the last split's held-out genes are in test_genes.txt and every figure of model/ "
+    "is on them. For a model of all genes, train in production mode.")
+
+
 def _benchmark(data, cfg, out_dir, progress, timings, groups, n_splits, full_data, cluster) -> _BenchmarkResult:
-    """Repeated gene holdouts; each split is a full production run under split_XX/; mean ± std on top."""
+    """Repeated gene holdouts; each split is a full production run under split_XX/; on top, every figure's
+    mean ± std with a 95 % interval over splits and paired tests of meta vs base (benchmark_summary.json)."""
+    from ..evaluate.statistics import across_splits, split_row
+
     rows, last, trainer, warnings = [], None, None, []
     genes = list(data.genes)
     for s in range(n_splits):
@@ -646,18 +691,22 @@ def _benchmark(data, cfg, out_dir, progress, timings, groups, n_splits, full_dat
         trainer = _Trainer(data, cfg, split_dir, progress, timings, cluster, owns_dataset=False, warnings=warnings,
                            label=f"split {s:02d}: ")
         last = trainer.run(train_genes, test_genes, splitter, None, full_data)
-        headline = last.evaluation[last.evaluation["headline"]]
-        rows.append({"split": s, "meta_macro_f1": headline["macro_f1"]["meta"],
-                     "base_macro_f1": headline["macro_f1"]["base"], "n_test_genes": len(test_genes)})
+        rows.append(split_row(s, len(test_genes), last.evaluation[last.evaluation["headline"]]))
     table = pd.DataFrame(rows)
     write_csv(out_dir / "benchmark_splits.csv", table)
-    stats = {c: {"mean": float(table[c].mean()), "std": float(table[c].std(ddof=1))}
-             for c in ("meta_macro_f1", "base_macro_f1")}
-    write_json(out_dir / "benchmark_summary.json", {"n_splits": n_splits, **stats})
+    aggregate, tests = across_splits(table)
+    stats = {c: aggregate[c] for c in ("meta_macro_f1", "base_macro_f1")}
+    write_json(out_dir / "benchmark_summary.json", {
+        "n_splits": n_splits, **stats, "metrics": aggregate, "tests": tests,
+        "interval": "95 % t interval of the mean over splits", "model": BENCHMARK_MODEL_NOTE})
     for name in ("splits.json", "meta_evaluation_summary.json", "gene_cv_metrics.csv", "feature_manifest.csv",
-                 "base_vs_meta_performance.tsv", "global_excluded_features.txt", "learning_curves.json"):
+                 "base_vs_meta_performance.tsv", "global_excluded_features.txt", "learning_curves.json",
+                 "test_genes.txt"):
         if (last.run_dir / name).is_file():
             shutil.copyfile(last.run_dir / name, out_dir / name)
+    if (last.run_dir / "feature_importance_analysis").is_dir():
+        shutil.copytree(last.run_dir / "feature_importance_analysis", out_dir / "feature_importance_analysis",
+                        dirs_exist_ok=True)
     if not (out_dir / "model").exists():
         with atomic_dir(out_dir / "model") as tmp:
             shutil.copytree(last.run_dir / "model", tmp, dirs_exist_ok=True)
