@@ -1,0 +1,175 @@
+"""`random_forest`: scikit-learn's RandomForestClassifier on cpu, cuML's on cuda, served as xgboost trees.
+
+The fitted forest is converted into an xgboost model (one round of parallel trees), so it is saved as
+UBJSON, predicts and explains with xgboost (TreeSHAP, GPUTreeShap on cuda) and loading runs no code. A
+leaf's value is the log-odds of its class fraction, smoothed by half a pseudo-row each way so pure leaves
+stay finite, divided by the number of trees: the forest's margin is the mean leaf log-odds (a
+geometric mean of the trees' odds), additive over trees as SHAP needs. Calibration then maps margins to
+probabilities as for every learner.
+
+Splits: scikit-learn and cuML send x <= t left; xgboost sends x < c left. For float32 x this is the same
+as c = the next float32 above the largest float32 <= t.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .base import Learner, OnRound, sklearn_like, tick
+from .xgboost_learner import XGBoostBinary
+
+_ROOT_PARENT = 2147483647  # xgboost's "no parent"
+
+
+@dataclass
+class TreeArrays:
+    """One binary tree in node arrays (root 0; -1 children mark leaves)."""
+
+    left: np.ndarray
+    right: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray      # x <= threshold goes left
+    positive_fraction: np.ndarray
+    weight: np.ndarray         # (weighted) training rows reaching the node
+    missing_left: np.ndarray
+
+
+def trees_from_sklearn(forest) -> list[TreeArrays]:
+    trees = []
+    for estimator in forest.estimators_:
+        t = estimator.tree_
+        n = t.node_count
+        positive_column = list(forest.classes_).index(1) if 1 in list(forest.classes_) else None
+        value = t.value[:, 0, :]
+        fraction = value / np.maximum(value.sum(axis=1, keepdims=True), 1e-300)
+        trees.append(TreeArrays(
+            left=t.children_left.astype(np.int64), right=t.children_right.astype(np.int64),
+            feature=np.maximum(t.feature, 0).astype(np.int64), threshold=t.threshold.astype(np.float64),
+            positive_fraction=(fraction[:, positive_column] if positive_column is not None else np.zeros(n)),
+            weight=t.weighted_n_node_samples.astype(np.float64),
+            missing_left=np.asarray(getattr(t, "missing_go_to_left", np.zeros(n)), dtype=np.int64)))
+    return trees
+
+
+def trees_from_cuml_json(text: str) -> list[TreeArrays]:
+    """cuML's ``get_json()`` forest: nested nodes with split_feature/split_threshold/yes/no/children,
+    leaves with leaf_value (class probabilities) and instance_count."""
+    trees = []
+    for root in json.loads(text):
+        nodes: dict[int, dict] = {}
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            nodes[int(node["nodeid"])] = node
+            stack.extend(node.get("children", []))
+        n = max(nodes) + 1
+        arrays = TreeArrays(left=np.full(n, -1), right=np.full(n, -1), feature=np.zeros(n, dtype=np.int64),
+                            threshold=np.zeros(n), positive_fraction=np.zeros(n), weight=np.zeros(n),
+                            missing_left=np.zeros(n, dtype=np.int64))
+        for i, node in nodes.items():
+            arrays.weight[i] = float(node.get("instance_count", 0))
+            if "children" in node:
+                arrays.left[i], arrays.right[i] = int(node["yes"]), int(node["no"])
+                arrays.feature[i] = int(node["split_feature"])
+                arrays.threshold[i] = float(node["split_threshold"])
+            else:
+                leaf = node["leaf_value"]
+                arrays.positive_fraction[i] = float(leaf[1] if isinstance(leaf, list) and len(leaf) > 1 else
+                                                    (leaf[0] if isinstance(leaf, list) else leaf))
+        trees.append(arrays)
+    return trees
+
+
+def _xgboost_split(threshold: np.ndarray) -> np.ndarray:
+    floor = threshold.astype(np.float32)
+    floor = np.where(floor.astype(np.float64) > threshold, np.nextafter(floor, np.float32(-np.inf)), floor)
+    return np.nextafter(floor, np.float32(np.inf))
+
+
+def _siblings_adjacent(tree: TreeArrays) -> TreeArrays:
+    """The tree renumbered breadth-first, each right child right after its left one: xgboost's predictor
+    finds the right child at left + 1 (scikit-learn numbers depth-first)."""
+    order, position = [0], 0
+    while position < len(order):
+        node = order[position]
+        if tree.left[node] >= 0:
+            order.extend((tree.left[node], tree.right[node]))
+        position += 1
+    order = np.asarray(order)
+    new_id = np.full(len(tree.left), -1)
+    new_id[order] = np.arange(len(order))
+    renumber = lambda children: np.where(children[order] >= 0, new_id[np.maximum(children[order], 0)], -1)
+    return TreeArrays(left=renumber(tree.left), right=renumber(tree.right), feature=tree.feature[order],
+                      threshold=tree.threshold[order], positive_fraction=tree.positive_fraction[order],
+                      weight=tree.weight[order], missing_left=tree.missing_left[order])
+
+
+def _xgboost_tree(tree: TreeArrays, tree_id: int, n_trees: int, n_features: int) -> dict:
+    tree = _siblings_adjacent(tree)
+    n = len(tree.left)
+    is_leaf = tree.left < 0
+    p = (tree.positive_fraction * tree.weight + 0.5) / (tree.weight + 1.0)
+    leaf_value = np.log(p / (1 - p)) / n_trees
+    parents = np.full(n, _ROOT_PARENT, dtype=np.int64)
+    for i in np.flatnonzero(~is_leaf):
+        parents[tree.left[i]] = parents[tree.right[i]] = i
+    condition = np.where(is_leaf, leaf_value, _xgboost_split(tree.threshold)).astype(np.float32)
+    return {
+        "base_weights": leaf_value.astype(np.float32).tolist(), "categories": [], "categories_nodes": [],
+        "categories_segments": [], "categories_sizes": [],
+        "default_left": np.where(is_leaf, 0, tree.missing_left).astype(int).tolist(), "id": tree_id,
+        "left_children": tree.left.astype(int).tolist(), "right_children": tree.right.astype(int).tolist(),
+        "loss_changes": [0.0] * n, "parents": parents.tolist(),
+        "split_conditions": condition.tolist(),
+        "split_indices": np.where(is_leaf, 0, tree.feature).astype(int).tolist(), "split_type": [0] * n,
+        "sum_hessian": tree.weight.tolist(),
+        "tree_param": {"num_deleted": "0", "num_feature": str(n_features), "num_nodes": str(n),
+                       "size_leaf_vector": "1"},
+    }
+
+
+def forest_to_booster(trees: list[TreeArrays], n_features: int):
+    """An xgboost Booster whose margin is the forest's mean leaf log-odds (zero base margin)."""
+    import xgboost as xgb
+
+    # A one-stump model made by this xgboost gives the JSON layout of the installed version.
+    template = xgb.train({"objective": "binary:logistic", "base_score": 0.5, "max_depth": 1, "nthread": 1},
+                         xgb.DMatrix(np.zeros((2, n_features), dtype=np.float32), label=[0, 1]), 1)
+    model = json.loads(template.save_raw("json"))
+    gbtree = model["learner"]["gradient_booster"]["model"]
+    gbtree["trees"] = [_xgboost_tree(t, i, len(trees), n_features) for i, t in enumerate(trees)]
+    gbtree["tree_info"] = [0] * len(trees)
+    gbtree["iteration_indptr"] = [0, len(trees)]
+    gbtree["gbtree_model_param"] = {"num_parallel_tree": str(len(trees)), "num_trees": str(len(trees))}
+    booster = xgb.Booster()
+    booster.load_model(bytearray(json.dumps(model).encode()))
+    return booster
+
+
+class RandomForestLearner(Learner):
+    """Bootstrapped trees with a feature subsample per split; no rounds, so no early stopping."""
+
+    name = "random_forest"
+    DEFAULTS: ClassVar[dict] = {"n_estimators": 200, "max_depth": 16, "min_samples_leaf": 5, "max_features": 0.3,
+                "max_samples": 1.0}
+    model_class = XGBoostBinary
+
+    def fit_binary(self, backend, X_train, y_train, w_train, X_val, y_val, w_val, *, n_rounds=None,
+                   seed: int, nthread: int, on_round: OnRound = None) -> XGBoostBinary:
+        estimator = sklearn_like(backend, "sklearn.ensemble.RandomForestClassifier",
+                                 "cuml.ensemble.RandomForestClassifier")
+        p = self.params
+        forest = estimator(n_estimators=p["n_estimators"], max_depth=p["max_depth"],
+                           min_samples_leaf=p["min_samples_leaf"], max_features=p["max_features"],
+                           max_samples=p["max_samples"], random_state=seed, n_jobs=nthread)
+        y = backend.xp.asarray(y_train).astype(backend.xp.int32)
+        forest.fit(X_train, y, sample_weight=w_train)
+        tick(on_round)
+        trees = (trees_from_cuml_json(forest.get_json()) if hasattr(forest, "get_json")
+                 else trees_from_sklearn(forest))
+        booster = forest_to_booster(trees, X_train.shape[1])
+        return XGBoostBinary(booster, backend, 0, {})
