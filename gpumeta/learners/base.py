@@ -82,8 +82,8 @@ class Learner(abc.ABC):
             ok = (value is None or default is None or isinstance(value, type(default))
                   or (isinstance(default, float) and is_number))
             if not ok:
-                raise GpumetaError(f"algorithm {self.name!r}: parameter {key!r} must be a "
-                                   f"{type(default).__name__}, got {value!r}")
+                raise GpumetaError(f"algorithm {self.name!r}: parameter {key!r} must be of "
+                                   f"type {type(default).__name__}, got {value!r}")
             self.params[key] = float(value) if isinstance(default, float) and value is not None else value
 
     @classmethod

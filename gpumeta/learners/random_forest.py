@@ -36,6 +36,7 @@ class TreeArrays:
     positive_fraction: np.ndarray
     weight: np.ndarray         # (weighted) training rows reaching the node
     missing_left: np.ndarray
+    gain: np.ndarray           # weighted impurity decrease of each split (0 at leaves)
 
 
 def trees_from_sklearn(forest) -> list[TreeArrays]:
@@ -51,8 +52,19 @@ def trees_from_sklearn(forest) -> list[TreeArrays]:
             feature=np.maximum(t.feature, 0).astype(np.int64), threshold=t.threshold.astype(np.float64),
             positive_fraction=(fraction[:, positive_column] if positive_column is not None else np.zeros(n)),
             weight=t.weighted_n_node_samples.astype(np.float64),
-            missing_left=np.asarray(getattr(t, "missing_go_to_left", np.zeros(n)), dtype=np.int64)))
+            missing_left=np.asarray(getattr(t, "missing_go_to_left", np.zeros(n)), dtype=np.int64),
+            gain=_impurity_decrease(t)))
     return trees
+
+
+def _impurity_decrease(t) -> np.ndarray:
+    """scikit-learn's split gain: w·impurity of a node minus that of its children (what
+    feature_importances_ sums)."""
+    weighted = t.weighted_n_node_samples * t.impurity
+    split = t.children_left >= 0
+    gain = np.zeros(t.node_count)
+    gain[split] = (weighted[split] - weighted[t.children_left[split]] - weighted[t.children_right[split]])
+    return gain
 
 
 def trees_from_cuml_json(text: str) -> list[TreeArrays]:
@@ -69,13 +81,14 @@ def trees_from_cuml_json(text: str) -> list[TreeArrays]:
         n = max(nodes) + 1
         arrays = TreeArrays(left=np.full(n, -1), right=np.full(n, -1), feature=np.zeros(n, dtype=np.int64),
                             threshold=np.zeros(n), positive_fraction=np.zeros(n), weight=np.zeros(n),
-                            missing_left=np.zeros(n, dtype=np.int64))
+                            missing_left=np.zeros(n, dtype=np.int64), gain=np.zeros(n))
         for i, node in nodes.items():
             arrays.weight[i] = float(node.get("instance_count", 0))
             if "children" in node:
                 arrays.left[i], arrays.right[i] = int(node["yes"]), int(node["no"])
                 arrays.feature[i] = int(node["split_feature"])
                 arrays.threshold[i] = float(node["split_threshold"])
+                arrays.gain[i] = float(node.get("gain", 0.0)) * arrays.weight[i]
             else:
                 leaf = node["leaf_value"]
                 arrays.positive_fraction[i] = float(leaf[1] if isinstance(leaf, list) and len(leaf) > 1 else
@@ -105,7 +118,7 @@ def _siblings_adjacent(tree: TreeArrays) -> TreeArrays:
     renumber = lambda children: np.where(children[order] >= 0, new_id[np.maximum(children[order], 0)], -1)
     return TreeArrays(left=renumber(tree.left), right=renumber(tree.right), feature=tree.feature[order],
                       threshold=tree.threshold[order], positive_fraction=tree.positive_fraction[order],
-                      weight=tree.weight[order], missing_left=tree.missing_left[order])
+                      weight=tree.weight[order], missing_left=tree.missing_left[order], gain=tree.gain[order])
 
 
 def _xgboost_tree(tree: TreeArrays, tree_id: int, n_trees: int, n_features: int) -> dict:
@@ -123,7 +136,7 @@ def _xgboost_tree(tree: TreeArrays, tree_id: int, n_trees: int, n_features: int)
         "categories_segments": [], "categories_sizes": [],
         "default_left": np.where(is_leaf, 0, tree.missing_left).astype(int).tolist(), "id": tree_id,
         "left_children": tree.left.astype(int).tolist(), "right_children": tree.right.astype(int).tolist(),
-        "loss_changes": [0.0] * n, "parents": parents.tolist(),
+        "loss_changes": tree.gain.tolist(), "parents": parents.tolist(),
         "split_conditions": condition.tolist(),
         "split_indices": np.where(is_leaf, 0, tree.feature).astype(int).tolist(), "split_type": [0] * n,
         "sum_hessian": tree.weight.tolist(),
