@@ -7,18 +7,21 @@ stay finite, divided by the number of trees: the forest's margin is the mean lea
 geometric mean of the trees' odds), additive over trees as SHAP needs. Calibration then maps margins to
 probabilities as for every learner.
 
-Splits: scikit-learn and cuML send x <= t left; xgboost sends x < c left. For float32 x this is the same
-as c = the next float32 above the largest float32 <= t.
+cuML's forest is read through its scikit-learn export (``as_sklearn``, via Treelite), so one converter
+serves both. Splits: scikit-learn sends x <= t left, xgboost x < c; for float32 x this is the same as
+c = the next float32 above the largest float32 <= t.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
+from ..errors import GpumetaError
 from .base import Learner, OnRound, sklearn_like, tick
 from .xgboost_learner import XGBoostBinary
 
@@ -64,37 +67,7 @@ def _impurity_decrease(t) -> np.ndarray:
     split = t.children_left >= 0
     gain = np.zeros(t.node_count)
     gain[split] = (weighted[split] - weighted[t.children_left[split]] - weighted[t.children_right[split]])
-    return gain
-
-
-def trees_from_cuml_json(text: str) -> list[TreeArrays]:
-    """cuML's ``get_json()`` forest: nested nodes with split_feature/split_threshold/yes/no/children,
-    leaves with leaf_value (class probabilities) and instance_count."""
-    trees = []
-    for root in json.loads(text):
-        nodes: dict[int, dict] = {}
-        stack = [root]
-        while stack:
-            node = stack.pop()
-            nodes[int(node["nodeid"])] = node
-            stack.extend(node.get("children", []))
-        n = max(nodes) + 1
-        arrays = TreeArrays(left=np.full(n, -1), right=np.full(n, -1), feature=np.zeros(n, dtype=np.int64),
-                            threshold=np.zeros(n), positive_fraction=np.zeros(n), weight=np.zeros(n),
-                            missing_left=np.zeros(n, dtype=np.int64), gain=np.zeros(n))
-        for i, node in nodes.items():
-            arrays.weight[i] = float(node.get("instance_count", 0))
-            if "children" in node:
-                arrays.left[i], arrays.right[i] = int(node["yes"]), int(node["no"])
-                arrays.feature[i] = int(node["split_feature"])
-                arrays.threshold[i] = float(node["split_threshold"])
-                arrays.gain[i] = float(node.get("gain", 0.0)) * arrays.weight[i]
-            else:
-                leaf = node["leaf_value"]
-                arrays.positive_fraction[i] = float(leaf[1] if isinstance(leaf, list) and len(leaf) > 1 else
-                                                    (leaf[0] if isinstance(leaf, list) else leaf))
-        trees.append(arrays)
-    return trees
+    return np.nan_to_num(gain)  # trees exported from cuML (through Treelite) may carry no impurity
 
 
 def _xgboost_split(threshold: np.ndarray) -> np.ndarray:
@@ -178,11 +151,17 @@ class RandomForestLearner(Learner):
         p = self.params
         forest = estimator(n_estimators=p["n_estimators"], max_depth=p["max_depth"],
                            min_samples_leaf=p["min_samples_leaf"], max_features=p["max_features"],
-                           max_samples=p["max_samples"], random_state=seed, n_jobs=nthread)
-        y = backend.xp.asarray(y_train).astype(backend.xp.int32)
-        forest.fit(X_train, y, sample_weight=w_train)
+                           max_samples=p["max_samples"], random_state=seed)
+        if "n_jobs" in forest.get_params():  # scikit-learn's threads (cuML has none to set)
+            forest.set_params(n_jobs=nthread)
+        fit_args = {}
+        if w_train is not None:
+            if "sample_weight" not in inspect.signature(forest.fit).parameters:
+                raise GpumetaError(f"random_forest: {type(forest).__module__} fits no row weights; turn "
+                                   "weight_by_inclusion off or use --algorithm xgboost-rf")
+            fit_args["sample_weight"] = w_train
+        forest.fit(X_train, backend.xp.asarray(y_train).astype(backend.xp.int32), **fit_args)
         tick(on_round)
-        trees = (trees_from_cuml_json(forest.get_json()) if hasattr(forest, "get_json")
-                 else trees_from_sklearn(forest))
-        booster = forest_to_booster(trees, X_train.shape[1])
+        fitted = forest.as_sklearn() if hasattr(forest, "as_sklearn") else forest  # cuML → scikit-learn trees
+        booster = forest_to_booster(trees_from_sklearn(fitted), X_train.shape[1])
         return XGBoostBinary(booster, backend, 0, {})
