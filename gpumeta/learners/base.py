@@ -111,7 +111,8 @@ class Learner(abc.ABC):
         """Fit one binary model; early stopping on (X_val, y_val) where the learner has it.
 
         `n_rounds` given: train exactly that many rounds without early stopping (the final model, with
-        the count cross-validation picked). y is 0/1, w None or per-row weights, all backend arrays.
+        the count cross-validation picked); X_val, y_val and w_val are then None when there are no
+        validation rows. y is 0/1, w None or per-row weights, all backend arrays.
         """
 
     def fit_one_vs_rest(self, backend, X, y: np.ndarray, train_rows: np.ndarray, val_rows: np.ndarray,
@@ -122,16 +123,17 @@ class Learner(abc.ABC):
 
         `n_rounds`: one count per class for the final model (no early stopping), or None.
         """
+        has_val = len(val_rows) > 0  # a fixed-rounds fit may have no validation rows
         X_train = logit_columns(X[backend.asarray(train_rows)], logit_idx, backend.xp)
-        X_val = logit_columns(X[backend.asarray(val_rows)], logit_idx, backend.xp)
+        X_val = logit_columns(X[backend.asarray(val_rows)], logit_idx, backend.xp) if has_val else None
         w_train = None if weights is None else backend.asarray(weights[train_rows])
-        w_val = None if weights is None else backend.asarray(weights[val_rows])
+        w_val = None if weights is None or not has_val else backend.asarray(weights[val_rows])
         models = []
         for k in range(len(LABELS)):
             target = (y == k).astype(np.float32)
             models.append(self.fit_binary(
                 backend, X_train, backend.asarray(target[train_rows]), w_train,
-                X_val, backend.asarray(target[val_rows]), w_val,
+                X_val, backend.asarray(target[val_rows]) if has_val else None, w_val,
                 n_rounds=None if n_rounds is None else int(n_rounds[k]), seed=seed, nthread=nthread,
                 on_round=on_round))
         return models

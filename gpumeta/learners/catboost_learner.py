@@ -94,8 +94,8 @@ class CatBoostLearner(Learner):
 
         train = Pool(host_float32(backend, X_train), label=host_or_none(backend, y_train),
                      weight=host_or_none(backend, w_train))
-        val = Pool(host_float32(backend, X_val), label=host_or_none(backend, y_val),
-                   weight=host_or_none(backend, w_val))
+        val = None if X_val is None else Pool(host_float32(backend, X_val), label=host_or_none(backend, y_val),
+                                              weight=host_or_none(backend, w_val))
         # CatBoost's GPU mode takes no Python callbacks: the progress ticks come after the fit there.
         model.fit(train, eval_set=val, callbacks=None if on_gpu else [Tick()])
         log = model.get_evals_result()

@@ -85,14 +85,16 @@ class LightGBMLearner(Learner):
         }
         dtrain = lgb.Dataset(host_float32(backend, X_train), label=host_or_none(backend, y_train),
                              weight=host_or_none(backend, w_train), params={"max_bin": p["max_bin"]})
-        dval = lgb.Dataset(host_float32(backend, X_val), label=host_or_none(backend, y_val),
-                           weight=host_or_none(backend, w_val), reference=dtrain)
+        sets = {"train": dtrain}
+        if X_val is not None:
+            sets["validation"] = lgb.Dataset(host_float32(backend, X_val), label=host_or_none(backend, y_val),
+                                             weight=host_or_none(backend, w_val), reference=dtrain)
         log: dict = {}
         callbacks = [lgb.record_evaluation(log), lambda env: on_round() if on_round is not None else None]
         if not n_rounds:
             callbacks.append(lgb.early_stopping(p["early_stopping_rounds"], first_metric_only=True, verbose=False))
         booster = lgb.train(params, dtrain, num_boost_round=n_rounds or p["n_estimators"],
-                            valid_sets=[dtrain, dval], valid_names=["train", "validation"], callbacks=callbacks)
+                            valid_sets=list(sets.values()), valid_names=list(sets), callbacks=callbacks)
         kept = booster.best_iteration if not n_rounds and booster.best_iteration > 0 else booster.current_iteration()
         curves = {name: {"logloss": list(values["binary_logloss"])} for name, values in log.items()}
         # Keep only the chosen trees, so the in-memory model and its saved file predict the same.

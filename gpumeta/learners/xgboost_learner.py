@@ -47,6 +47,12 @@ def _row_chunks(backend, X, rows: np.ndarray, label: np.ndarray, weight: np.ndar
     return RowChunks()
 
 
+def watched(dtrain, dval) -> list:
+    """The matrices whose loss is logged each round: validation only when there are validation rows (a
+    fixed-rounds fit may have none)."""
+    return [(dtrain, "train")] + ([(dval, "validation")] if dval is not None else [])
+
+
 class XGBoostBinary(BinaryModel):
     """An xgboost Booster cut at its best iteration, predicting on the backend's device."""
 
@@ -131,7 +137,7 @@ class XGBoostLearner(Learner):
         log: dict = {}
         booster = xgb.train(self.booster_params(backend, seed, nthread), dtrain,
                             num_boost_round=n_rounds or self.params["n_estimators"],
-                            evals=[(dtrain, "train"), (dval, "validation")], evals_result=log,
+                            evals=watched(dtrain, dval), evals_result=log,
                             early_stopping_rounds=None if n_rounds else self.params["early_stopping_rounds"],
                             verbose_eval=False, callbacks=[Tick()])
         best = int(booster.best_iteration) if not n_rounds else booster.num_boosted_rounds() - 1
@@ -141,7 +147,8 @@ class XGBoostLearner(Learner):
                    seed: int, nthread: int, on_round: OnRound = None) -> XGBoostBinary:
         max_bin = self.params["max_bin"]
         dtrain = backend.quantile_dmatrix(X_train, label=y_train, weight=w_train, max_bin=max_bin)
-        dval = backend.quantile_dmatrix(X_val, label=y_val, weight=w_val, ref=dtrain, max_bin=max_bin)
+        dval = None if X_val is None else backend.quantile_dmatrix(X_val, label=y_val, weight=w_val, ref=dtrain,
+                                                                   max_bin=max_bin)
         return self._boost(backend, dtrain, dval, n_rounds, seed, nthread, on_round)
 
     def fit_one_vs_rest(self, backend, X, y, train_rows, val_rows, logit_idx, *, weights=None, n_rounds=None,
@@ -151,11 +158,12 @@ class XGBoostLearner(Learner):
         dtrain = backend.quantile_dmatrix(_row_chunks(backend, X, train_rows, targets[0], weights, logit_idx),
                                           max_bin=max_bin)
         dval = backend.quantile_dmatrix(_row_chunks(backend, X, val_rows, targets[0], weights, logit_idx),
-                                        ref=dtrain, max_bin=max_bin)
+                                        ref=dtrain, max_bin=max_bin) if len(val_rows) else None
         models = []
         for k in range(len(LABELS)):
             dtrain.set_label(backend.asarray(targets[k][train_rows]))
-            dval.set_label(backend.asarray(targets[k][val_rows]))
+            if dval is not None:
+                dval.set_label(backend.asarray(targets[k][val_rows]))
             models.append(self._boost(backend, dtrain, dval, None if n_rounds is None else int(n_rounds[k]),
                                       seed, nthread, on_round))
         return models

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .xgboost_learner import XGBoostBinary, XGBoostLearner
+from .xgboost_learner import XGBoostBinary, XGBoostLearner, watched
 
 
 class XGBoostRFLearner(XGBoostLearner):
@@ -44,7 +44,7 @@ class XGBoostRFLearner(XGBoostLearner):
 
         log: dict = {}
         booster = xgb.train(self.booster_params(backend, seed, nthread), dtrain, num_boost_round=1,
-                            evals=[(dtrain, "train"), (dval, "validation")], evals_result=log, verbose_eval=False)
+                            evals=watched(dtrain, dval), evals_result=log, verbose_eval=False)
         if on_round is not None:
             on_round()
         return XGBoostBinary(booster, backend, 0, log)

@@ -86,10 +86,17 @@ class TrainConfig:
     shap_genes: int = 200
     skip_shap: bool = False
     minimal_diagnostics: bool = False
+    #: The learner (gpumeta.learners.ALGORITHMS) and its parameters over its defaults; for xgboost the
+    #: `booster` block gives the defaults.
+    algorithm: str = "xgboost"
+    algorithm_params: dict = field(default_factory=dict)
     booster: BoosterParams = field(default_factory=BoosterParams)
     screening: ScreeningParams = field(default_factory=ScreeningParams)
 
     def validate(self) -> TrainConfig:
+        from ..learners import get_algorithm
+
+        get_algorithm(self.algorithm, self.algorithm_params)  # unknown names or parameters: one line
         if self.calibration not in METHODS:
             raise GpumetaError(f"calibration {self.calibration!r} is unknown: use one of {', '.join(METHODS)}")
         if self.n_folds < 2:
