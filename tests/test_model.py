@@ -61,7 +61,7 @@ def fit_model(name: str, train_rows=None, seed: int = 1) -> MetaModel:
     default_train, val_rows, _ = split()
     learner = get_algorithm(name, FAST[name])
     learners = learner.fit_one_vs_rest(get_backend("cpu"), X, y, default_train if train_rows is None else train_rows,
-                                       val_rows, [FEATURES.index(f) for f in LOGIT], seed=seed, nthread=2)
+                                       val_rows, [FEATURES.index(f) for f in LOGIT], seed=seed, nthread=1)
     return MetaModel(learners=learners, feature_names=list(FEATURES), logit_features=list(LOGIT), algorithm=name,
                      algorithm_params=learner.get_params(), training_genes=["g"])
 
@@ -78,20 +78,25 @@ def ensemble(name: str) -> EnsembleModel:
                          weights=[0.6, 0.4])
 
 
-def proba_in_fresh_process(model_dir, X) -> np.ndarray:
-    """load_model + predict_proba in a new interpreter: the files alone must carry the model."""
-    np.save(model_dir.parent / "X.npy", X)
-    code = ("import sys, numpy as np; from gpumeta.model import load_model; "
-            "m = load_model(sys.argv[1], 'cpu'); np.save(sys.argv[2], m.predict_proba(np.load(sys.argv[3])))")
-    out = model_dir.parent / "proba.npy"
-    subprocess.run([sys.executable, "-c", code, str(model_dir), str(out), str(model_dir.parent / "X.npy")],
-                   check=True)
-    return np.load(out)
+def proba_in_fresh_process(model_dirs: list, X) -> list[np.ndarray]:
+    """load_model + predict_proba of every model directory in one new interpreter: the files alone must
+    carry the models (one process for all of them: each start costs seconds of imports)."""
+    work = model_dirs[0].parent.parent
+    np.save(work / "X.npy", X)
+    code = ("import sys, numpy as np; from gpumeta.model import load_model; X = np.load(sys.argv[1]); "
+            "[np.save(d + '.proba.npy', load_model(d, 'cpu').predict_proba(X)) for d in sys.argv[2:]]")
+    subprocess.run([sys.executable, "-c", code, str(work / "X.npy"), *map(str, model_dirs)], check=True)
+    return [np.load(f"{d}.proba.npy") for d in model_dirs]
 
 
-def check_predictor_contract(model, tmp_path) -> None:
-    X, y, _ = data()
-    held_out = X[split()[2]]
+def held_out_X() -> np.ndarray:
+    return data()[0][split()[2]]
+
+
+def check_predictor_contract(model, tmp_path) -> np.ndarray:
+    """The calls every model answers, and an in-process reload predicting the same; the probabilities."""
+    _, y, _ = data()
+    held_out = held_out_X()
     proba = model.predict_proba(held_out)
     assert proba.shape == (len(held_out), 3)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-9)
@@ -109,13 +114,23 @@ def check_predictor_contract(model, tmp_path) -> None:
     truth = y[split()[2]] == 1
     assert average_precision_score(truth, proba[:, 1]) > 3 * truth.mean()
     path = model.save(tmp_path / "model")
-    np.testing.assert_array_equal(proba_in_fresh_process(path, held_out), proba)
+    np.testing.assert_array_equal(load_model(path, "cpu").predict_proba(held_out), proba)
+    return proba
+
+
+@pytest.fixture(scope="module")
+def fresh_process_proba(tmp_path_factory) -> dict[str, np.ndarray]:
+    """Every algorithm's single model saved and predicted in one fresh process."""
+    root = tmp_path_factory.mktemp("fresh")
+    dirs = [single(name).save(root / name / "model") for name in ALGORITHMS]
+    return dict(zip(ALGORITHMS, proba_in_fresh_process(dirs, held_out_X())))
 
 
 @pytest.mark.parametrize("name", list(ALGORITHMS))
-def test_single_model_contract_for_every_algorithm(name, tmp_path):
+def test_single_model_contract_for_every_algorithm(name, tmp_path, fresh_process_proba):
     model = single(name)
-    check_predictor_contract(model, tmp_path)
+    proba = check_predictor_contract(model, tmp_path)
+    np.testing.assert_array_equal(fresh_process_proba[name], proba)
     reloaded = load_model(tmp_path / "model", "cpu")
     assert reloaded.algorithm == name and reloaded.algorithm_params == get_algorithm(name, FAST[name]).get_params()
     assert reloaded.evals_result == model.evals_result
@@ -223,7 +238,7 @@ def test_every_algorithm_fits_and_reloads_on_cuda(name, tmp_path):
     train_rows, val_rows, test_rows = split()
     learner = get_algorithm(name, FAST[name])
     learners = learner.fit_one_vs_rest(backend, backend.asarray(X), y, train_rows, val_rows,
-                                       [FEATURES.index(f) for f in LOGIT], seed=1, nthread=2)
+                                       [FEATURES.index(f) for f in LOGIT], seed=1, nthread=1)
     model = MetaModel(learners=learners, feature_names=list(FEATURES), logit_features=list(LOGIT), algorithm=name,
                       algorithm_params=learner.get_params(), backend=backend)
     held_out = backend.asarray(X[test_rows])
