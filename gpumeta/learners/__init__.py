@@ -4,8 +4,8 @@ Adding an algorithm is one module with a `Learner` subclass (and its `BinaryMode
 one) plus one line in `ALGORITHMS`. Optional libraries are imported only when their learner fits or
 loads, and a missing one is reported with the pip extra that installs it.
 
-The backend seam should grow ``Backend.sklearn_like(sklearn_path, cuml_path)``; until then
-`base.sklearn_like` is the only place a learner picks a library by device.
+A learner that has a scikit-learn estimator and a cuML twin takes the class from
+``Backend.sklearn_like(sklearn_path, cuml_path)``: the backend seam decides, not the learner.
 """
 
 from __future__ import annotations

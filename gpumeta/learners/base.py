@@ -13,7 +13,6 @@ it to stream the rows into one quantised matrix instead (no materialised copy; s
 from __future__ import annotations
 
 import abc
-import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -137,17 +136,6 @@ class Learner(abc.ABC):
                 n_rounds=None if n_rounds is None else int(n_rounds[k]), seed=seed, nthread=nthread,
                 on_round=on_round))
         return models
-
-
-def sklearn_like(backend, sklearn_path: str, cuml_path: str):
-    """The scikit-learn estimator class on cpu, its cuML counterpart on cuda ("module.Class" paths).
-
-    The one place a learner picks a library by device; it belongs on `Backend` (see the learners
-    package docstring), kept here until the backend seam grows the method.
-    """
-    path = cuml_path if backend.name == "cuda" else sklearn_path
-    module, _, cls = path.rpartition(".")
-    return getattr(importlib.import_module(module), cls)
 
 
 def host_float32(backend, X) -> np.ndarray:

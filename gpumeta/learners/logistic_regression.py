@@ -1,5 +1,5 @@
 """`logistic_regression`: an L2 logistic regression on standardised features (cuML on cuda, scikit-learn
-on cpu: `sklearn_like` picks).
+on cpu: `Backend.sklearn_like` picks).
 
 Missing values are imputed with the training mean, which also makes them contribute nothing. Saved as
 JSON (coefficients, intercept, and the standardisation), evaluated with the backend's array module.
@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..atomic import write_json
-from .base import BinaryModel, Learner, OnRound, file_in, sklearn_like, tick
+from .base import BinaryModel, Learner, OnRound, file_in, tick
 
 
 class LinearBinary(BinaryModel):
@@ -79,8 +79,8 @@ class LogisticRegressionLearner(Learner):
         centred = xp.where(xp.isnan(X), 0.0, X - mean)
         scale = xp.sqrt((centred ** 2).mean(axis=0))
         scale = xp.where(scale > 0, scale, 1.0)
-        estimator = sklearn_like(backend, "sklearn.linear_model.LogisticRegression",
-                                 "cuml.linear_model.LogisticRegression")
+        estimator = backend.sklearn_like("sklearn.linear_model.LogisticRegression",
+                                         "cuml.linear_model.LogisticRegression")
         # lbfgs/qn are deterministic: no seed to pass.
         fitted = estimator(C=self.params["C"], max_iter=self.params["max_iter"], tol=self.params["tol"]).fit(
             centred / scale, y_train, sample_weight=w_train)

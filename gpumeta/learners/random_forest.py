@@ -22,7 +22,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import GpumetaError
-from .base import Learner, OnRound, sklearn_like, tick
+from .base import Learner, OnRound, tick
 from .xgboost_learner import XGBoostBinary
 
 _ROOT_PARENT = 2147483647  # xgboost's "no parent"
@@ -146,8 +146,8 @@ class RandomForestLearner(Learner):
 
     def fit_binary(self, backend, X_train, y_train, w_train, X_val, y_val, w_val, *, n_rounds=None,
                    seed: int, nthread: int, on_round: OnRound = None) -> XGBoostBinary:
-        estimator = sklearn_like(backend, "sklearn.ensemble.RandomForestClassifier",
-                                 "cuml.ensemble.RandomForestClassifier")
+        estimator = backend.sklearn_like("sklearn.ensemble.RandomForestClassifier",
+                                         "cuml.ensemble.RandomForestClassifier")
         p = self.params
         forest = estimator(n_estimators=p["n_estimators"], max_depth=p["max_depth"],
                            min_samples_leaf=p["min_samples_leaf"], max_features=p["max_features"],
