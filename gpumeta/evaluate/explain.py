@@ -72,7 +72,7 @@ def shap_importance(contributions: np.ndarray, feature_names: list[str]) -> pd.D
 
 
 def importance_table(model, shap_table: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Gain per class (features a booster never split on get 0) beside mean |SHAP| when given."""
+    """Gain per class (features a learner never used get 0) beside mean |SHAP| when given."""
     gain = model.feature_importance().reindex(list(model.feature_names)).fillna(0.0)
     table = pd.DataFrame({"feature": list(model.feature_names)})
     for label in LABELS:
