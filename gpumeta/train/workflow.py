@@ -332,7 +332,9 @@ class _Trainer:
         for fold, offset in zip(folds, offsets):
             if not self.fold_done(fold):
                 started = time.perf_counter() + offset
-                self.finish_fold(fold, self.fit(fold.fit, f"fold {fold.k}/{n_folds}", rounds), rule, started)
+                refit = self.fit(fold.fit, f"fold {fold.k}/{n_folds}", rounds,
+                                 watch_rows=self.dataset.rows_of(fold.test))  # its curves, as the probe's
+                self.finish_fold(fold, refit, rule, started)
             shutil.rmtree(self.run_dir / "folds" / f"probe_{fold.k}", ignore_errors=True)
 
     def final_model(self, splitter: GeneSplitter, train_genes: list[str]):
