@@ -278,3 +278,15 @@ def test_train_cli_refuses_bad_algorithm_options_in_one_line(args, message, tmp_
                  *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and message in err
+
+
+def test_shap_figures_are_drawn_from_a_learners_own_contributions(pipeline_runs, tmp_path):
+    from gpumeta.evaluate.plots import plot_shap
+
+    model = pipeline_runs["runs"]["lightgbm"].model
+    X = model.matrix(pipeline_runs["held_out"])
+    contributions = model.contributions(X)  # LightGBM's pred_contrib, not the shap package's explainers
+    figures = plot_shap(contributions[1], X, model.feature_names, "donor", tmp_path, top=8, note="test genes")
+    assert sorted(figures) == ["shap_beeswarm_donor", "shap_dependence_donor", "shap_waterfall_donor"]
+    for png in figures.values():
+        assert png.stat().st_size > 10_000 and png.with_suffix(".pdf").is_file()
