@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import functools
+import importlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -118,6 +119,13 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def local_cluster(self, n_workers: int | None = None, threads_per_worker: int | None = None):
         """A dask cluster on this machine."""
+
+    def sklearn_like(self, sklearn_path: str, cuml_path: str) -> type:
+        """The estimator class a learner fits with on this backend: scikit-learn's on cpu, its cuML
+        counterpart on cuda ("module.Class" paths; the same estimator API). The one place a learner picks
+        a library by device."""
+        module, _, name = (cuml_path if self.name == "cuda" else sklearn_path).rpartition(".")
+        return getattr(importlib.import_module(module), name)
 
 
 class _CpuBackend(Backend):

@@ -1,8 +1,8 @@
 """Per-class probability calibration stored as plain JSON (never a pickle).
 
-Platt scaling is a logistic regression on the booster's margin; isotonic regression is stored as its
-breakpoints and applied by linear interpolation, which is exactly what scikit-learn's IsotonicRegression
-does at predict time.
+Platt scaling is a logistic regression on a learner's margin (log-odds, whatever the algorithm);
+isotonic regression is stored as its breakpoints and applied by linear interpolation, which is exactly
+what scikit-learn's IsotonicRegression does at predict time.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def fit_calibrator(margin: np.ndarray, target: np.ndarray, method: str) -> dict:
 
 
 def apply_calibrator(spec: dict, margin: np.ndarray) -> np.ndarray:
-    """Calibrated probability of the class from the booster's margin (host NumPy)."""
+    """Calibrated probability of the class from its learner's margin (host NumPy)."""
     method = spec.get("method", "none")
     if method == "platt":
         return _sigmoid(spec["a"] * margin + spec["b"])

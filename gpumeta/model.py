@@ -1,12 +1,19 @@
-"""Trained meta-models: one-vs-rest boosters + calibration, saved as JSON + xgboost UBJSON (never a pickle).
+"""Trained meta-models: three one-vs-rest learners + calibration, saved as JSON + each learner's own
+model format (never a pickle).
 
 Every kind of model (a single model, an ensemble of instances, a model trained with xgboost.dask) answers
-the same `predict_proba`, so `predict`, `evaluate` and notebooks never care which one they hold. Loading
-runs no code from the files: a model directory is ``manifest.json`` plus boosters in xgboost's own format.
+the same `predict_proba`, so `predict`, `evaluate` and notebooks never care which one they hold; every
+algorithm (`gpumeta.learners`) answers the same `BinaryModel` calls, so a model never cares which
+algorithm made it. Loading runs no code from the files: a model directory is ``manifest.json`` plus each
+class's model in its library's own format (xgboost UBJSON, LightGBM text, CatBoost .cbm, JSON).
+
+Manifest format 2 records ``algorithm``, ``algorithm_params`` and per class its ``files`` and
+``best_iteration``; format 1 manifests (xgboost boosters listed under ``boosters``) still load.
 """
 
 from __future__ import annotations
 
+import abc
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +29,7 @@ from .errors import GpumetaError, shown
 from .schema import LABELS
 
 FORMAT = "gpumeta-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SITE_TYPES = ("donor", "acceptor")
 #: Rows per prediction chunk: bounds the memory of the logit transform and of SHAP matrices.
 CHUNK_ROWS = 1 << 16
@@ -53,7 +60,7 @@ def decide(proba: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
     return np.where(ratios.max(axis=1) >= 1.0, best + 1, 0).astype(np.int8)
 
 
-class _Predictor:
+class _Predictor(abc.ABC):
     """What every model kind shares: feature alignment, chunking, decisions."""
 
     feature_names: list[str]
@@ -98,21 +105,39 @@ class _Predictor:
             self.write_into(tmp)
         return Path(path)
 
+    @abc.abstractmethod
+    def margins(self, X) -> np.ndarray:
+        """Raw one-vs-rest margins (n, 3) in log-odds, host."""
+
+    @abc.abstractmethod
+    def contributions(self, X) -> np.ndarray:
+        """SHAP values (3, n, p+1) in log-odds, last column the bias; each row sums to its margin."""
+
+    @abc.abstractmethod
+    def feature_importance(self) -> pd.DataFrame:
+        """Importance per feature (rows) and class (columns): total gain where the learner has it."""
+
+    @abc.abstractmethod
+    def write_into(self, directory: Path) -> None:
+        """Write manifest.json and the learners' files into an existing (temporary) directory."""
+
 
 @dataclass
 class MetaModel(_Predictor):
-    """Three one-vs-rest boosters (LABELS order), their calibrators, and what they were trained on."""
+    """Three one-vs-rest learners (`gpumeta.learners.BinaryModel`, LABELS order), their calibrators, and
+    what they were trained on."""
 
-    boosters: list
+    learners: list
     feature_names: list[str]
     logit_features: list[str]
+    algorithm: str = "xgboost"
+    algorithm_params: dict = field(default_factory=dict)
     calibrators: list[dict] = field(default_factory=lambda: [{"method": "none"}] * len(LABELS))
     thresholds: dict[str, float] = field(default_factory=lambda: {t: 0.5 for t in SITE_TYPES})
     base_thresholds: dict[str, float] = field(default_factory=lambda: {t: 0.5 for t in SITE_TYPES})
     training_genes: list[str] = field(default_factory=list)
     dataset_fingerprint: str = ""
     params: dict = field(default_factory=dict)
-    evals_result: dict = field(default_factory=dict)
     backend: Backend = field(default_factory=lambda: get_backend("cpu"))
     #: How the training dataset's features were made (gpumeta.annotate.recipe); None when unknown.
     recipe: dict | None = None
@@ -121,54 +146,54 @@ class MetaModel(_Predictor):
 
     def __post_init__(self) -> None:
         self._logit_idx = [self.feature_names.index(f) for f in self.logit_features]
-        for booster in self.boosters:
-            booster.set_param({"device": self.backend.xgb_device, "nthread": self.backend.n_threads})
+
+    @property
+    def evals_result(self) -> dict:
+        """{label: {"train": {metric: [...]}, "validation": {...}, "best_iteration": n}} of the learners."""
+        return {label: {**learner.evals_result, "best_iteration": int(learner.best_iteration)}
+                for label, learner in zip(LABELS, self.learners)}
 
     # ---- prediction -----------------------------------------------------------------------------------
     def transform(self, X):
         """The learner's view of raw features (probability columns on the logit scale)."""
         return logit_columns(X, self._logit_idx, self.backend.xp)
 
-    def margins(self, X) -> np.ndarray:
-        """Raw one-vs-rest margins (n, 3), host."""
+    def _per_chunk(self, X, answer, width: int | None, dtype) -> np.ndarray:
+        """answer(learner, chunk) for every class over row chunks of X: (3, n) or (3, n, width), host."""
         self._check_width(X)
-        out = np.empty((X.shape[0], len(LABELS)), dtype=np.float64)
+        shape = (len(LABELS), X.shape[0]) + (() if width is None else (width,))
+        out = np.empty(shape, dtype=dtype)
         for start in range(0, X.shape[0], CHUNK_ROWS):
             chunk = self.transform(self.backend.asarray(X[start:start + CHUNK_ROWS]))
-            for k, booster in enumerate(self.boosters):
-                out[start:start + chunk.shape[0], k] = self.backend.to_host(
-                    booster.inplace_predict(chunk, predict_type="margin"))
+            for k, learner in enumerate(self.learners):
+                out[k, start:start + chunk.shape[0]] = answer(learner, chunk)
         return out
 
+    def margins(self, X) -> np.ndarray:
+        """Raw one-vs-rest margins (n, 3), host."""
+        return self._per_chunk(X, lambda learner, chunk: learner.margin(chunk), None, np.float64).T.copy()
+
     def contributions(self, X) -> np.ndarray:
-        """SHAP values (3, n, p+1) of each class's booster in log-odds (TreeSHAP; GPUTreeShap on cuda).
+        """SHAP values (3, n, p+1) of each class's learner in log-odds (native where the library has them).
 
         Contributions are attributed to the raw feature columns: the logit transform is monotone per
         column, so each column's contribution is unchanged by it.
         """
-        self._check_width(X)
-        out = np.empty((len(LABELS), X.shape[0], X.shape[1] + 1), dtype=np.float32)
-        for start in range(0, X.shape[0], CHUNK_ROWS):
-            chunk = self.transform(self.backend.asarray(X[start:start + CHUNK_ROWS]))
-            dm = self.backend.dmatrix(chunk)
-            for k, booster in enumerate(self.boosters):
-                out[k, start:start + chunk.shape[0]] = self.backend.to_host(booster.predict(dm, pred_contribs=True))
-        return out
+        return self._per_chunk(X, lambda learner, chunk: learner.contributions(chunk), X.shape[1] + 1,
+                               np.float32)
 
     def feature_importance(self) -> pd.DataFrame:
-        """Total gain per feature (rows) and class (columns)."""
-        table = pd.DataFrame(0.0, index=pd.Index(self.feature_names, name="feature"), columns=list(LABELS))
-        for label, booster in zip(LABELS, self.boosters):
-            for key, gain in booster.get_score(importance_type="total_gain").items():
-                table.loc[self.feature_names[int(key[1:])], label] = gain
-        return table
+        """Total gain (or the learner's nearest measure) per feature (rows) and class (columns)."""
+        return pd.DataFrame({label: learner.feature_importance() for label, learner in zip(LABELS, self.learners)},
+                            index=pd.Index(self.feature_names, name="feature"))
 
     # ---- persistence ----------------------------------------------------------------------------------
-    def manifest(self) -> dict:
+    def manifest(self, classes: list[dict] | None = None) -> dict:
         return {
             "format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.kind, "labels": list(LABELS),
             "feature_names": self.feature_names, "logit_features": self.logit_features,
-            "boosters": [f"{label}.ubj" for label in LABELS], "calibration": self.calibrators,
+            "algorithm": self.algorithm, "algorithm_params": self.algorithm_params,
+            "classes": classes or [], "calibration": self.calibrators,
             "thresholds": self.thresholds, "base_thresholds": self.base_thresholds,
             "training_genes": list(self.training_genes), "dataset_fingerprint": self.dataset_fingerprint,
             "params": self.params, "evals_result": self.evals_result, "recipe": self.recipe,
@@ -176,29 +201,41 @@ class MetaModel(_Predictor):
 
     def write_into(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        for label, booster in zip(LABELS, self.boosters):
-            booster.save_model(str(directory / f"{label}.ubj"))
-        write_json(directory / "manifest.json", self.manifest())
-
+        classes = [{"label": label, "files": learner.save(directory, label),
+                    "best_iteration": int(learner.best_iteration)}
+                   for label, learner in zip(LABELS, self.learners)]
+        write_json(directory / "manifest.json", self.manifest(classes))
 
     @classmethod
     def from_manifest(cls, directory: Path, manifest: dict, backend: Backend) -> MetaModel:
-        import xgboost as xgb
+        from .learners import learner_class
 
-        boosters = []
-        for name in manifest["boosters"]:
-            booster = xgb.Booster()
+        if manifest.get("format_version", 1) < 2:  # format 1: xgboost boosters only
+            algorithm, params = "xgboost", {}
+            curves = manifest.get("evals_result", {})
+            classes = [{"files": [name], "best_iteration": curves.get(label, {}).get("best_iteration", 0)}
+                       for label, name in zip(LABELS, manifest["boosters"])]
+        else:
+            algorithm, params, classes = manifest["algorithm"], manifest["algorithm_params"], manifest["classes"]
+        model_class = learner_class(algorithm).model_class
+        learners = []
+        for label, spec in zip(LABELS, classes):
             try:
-                booster.load_model(str(directory / name))
-            except Exception:
-                raise GpumetaError(f"{directory / name}: missing or not an xgboost model; the model directory "
-                                   "is incomplete, retrain or copy it again") from None
-            boosters.append(booster)
-        return cls(boosters=boosters, feature_names=manifest["feature_names"],
-                   logit_features=manifest["logit_features"], calibrators=manifest["calibration"],
-                   thresholds=manifest["thresholds"], base_thresholds=manifest["base_thresholds"],
-                   training_genes=manifest["training_genes"], dataset_fingerprint=manifest["dataset_fingerprint"],
-                   params=manifest.get("params", {}), evals_result=manifest.get("evals_result", {}),
+                learner = model_class.load(directory, spec, backend)
+            except GpumetaError:
+                raise
+            except Exception as exc:
+                raise GpumetaError(f"{directory / spec['files'][0]}: not a readable {algorithm} model "
+                                   f"({type(exc).__name__}); the model directory is damaged, retrain or copy "
+                                   "it again") from None
+            curves = manifest.get("evals_result", {}).get(label, {})
+            learner.evals_result = {k: v for k, v in curves.items() if k != "best_iteration"}
+            learners.append(learner)
+        return cls(learners=learners, feature_names=manifest["feature_names"],
+                   logit_features=manifest["logit_features"], algorithm=algorithm, algorithm_params=params,
+                   calibrators=manifest["calibration"], thresholds=manifest["thresholds"],
+                   base_thresholds=manifest["base_thresholds"], training_genes=manifest["training_genes"],
+                   dataset_fingerprint=manifest["dataset_fingerprint"], params=manifest.get("params", {}),
                    backend=backend, recipe=manifest.get("recipe"))
 
 
@@ -275,6 +312,16 @@ class EnsembleModel(_Predictor):
             member.write_into(directory / "instances" / f"instance_{i:03d}")
         write_json(directory / "manifest.json", self.manifest())
 
+    @classmethod
+    def from_manifest(cls, directory: Path, manifest: dict, backend: Backend) -> EnsembleModel:
+        # Each instance has its own manifest, so instances of different algorithms combine as they are.
+        members = [MetaModel.from_manifest(directory / spec["path"], _read_manifest(directory / spec["path"]),
+                                           backend)
+                   for spec in manifest["instances"]]
+        return cls(instances=members, weights=[s["weight"] for s in manifest["instances"]],
+                   calibrators=manifest["calibration"], thresholds=manifest["thresholds"],
+                   base_thresholds=manifest["base_thresholds"], params=manifest.get("params", {}),
+                   dataset_fingerprint=manifest.get("dataset_fingerprint", ""), recipe=manifest.get("recipe"))
 
 
 def _read_manifest(directory: Path) -> dict:
@@ -296,21 +343,18 @@ def _read_manifest(directory: Path) -> dict:
     return manifest
 
 
+MODEL_KINDS = {"single": MetaModel.from_manifest, "ensemble": EnsembleModel.from_manifest}
+
+
 def load_model(path: str | Path, device: str | Backend = "auto") -> MetaModel | EnsembleModel:
-    """Load any model kind gpumeta writes (single, ensemble, distributed) from its directory."""
+    """Load any model kind gpumeta writes (single, ensemble, distributed), of any algorithm, from its directory."""
     backend = device if isinstance(device, Backend) else get_backend(device)
     directory = Path(path)
     if directory.is_dir() and not (directory / "manifest.json").exists() and (directory / "model").is_dir():
         directory = directory / "model"  # a run directory: take its model
     manifest = _read_manifest(directory)
-    if manifest["kind"] == "ensemble":
-        members = [MetaModel.from_manifest(directory / spec["path"],
-                                           _read_manifest(directory / spec["path"]), backend)
-                   for spec in manifest["instances"]]
-        return EnsembleModel(instances=members, weights=[s["weight"] for s in manifest["instances"]],
-                             calibrators=manifest["calibration"],
-                             thresholds=manifest["thresholds"], base_thresholds=manifest["base_thresholds"],
-                             params=manifest.get("params", {}),
-                             dataset_fingerprint=manifest.get("dataset_fingerprint", ""),
-                             recipe=manifest.get("recipe"))
-    return MetaModel.from_manifest(directory, manifest, backend)
+    kind = manifest.get("kind", "single")
+    if kind not in MODEL_KINDS:
+        raise GpumetaError(f"{directory / 'manifest.json'}: model kind {kind!r} is unknown to this gpumeta "
+                           f"version (it reads {', '.join(MODEL_KINDS)}); upgrade gpumeta")
+    return MODEL_KINDS[kind](directory, manifest, backend)

@@ -25,9 +25,9 @@ def fit_model(genome, work: Path, train_genes: list[str], device: str, nthread: 
     from gpumeta.annotate import recipe_of_dataset
     from gpumeta.builder import build_dataset
     from gpumeta.dataset import load_dataset
+    from gpumeta.learners import get_algorithm
     from gpumeta.model import MetaModel
     from gpumeta.schema import is_probability_feature
-    from gpumeta.train.config import BoosterParams
     from gpumeta.train.fit import fit_one_vs_rest
 
     build_dataset(genome.fasta, genome.gtf, work / "ds", predictions=genome.predictions, device=device,
@@ -36,10 +36,11 @@ def fit_model(genome, work: Path, train_genes: list[str], device: str, nthread: 
     features = list(data.feature_names)
     logit = [f for f in features if is_probability_feature(f)]
     cut = int(0.8 * len(train_genes))
-    out = fit_one_vs_rest(data.backend, data.X, data.y, data.rows_of(train_genes[:cut]),
-                          data.rows_of(train_genes[cut:]), [features.index(f) for f in logit],
-                          BoosterParams(n_estimators=200, early_stopping_rounds=20), seed=0, nthread=nthread)
-    model = MetaModel(boosters=out.boosters, feature_names=features, logit_features=logit,
+    learner = get_algorithm("xgboost", {"n_estimators": 200, "early_stopping_rounds": 20})
+    models = fit_one_vs_rest(learner, data.backend, data.X, data.y, data.rows_of(train_genes[:cut]),
+                             data.rows_of(train_genes[cut:]), [features.index(f) for f in logit], seed=0,
+                             nthread=nthread)
+    model = MetaModel(learners=models, feature_names=features, logit_features=logit,
                       training_genes=train_genes, recipe=recipe_of_dataset(work / "ds"))
     return model.save(work / "model")
 

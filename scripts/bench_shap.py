@@ -1,10 +1,11 @@
 #!/usr/bin/env python
-"""SHAP timing: exact TreeSHAP via xgboost pred_contribs for 3 one-vs-rest boosters (MetaModel.contributions).
+"""SHAP timing: exact TreeSHAP via xgboost pred_contribs for 3 one-vs-rest learners (MetaModel.contributions).
 
 Usage: python scripts/bench_shap.py [--device cpu|cuda|auto] [--rows N] [--features 140] [--rounds 300]
                                     [--depth 6] [--train-rows 20000] [--repeats 1]
 
-Trains three boosters (neither/donor/acceptor, `--rounds` rounds of depth `--depth`) on random data with
+Trains the xgboost learner's three boosters (neither/donor/acceptor, `--rounds` fixed rounds of depth
+`--depth`, through `Learner.fit_one_vs_rest`) on random data with
 a learnable signal, then times `MetaModel.contributions(X)` on `--rows` rows: the exact path evaluation
 uses (GPUTreeShap on cuda). Default rows: 100,000 on cuda, 5,000 on cpu (TreeSHAP on 2 CPU cores is
 ~10^3 rows/s at this size); rows/s is printed either way so the two compare.
@@ -30,9 +31,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
 
-    import xgboost as xgb
-
     from gpumeta.backend import get_backend
+    from gpumeta.learners import get_algorithm
     from gpumeta.model import MetaModel
     from gpumeta.schema import LABELS
 
@@ -47,13 +47,13 @@ def main() -> None:
         return X, logits.argmax(axis=1)
 
     X_train, y_train = data(args.train_rows)
-    params = {"objective": "binary:logistic", "max_depth": args.depth, "eta": 0.1, "tree_method": "hist",
-              "device": backend.xgb_device, "nthread": backend.n_threads}
+    learner = get_algorithm("xgboost", {"max_depth": args.depth, "subsample": 1.0, "colsample_bytree": 1.0})
     t0 = time.perf_counter()
-    boosters = [xgb.train(params, backend.quantile_dmatrix(backend.asarray(X_train), label=(y_train == k)),
-                          args.rounds) for k in range(len(LABELS))]
+    learners = learner.fit_one_vs_rest(backend, backend.asarray(X_train), y_train, np.arange(len(y_train)),
+                                       np.arange(0), [], n_rounds=[args.rounds] * len(LABELS), seed=0,
+                                       nthread=backend.n_threads)
     fit_s = time.perf_counter() - t0
-    model = MetaModel(boosters=boosters, feature_names=[f"f{j}" for j in range(args.features)],
+    model = MetaModel(learners=learners, feature_names=[f"f{j}" for j in range(args.features)],
                       logit_features=[], backend=backend)
     X, _ = data(rows)
     X = backend.asarray(X)

@@ -95,7 +95,7 @@ def main() -> None:
         spec.write_text(json.dumps(g))
         p = _run(PLAIN, dataset, spec, args.device)
         matrix_mb = card["n_rows"] * len(g["features"]) * 4 / 1e6
-        inside = g["timings"]["xgboost"]
+        inside = g["timings"]["learner"]
         print(f"dataset: {card['n_genes']:,} genes, {card['n_rows']:,} rows, {len(g['features'])} features used "
               f"(float32 matrix {matrix_mb:,.0f} MB); device {args.device}")
         print(f"gpumeta train wall {g['wall']:.1f} s; inside xgboost (fit + predict) {inside:.1f} s = "

@@ -23,10 +23,10 @@ from gpumeta.builder.sequence import gene_sequence
 from gpumeta.cli import main
 from gpumeta.dataset import load_dataset
 from gpumeta.errors import GpumetaError
+from gpumeta.learners import get_algorithm
 from gpumeta.model import MetaModel, load_model
 from gpumeta.schema import is_feature_column, is_probability_feature
 from gpumeta.synth import synth_genome
-from gpumeta.train.config import BoosterParams
 from gpumeta.train.fit import fit_one_vs_rest
 
 N_TRAIN = 8
@@ -45,9 +45,10 @@ def world(tmp_path_factory):
     features = list(data.feature_names)
     logit = [f for f in features if is_probability_feature(f)]
     fit_rows, val_rows = data.rows_of(train_genes[:6]), data.rows_of(train_genes[6:])
-    out = fit_one_vs_rest(data.backend, data.X, data.y, fit_rows, val_rows, [features.index(f) for f in logit],
-                          BoosterParams(n_estimators=30, early_stopping_rounds=10, max_depth=4), seed=0, nthread=2)
-    model = MetaModel(boosters=out.boosters, feature_names=features, logit_features=logit,
+    learner = get_algorithm("xgboost", {"n_estimators": 30, "early_stopping_rounds": 10, "max_depth": 4})
+    models = fit_one_vs_rest(learner, data.backend, data.X, data.y, fit_rows, val_rows,
+                             [features.index(f) for f in logit], seed=0, nthread=2)
+    model = MetaModel(learners=models, feature_names=features, logit_features=logit,
                       training_genes=train_genes, recipe=recipe_of_dataset(work / "ds"))
     model.save(work / "model")
     return {"work": work, "genome": genome, "genes": genes, "model": work / "model"}
@@ -279,7 +280,7 @@ def test_track_intervals_merge_equal_runs_and_keep_the_larger_overlapping_score(
 def test_a_recipe_this_gpumeta_cannot_reproduce_is_refused(change, message):
     recipe = {"format": "gpumeta-recipe/1", "parameters": {"context_width": 2}, "feature_columns": []}
     recipe.update({k: v for k, v in change.items() if k != "features"})
-    model = MetaModel(boosters=[], feature_names=change.get("features", ["donor_score"]), logit_features=[],
+    model = MetaModel(learners=[], feature_names=change.get("features", ["donor_score"]), logit_features=[],
                       recipe=recipe)
     with pytest.raises(GpumetaError, match=message):
         recipe_params(model, "RUN/model")

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 
 from gpumeta.atomic import write_json, write_parquet
 from gpumeta.dataset import load_dataset
 from gpumeta.evaluate.metrics import best_f1_threshold
+from gpumeta.learners import get_algorithm
 from gpumeta.model import MetaModel
-from gpumeta.schema import LABELS
 
 ROWS_PER_GENE = 120
 
@@ -65,19 +64,13 @@ def train_model(dataset, training_genes: list[str], rounds: int = 40) -> MetaMod
     valid_rows = np.isin(dataset.gene_ids, valid_genes)
     fit_rows = train_rows & ~valid_rows
     X = np.asarray(dataset.X)
-    boosters, evals = [], {}
-    for code, label in enumerate(LABELS):
-        dtrain = xgb.DMatrix(X[fit_rows], label=dataset.y[fit_rows] == code)
-        dvalid = xgb.DMatrix(X[valid_rows], label=dataset.y[valid_rows] == code)
-        history: dict = {}
-        booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "nthread": 2,
-                             "eval_metric": "logloss"}, dtrain, rounds,
-                            evals=[(dtrain, "train"), (dvalid, "validation")], evals_result=history,
-                            early_stopping_rounds=10, verbose_eval=False)
-        boosters.append(booster)
-        evals[label] = {**history, "best_iteration": int(booster.best_iteration)}
-    model = MetaModel(boosters=boosters, feature_names=list(dataset.feature_names), logit_features=[],
-                      training_genes=list(training_genes), evals_result=evals, backend=dataset.backend)
+    learner = get_algorithm("xgboost", {"n_estimators": rounds, "early_stopping_rounds": 10, "max_depth": 3,
+                                        "learning_rate": 0.3, "subsample": 1.0, "colsample_bytree": 1.0})
+    learners = learner.fit_one_vs_rest(dataset.backend, X, dataset.y, np.flatnonzero(fit_rows),
+                                       np.flatnonzero(valid_rows), [], seed=0, nthread=1)
+    model = MetaModel(learners=learners, feature_names=list(dataset.feature_names), logit_features=[],
+                      algorithm=learner.name, algorithm_params=learner.get_params(),
+                      training_genes=list(training_genes), backend=dataset.backend)
     train = dataset.subset(train_rows)
     meta = model.predict_proba(X[train_rows])
     model.thresholds = {t: best_f1_threshold(train.y == k, meta[:, k]) for k, t in ((1, "donor"), (2, "acceptor"))}

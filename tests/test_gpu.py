@@ -33,7 +33,7 @@ def cuda():
 
 def _on_gpu(model) -> bool:
     models = getattr(model, "instances", [model])
-    return all(booster_device(b).startswith("cuda") for m in models for b in m.boosters)
+    return all(booster_device(learner.booster).startswith("cuda") for m in models for learner in m.learners)
 
 
 def test_the_gpu_stack_starts_and_auto_chooses_it(cuda):

@@ -172,7 +172,7 @@ def test_distributed_cli_trains_one_model_and_reloads(data, client, tmp_path):
 
     model = load_model(run / "model", CPU)
     assert isinstance(model, MetaModel) and model.params["strategy"] == "distributed"
-    assert all(b.num_boosted_rounds() >= 1 for b in model.boosters)
+    assert model.algorithm == "xgboost" and all(m.booster.num_boosted_rounds() >= 1 for m in model.learners)
     _assert_reloads_identically(TrainResult(run, model, {}, pd.DataFrame(), {}), data, tmp_path)
 
 

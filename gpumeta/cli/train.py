@@ -43,6 +43,24 @@ def original_flag_overrides(*, n_estimators: int | None, early_stopping_patience
             "skip_feature_importance": skip_feature_importance or None}
 
 
+def _json_object(text: str | None, option: str) -> dict | None:
+    """`text` parsed as a JSON object of name: value, or a one-line error naming `option`."""
+    import json
+
+    from ..errors import GpumetaError
+
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GpumetaError(f"{option} {text!r}: not valid JSON ({exc.msg}); give an object such as "
+                           '\'{"max_depth": 4}\'') from None
+    if not isinstance(value, dict):
+        raise GpumetaError(f"{option} {text!r}: give a JSON object of name: value, such as '{{\"max_depth\": 4}}'")
+    return value
+
+
 @app.command()
 def train(
     dataset: Annotated[Path, typer.Option("--dataset", help="Training dataset (DIR/master/*.parquet).")],
@@ -62,6 +80,11 @@ def train(
     strategy: Annotated[str | None, typer.Option(
         "--strategy", help="auto, single, multi-instance or distributed (auto: by memory and cluster).")] = None,
     calibration: Annotated[str | None, typer.Option("--calibration", help="platt, isotonic or none.")] = None,
+    algorithm: Annotated[str | None, typer.Option(
+        "--algorithm", help="Learner: xgboost (default), xgboost-rf, lightgbm, catboost, random_forest, "
+                            "logistic_regression.")] = None,
+    algorithm_params: Annotated[str | None, typer.Option(
+        "--algorithm-params", help="The learner's parameters as a JSON object, e.g. '{\"max_depth\": 4}'.")] = None,
     n_folds: Annotated[int | None, typer.Option("--n-folds", help="Gene CV folds.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of splits and sampling.")] = None,
     auto_exclude_leaky: Annotated[bool, typer.Option(
@@ -184,7 +207,9 @@ def train(
                            shap_genes=shap_genes, skip_shap=skip_shap or None,
                            minimal_diagnostics=minimal_diagnostics or None, screening=screening or None,
                            genes_per_instance=genes_per_instance, instance_overlap=instance_overlap,
-                           allow_partial_ensemble=allow_partial_ensemble or None, cluster=client, **original)
+                           allow_partial_ensemble=allow_partial_ensemble or None,
+                           algorithm=algorithm, algorithm_params=_json_object(algorithm_params, "--algorithm-params"),
+                           cluster=client, **original)
     headline = result.evaluation[result.evaluation["headline"]]
     typer.echo(f"held-out macro F1: base {headline['macro_f1']['base']:.4f} -> meta "
                f"{headline['macro_f1']['meta']:.4f} on {result.evaluation['n_test_genes']} genes; "

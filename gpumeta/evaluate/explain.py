@@ -1,10 +1,11 @@
 """Why the meta-model decides as it does: SHAP values and gain, per class.
 
-SHAP values come from ``model.contributions(X)``: xgboost's exact TreeSHAP (``pred_contribs=True``),
-GPUTreeShap when the model runs on cuda, in log-odds of each class's one-vs-rest booster. They are
+SHAP values come from ``model.contributions(X)``, in log-odds of each class's one-vs-rest model (for
+xgboost: exact TreeSHAP, ``pred_contribs=True``, GPUTreeShap when the model runs on cuda). They are
 computed on a seeded sample of genes (every row of each sampled gene, capped at `max_rows` rows), so the
-cost is bounded and the sample is reproducible. The beeswarm plots are drawn with matplotlib by
-`plots.plot_shap_beeswarm`; the `shap` package is not needed.
+cost is bounded and the sample is reproducible. Every learner computes its own contributions (see
+`gpumeta.learners`: native TreeSHAP, LightGBM/CatBoost contributions, exact linear SHAP), on its device;
+the `shap` package only draws them (`plots.plot_shap`: beeswarm, dependence, waterfall per class).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def shap_importance(contributions: np.ndarray, feature_names: list[str]) -> pd.D
 
 
 def importance_table(model, shap_table: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Gain per class (features a booster never split on get 0) beside mean |SHAP| when given."""
+    """Gain per class (features a learner never used get 0) beside mean |SHAP| when given."""
     gain = model.feature_importance().reindex(list(model.feature_names)).fillna(0.0)
     table = pd.DataFrame({"feature": list(model.feature_names)})
     for label in LABELS:
@@ -86,7 +87,8 @@ def explain_model(model, dataset, out_dir: str | Path, plots_dir: str | Path | N
                   shap_genes: int = 200, seed: int = 0, skip_shap: bool = False,
                   max_rows: int = DEFAULT_MAX_SHAP_ROWS, note: str | None = None) -> dict[str, Any]:
     """Write shap_importance.csv (unless skip_shap) and feature_importance.csv into out_dir, and the
-    importance and beeswarm figures into plots_dir when given. Returns what was computed on what."""
+    importance and SHAP figures (beeswarm, dependence, waterfall per class) into plots_dir when given.
+    Returns what was computed on what."""
     out_dir = Path(out_dir)
     info: dict[str, Any] = {"shap": None}
     shap_table = None
@@ -100,8 +102,8 @@ def explain_model(model, dataset, out_dir: str | Path, plots_dir: str | Path | N
             shap_note = (f"SHAP on {len(sample.genes)} held-out genes ({sample.X.shape[0]} rows, seed {seed})"
                          + (f"; {note}" if note else ""))
             for code, label in enumerate(LABELS):
-                plots.plot_shap_beeswarm(sample.contributions[code], sample.X, sample.feature_names, label,
-                                         plots_dir, seed=seed, note=shap_note)
+                plots.plot_shap(sample.contributions[code], sample.X, sample.feature_names, label, plots_dir,
+                                seed=seed, note=shap_note)
     table = importance_table(model, shap_table)
     write_csv(out_dir / "feature_importance.csv", table)
     if plots_dir is not None:

@@ -225,9 +225,10 @@ def evaluate_heldout(
         figures["feature_importance.png"] = "gain: training rows; mean |SHAP|: the SHAP gene sample"
         if explained["shap"] is not None:
             for label in LABELS:
-                figures[f"shap_beeswarm_{label}.png"] = (
-                    f"{explained['shap']['n_genes']} held-out genes sampled with seed {seed} "
-                    f"({explained['shap']['n_rows']} {'sampled ' if rows.is_sampled else ''}rows)")
+                for figure in ("beeswarm", "dependence", "waterfall"):
+                    figures[f"shap_{figure}_{label}.png"] = (
+                        f"{explained['shap']['n_genes']} held-out genes sampled with seed {seed} "
+                        f"({explained['shap']['n_rows']} {'sampled ' if rows.is_sampled else ''}rows)")
         summary["shap"] = explained["shap"]
     summary["figures"] = figures
     summary["test_genes"] = test_genes

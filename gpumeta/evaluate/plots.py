@@ -228,40 +228,51 @@ def plot_feature_importance(importance: pd.DataFrame, out_dir: str | Path, top: 
     return save_figure(fig, out_dir, "feature_importance", note)
 
 
-def plot_shap_beeswarm(contributions: np.ndarray, X: np.ndarray, feature_names: Sequence[str], label: str,
-                       out_dir: str | Path, top: int = 20, max_points: int = 5000, seed: int = 0,
-                       note: str | None = None) -> Path:
-    """Beeswarm-style SHAP summary of one class, drawn with matplotlib (no `shap` package needed).
+def _shap_explanation(contributions: np.ndarray, X: np.ndarray, feature_names: Sequence[str]):
+    """A `shap.Explanation` of one class from contributions (n, p+1): the last column is the bias."""
+    import shap
 
-    `contributions` is (n, p) or (n, p+1) (bias column ignored) for this class; one row per feature
-    (top by mean |SHAP|), points jittered vertically, coloured by the feature's value (rank within the
-    feature, so skewed features still show low vs high).
-    """
-    plt = _pyplot()
+    phi = np.asarray(contributions, dtype=np.float64)
     p = len(feature_names)
-    phi = np.asarray(contributions)[:, :p]
-    X = np.asarray(X)
-    rng = np.random.default_rng(seed)
-    if len(phi) > max_points:
-        rows = np.sort(rng.choice(len(phi), max_points, replace=False))
-        phi, X = phi[rows], X[rows]
-    order = np.argsort(-np.abs(phi).mean(axis=0))[:top]
-    fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(order) + 1.6))
-    for row, j in enumerate(order[::-1]):
-        values = X[:, j].astype(np.float64)
-        ranks = pd.Series(values).rank(pct=True).to_numpy()
-        jitter = rng.uniform(-0.3, 0.3, len(values))
-        points = ax.scatter(phi[:, j], row + jitter, c=ranks, cmap="coolwarm", vmin=0, vmax=1, s=4,
-                            alpha=0.6, linewidths=0, rasterized=True)
-    ax.axvline(0, color="#888888", lw=0.8)
-    ax.set_yticks(range(len(order)))
-    ax.set_yticklabels([feature_names[j] for j in order[::-1]], fontsize=8)
-    ax.set(xlabel=f"SHAP value (log-odds of {label} vs rest)", title=f"SHAP summary: {label}")
-    if len(order):
-        # An inset beside the axes: fig.colorbar(ax=...) steals a slice of the figure that tight_layout
-        # then pushes to the far edge, away from the plot.
-        bar = fig.colorbar(points, cax=ax.inset_axes((1.015, 0.0, 0.025, 1.0)))
-        bar.set_label("feature value (rank)")
-        bar.set_ticks([0, 1])
-        bar.set_ticklabels(["low", "high"])
-    return save_figure(fig, out_dir, f"shap_beeswarm_{label}", note)
+    return shap.Explanation(values=phi[:, :p], base_values=phi[:, p], data=np.asarray(X, dtype=np.float64),
+                            feature_names=list(feature_names))
+
+
+def plot_shap(contributions: np.ndarray, X: np.ndarray, feature_names: Sequence[str], label: str,
+              out_dir: str | Path, top: int = 20, max_points: int = 5000, seed: int = 0,
+              note: str | None = None) -> dict[str, Path]:
+    """The `shap` package's figures of one class, from contributions the learners computed (on device
+    where they run): a beeswarm of the `top` features, the dependence of the top feature's SHAP value on
+    its value (coloured by the feature shap picks as its strongest interaction), and a waterfall of the
+    sample's highest-scoring row for the class (the site the model is surest of).
+
+    `contributions` is (n, p+1) for this class, in log-odds, the last column the bias; rows beyond
+    `max_points` are a seeded sample (beeswarm and dependence). Returns {figure name: PNG path}.
+    """
+    import shap
+
+    plt = _pyplot()
+    explanation = _shap_explanation(contributions, X, feature_names)
+    site = int(np.argmax(explanation.values.sum(axis=1) + explanation.base_values))
+    if len(explanation.values) > max_points:
+        rows = np.sort(np.random.default_rng(seed).choice(len(explanation.values), max_points, replace=False))
+        explanation = explanation[rows]
+    top_feature = int(np.argmax(np.abs(explanation.values).mean(axis=0)))
+    figures = {}
+
+    shap.plots.beeswarm(explanation, max_display=top, show=False, plot_size=(7.5, 0.32 * min(top, len(
+        feature_names)) + 1.6))
+    plt.gca().set_title(f"SHAP summary: {label} (log-odds of {label} vs rest)", fontsize=9)
+    figures[f"shap_beeswarm_{label}"] = save_figure(plt.gcf(), out_dir, f"shap_beeswarm_{label}", note)
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    shap.plots.scatter(explanation[:, top_feature], color=explanation, ax=ax, show=False)
+    ax.set_title(f"SHAP dependence of {label} on its top feature, {feature_names[top_feature]}", fontsize=9)
+    figures[f"shap_dependence_{label}"] = save_figure(fig, out_dir, f"shap_dependence_{label}", note)
+
+    full = _shap_explanation(contributions, X, feature_names)
+    shap.plots.waterfall(full[site], max_display=min(top, 12), show=False)
+    plt.gcf().set_size_inches(7.5, 5.5)
+    plt.gca().set_title(f"{label}: the sample's highest-scoring row (log-odds)", fontsize=9)
+    figures[f"shap_waterfall_{label}"] = save_figure(plt.gcf(), out_dir, f"shap_waterfall_{label}", note)
+    return figures

@@ -18,6 +18,7 @@ from ..atomic import write_json
 from ..backend import get_backend
 from ..model import SITE_TYPES
 from ..train import TrainConfig, train
+from ..train.workflow import FIT_TIMING
 from .spec import Cell
 
 #: The record of a finished cell, inside its run directory.
@@ -88,6 +89,7 @@ def run_cell(cell: Cell, config: TrainConfig, cells_dir: str) -> dict:
     staging = Path(cells_dir) / f"{cell.id}.partial"
     if staging.is_dir() and not (staging / "run_config.json").is_file():
         shutil.rmtree(staging)  # killed before train() stamped it: nothing in it to resume
+    resumed = staging.is_dir()
     started = time.perf_counter()
     with PeakMemory(cell.device) as peak:
         result = train(cell.dataset_path, staging, device=cell.device, config=config, resume=True, quiet=True)
@@ -95,7 +97,10 @@ def run_cell(cell: Cell, config: TrainConfig, cells_dir: str) -> dict:
     record = {
         **cell.describe(), "status": "complete", "error": "",
         **headline_metrics(result.evaluation),
-        "fit_s": round(result.timings.get("xgboost", 0.0), 3), "train_s": round(result.timings["total"], 3),
+        # Seconds in the learners (fits and their predictions) of this attempt: a resumed cell's earlier
+        # attempt died with its clock, so its reused folds are not in it ("resumed" says so).
+        "fit_s": round(result.timings.get(FIT_TIMING, 0.0), 3), "resumed": resumed,
+        "train_s": round(result.timings["total"], 3),
         "cell_s": round(time.perf_counter() - started, 3),
         "peak_host_mb": round(peak.host_bytes / 2**20, 1),
         "peak_device_mb": None if peak.device_bytes is None else round(peak.device_bytes / 2**20, 1),

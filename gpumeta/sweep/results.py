@@ -61,7 +61,7 @@ def plot_comparison(table: pd.DataFrame, out_dir: Path) -> Path | None:
     for who, offset, color in (("base", -0.12, "tab:gray"), ("meta", 0.12, "tab:blue")):
         f1_ax.scatter(x + offset, done[f"macro_f1_{who}"], s=22, color=color, label=who, alpha=0.8)
     time_ax.scatter(x, done["fit_s"], s=22, color="tab:blue")
-    for ax, title in ((f1_ax, "held-out macro F1 (one point per seed)"), (time_ax, "fit time (s, in xgboost)")):
+    for ax, title in ((f1_ax, "held-out macro F1 (one point per seed)"), (time_ax, "fit time (s, in the learner)")):
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
         ax.set_xlim(-0.5, len(labels) - 0.5)
         ax.set_title(title, fontsize=9)

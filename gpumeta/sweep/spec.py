@@ -29,12 +29,11 @@ from typing import Any
 
 from ..dataset import find_parquet_files
 from ..errors import GpumetaError, shown
+from ..learners import ALGORITHMS, DEFAULT_ALGORITHM
 from ..train.config import TrainConfig, load_config
 
-#: The algorithms a cell may name (the learners registry, once training takes `algorithm`).
-ALGORITHMS = ("xgboost", "xgboost-rf", "lightgbm", "catboost", "random_forest", "logistic_regression")
-#: The algorithm training uses when the config names none: its cells pass no `algorithm` override.
-DEFAULT_ALGORITHM = "xgboost"
+# ALGORITHMS: the names a cell may give, the learners registry itself. DEFAULT_ALGORITHM: the one training
+# uses when the config names none; its cells pass no `algorithm` override.
 #: A sweep records where each cell ran, so "auto" is not an axis value.
 SWEEP_DEVICES = ("cpu", "cuda")
 SPEC_KEYS = ("datasets", "algorithms", "params", "seeds", "devices", "config", "train", "retries")

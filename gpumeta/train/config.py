@@ -97,10 +97,17 @@ class TrainConfig:
     skip_feature_importance: bool = False
     importance_rows: int = 25_000
     importance_features: int = 30
+    #: The learner (gpumeta.learners.ALGORITHMS) and its parameters over its defaults; for xgboost the
+    #: `booster` block gives the defaults.
+    algorithm: str = "xgboost"
+    algorithm_params: dict = field(default_factory=dict)
     booster: BoosterParams = field(default_factory=BoosterParams)
     screening: ScreeningParams = field(default_factory=ScreeningParams)
 
     def validate(self) -> TrainConfig:
+        from ..learners import get_algorithm
+
+        get_algorithm(self.algorithm, self.algorithm_params)  # unknown names or parameters: one line
         if self.calibration not in METHODS:
             raise GpumetaError(f"calibration {self.calibration!r} is unknown: use one of {', '.join(METHODS)}")
         if self.n_folds < 2:

@@ -11,8 +11,9 @@ worker's QuantileDMatrix inside `train` from the partitions, and a DaskDMatrix h
 one-matrix-three-labels reuse of the single strategy is not available here. The partitions themselves are
 scattered once and shared by the three fits; only the label column is derived per class.
 
-The result is an ordinary `MetaModel`: the boosters xgboost.dask
-returns are plain xgboost Boosters, so the model saves, loads and predicts like a single-strategy one.
+The result is an ordinary `MetaModel` of the xgboost learner: the boosters xgboost.dask returns are plain
+xgboost Boosters, so the model saves, loads and predicts like a single-strategy one. Only the xgboost
+algorithm trains this way (`strategies.DISTRIBUTED_ALGORITHM`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import math
 
 import numpy as np
 
-from ..backend import booster_device
 from ..cluster import n_workers_of
 from ..errors import GpumetaError
+from ..learners.xgboost_learner import XGBoostBinary
 from ..model import MetaModel, logit_columns
 from ..schema import LABELS
 from .config import TrainConfig
+from .fit import learner_of, trained_on
 
 #: Rows per partition at most; at least two partitions per worker so every worker holds data.
 PARTITION_ROWS = 1 << 18
@@ -108,25 +110,25 @@ def fit_distributed(dataset, train_rows: np.ndarray, val_rows: np.ndarray, featu
         return _GenePartitioned(client, dataset, rows, logit_idx, weights, n_partitions)
 
     train, val = partitioned(train_rows), partitioned(val_rows)
-    params = config.booster
+    learner = learner_of(config)
+    params = learner.params
     # No nthread: xgboost.dask gives each worker its own thread count.
-    xgb_params = {k: v for k, v in params.xgb_params(dataset.backend.xgb_device, 1, config.seed).items()
+    xgb_params = {k: v for k, v in learner.booster_params(dataset.backend, config.seed, 1).items()
                   if k != "nthread"}
-    boosters, curves = [], {}
-    for k, label in enumerate(LABELS):
+    models = []
+    for k in range(len(LABELS)):
         dtrain = dxgb.DaskQuantileDMatrix(client, train.X, train.label(k), weight=train.weights,
-                                          max_bin=params.max_bin)
+                                          max_bin=params["max_bin"])
         dval = dxgb.DaskQuantileDMatrix(client, val.X, val.label(k), weight=val.weights, ref=dtrain,
-                                        max_bin=params.max_bin)
-        out = dxgb.train(client, xgb_params, dtrain, num_boost_round=params.n_estimators,
+                                        max_bin=params["max_bin"])
+        out = dxgb.train(client, xgb_params, dtrain, num_boost_round=params["n_estimators"],
                          evals=[(dtrain, "train"), (dval, "validation")],
-                         early_stopping_rounds=params.early_stopping_rounds, verbose_eval=False)
+                         early_stopping_rounds=params["early_stopping_rounds"], verbose_eval=False)
         best = int(out["booster"].best_iteration)
-        boosters.append(out["booster"][: best + 1])
-        curves[label] = {**out["history"], "best_iteration": best}
-        for _ in range(params.n_estimators if on_round is not None else 0):
+        models.append(XGBoostBinary(out["booster"][: best + 1], dataset.backend, best, out["history"]))
+        for _ in range(params["n_estimators"] if on_round is not None else 0):
             on_round()
-    return MetaModel(boosters=boosters, feature_names=list(features), logit_features=list(logit_features),
-                     evals_result=curves, backend=dataset.backend,
+    return MetaModel(learners=models, feature_names=list(features), logit_features=list(logit_features),
+                     algorithm=learner.name, algorithm_params=learner.get_params(), backend=dataset.backend,
                      params={"strategy": "distributed", "n_workers": workers, "n_partitions": len(train.slices),
-                             "trained_on": booster_device(boosters[0])})
+                             "trained_on": trained_on(learner, dataset.backend, models)})

@@ -5,7 +5,8 @@ matrix fits a fraction of one worker's memory (or `genes_per_instance` of them; 
 each instance that share of its neighbour's genes). Every training gene is in at least one instance; every
 instance uses the same global feature list. Each instance carves its own validation genes from its genes
 for early stopping, and all instances train in parallel on the dask cluster (sequentially in this process
-without one), each task returning its boosters as UBJSON bytes, so no Python object is pickled into a model.
+without one), each task returning its model's files (each learner's own safe format) as bytes, so no Python
+object is pickled into a model.
 
 Data: a task receives only gene lists and reads its instance's rows (and the validation rows it is weighed
 on) from the dataset's Parquet files on its worker, straight onto that worker's device. Neither this process
@@ -31,19 +32,20 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..backend import booster_device, device_errors, get_backend
+from ..backend import device_errors, get_backend
 from ..cluster import worker_memory_budget
 from ..dataset import load_dataset
 from ..errors import GpumetaError
 from ..model import EnsembleModel, MetaModel, load_model
 from ..schema import LABELS
-from .config import BoosterParams, TrainConfig
-from .fit import fit_one_vs_rest
+from .config import TrainConfig
+from .fit import fit_one_vs_rest, learner_of, trained_on
 from .splits import GeneSplitter, gene_groups
 from .strategies import training_matrix_bytes
 
@@ -125,45 +127,46 @@ def _worker_threads() -> int | None:
         return None
 
 
-def fit_instance(device: str, task: InstanceTask, logit_features: list[str], params: BoosterParams,
-                 seed: int) -> dict:
-    """One instance's three boosters (runs on a worker, reading its rows from Parquet onto its device):
-    UBJSON bytes, learning curves, validation skill."""
+def fit_instance(device: str, task: InstanceTask, logit_features: list[str], config: TrainConfig) -> dict:
+    """One instance's three models (runs on a worker, reading its rows from Parquet onto its device): the
+    model directory's files as bytes ({name: bytes}), validation skill, device."""
     backend = get_backend(device)
     features = task.features
+    learner = learner_of(config)
     with device_errors(f"training an instance of {len(task.fit_genes) + len(task.stop_genes)} genes"):
         part = load_dataset(task.path, backend, features=features, genes=[*task.fit_genes, *task.stop_genes])
-        out = fit_one_vs_rest(backend, part.X, part.y, part.rows_of(task.fit_genes), part.rows_of(task.stop_genes),
-                              [features.index(f) for f in logit_features], params, seed,
-                              part.weights if task.weighted else None, nthread=_worker_threads())
+        models = fit_one_vs_rest(learner, backend, part.X, part.y, part.rows_of(task.fit_genes),
+                                 part.rows_of(task.stop_genes), [features.index(f) for f in logit_features],
+                                 seed=config.seed, rounds=config.booster.rounds,
+                                 weights=part.weights if task.weighted else None, nthread=_worker_threads())
         del part
         score = load_dataset(task.path, backend, features=features, genes=task.score_genes)
-        model = MetaModel(boosters=out.boosters, feature_names=features, logit_features=logit_features,
-                          backend=backend)
+        model = MetaModel(learners=models, feature_names=features, logit_features=logit_features,
+                          algorithm=learner.name, algorithm_params=learner.get_params(), backend=backend)
         skill = validation_skill(model.margins(score.X), score.y, score.weights if task.weighted else None)
-    return {"boosters": [bytes(b.save_raw("ubj")) for b in out.boosters], "evals_result": out.evals_result,
-            "skill": skill, "device": booster_device(out.boosters[0])}
+    with tempfile.TemporaryDirectory() as tmp:
+        model.write_into(Path(tmp))
+        files = {path.name: path.read_bytes() for path in Path(tmp).iterdir()}
+    return {"files": files, "skill": skill, "device": trained_on(learner, backend, models)}
 
 
-def _from_result(result: dict, features, logit_features, backend, genes, key: str) -> MetaModel:
-    import xgboost as xgb
-
-    boosters = []
-    for raw in result["boosters"]:
-        booster = xgb.Booster()
-        booster.load_model(bytearray(raw))
-        boosters.append(booster)
-    return MetaModel(boosters=boosters, feature_names=list(features), logit_features=list(logit_features),
-                     evals_result=result["evals_result"], training_genes=list(genes), backend=backend,
-                     params={"strategy": "multi-instance", "cache_key": key, "validation_skill": result["skill"],
-                             "trained_on": result["device"]})
+def _from_result(result: dict, backend, genes, key: str) -> MetaModel:
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in result["files"].items():
+            (Path(tmp) / name).write_bytes(data)
+        model = load_model(tmp, backend)  # every learner reads its files whole: the directory may go
+    model.training_genes = list(genes)
+    model.params = {"strategy": "multi-instance", "cache_key": key, "validation_skill": result["skill"],
+                    "trained_on": result["device"]}
+    return model
 
 
 def _cache_key(genes, stop_genes, score_rows: np.ndarray, features, logit_features, config: TrainConfig,
                weighted: bool) -> str:
     spec = {"genes": list(genes), "stop": list(stop_genes), "score_rows": hashlib.sha256(score_rows.tobytes())
             .hexdigest(), "features": list(features), "logit": list(logit_features),
-            "booster": config.to_dict()["booster"], "seed": config.seed, "weighted": weighted}
+            "booster": config.to_dict()["booster"], "algorithm": config.algorithm,
+            "algorithm_params": config.algorithm_params, "seed": config.seed, "weighted": weighted}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -190,7 +193,7 @@ def fit_multi_instance(dataset, train_rows: np.ndarray, val_rows: np.ndarray, fe
     plan = plan_instances(genes, rows_per_gene, groups, genes_per_instance,
                           config.instance_overlap, config.seed)
     splitter = GeneSplitter(groups, config.seed)
-    ticks_per_instance = config.booster.n_estimators * len(LABELS) // len(plan)
+    ticks_per_instance = learner_of(config).max_rounds() * len(LABELS) // len(plan)
     models: dict[int, MetaModel] = {}
     pending: dict[int, tuple[InstanceTask, str, list[str]]] = {}
     for i, instance_genes in enumerate(plan):
@@ -205,13 +208,13 @@ def fit_multi_instance(dataset, train_rows: np.ndarray, val_rows: np.ndarray, fe
 
     def finish(i: int, result: dict) -> None:
         _data, key, instance_genes = pending[i]
-        models[i] = _from_result(result, features, logit_features, backend, instance_genes, key)
+        models[i] = _from_result(result, backend, instance_genes, key)
         if cache_dir is not None:
             models[i].save(cache_dir / f"instance_{i:03d}")
         for _ in range(ticks_per_instance if on_round is not None else 0):
             on_round()
 
-    args = (logit_features, config.booster, config.seed)
+    args = (logit_features, config)
     failed: dict[int, str] = {}
     if client is None:
         for i, (task, _key, _genes) in pending.items():

@@ -6,9 +6,10 @@ strategy identically:
 
 - ``single``: one matrix on one device (`fit_one_vs_rest`).
 - ``multi-instance``: an ensemble of instances trained in parallel on a dask cluster (`instances.py`).
-- ``distributed``: one model per class over all rows with `xgboost.dask` (`distributed.py`).
+- ``distributed``: one model per class over all rows with `xgboost.dask` (`distributed.py`); the xgboost
+  algorithm only.
 - ``auto``: single when the training matrix fits a fraction of one device, else distributed when the
-  cluster has several workers, else multi-instance.
+  algorithm is xgboost and the cluster has several workers, else multi-instance.
 
 `plan_strategy` decides from the Parquet footers (rows x feature columns) before anything is loaded, so a
 run whose data does not fit the device loads no matrix (``load_dataset(..., with_matrix=False)``) and its
@@ -21,15 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backend import Backend, booster_device, device_errors
+from ..backend import Backend, device_errors
 from ..cluster import n_workers_of
 from ..dataset import DatasetShape
 from ..errors import GpumetaError
 from ..model import EnsembleModel, MetaModel
 from .config import TrainConfig
-from .fit import fit_one_vs_rest
+from .fit import fit_one_vs_rest, learner_of, trained_on
 
 STRATEGIES = ("auto", "single", "multi-instance", "distributed")
+#: The one algorithm xgboost.dask trains across workers.
+DISTRIBUTED_ALGORITHM = "xgboost"
 #: Share of one device's free memory the single strategy may fill: xgboost needs working room beside it.
 SINGLE_MEMORY_FRACTION = 0.5
 
@@ -69,6 +72,9 @@ def _choose(requested: str, n_rows: float, n_features: int, backend: Backend, co
     if requested == "distributed" and cluster is None:
         raise GpumetaError("--strategy distributed needs a dask cluster: add --cluster local or "
                            "--scheduler-address tcp://HOST:PORT")
+    if requested == "distributed" and config.algorithm != DISTRIBUTED_ALGORITHM:
+        raise GpumetaError(f"--strategy distributed trains with xgboost.dask, the {DISTRIBUTED_ALGORITHM} algorithm "
+                           f"only; algorithm {config.algorithm!r} trains with --strategy single or multi-instance")
     if requested != "auto":
         return requested, "requested"
     need = training_matrix_bytes(n_rows, n_features, config.booster.max_bin)
@@ -77,11 +83,13 @@ def _choose(requested: str, n_rows: float, n_features: int, backend: Backend, co
     if need <= budget:
         return "single", f"{size} fits half of one device's free memory ({_gib(budget)})"
     workers = n_workers_of(cluster)
-    if workers > 1:
+    if workers > 1 and config.algorithm == DISTRIBUTED_ALGORITHM:
         return "distributed", f"{size} exceeds half of one device's free memory ({_gib(budget)}); " \
                               f"the cluster has {workers} workers"
-    return "multi-instance", f"{size} exceeds half of one device's free memory ({_gib(budget)}) and no " \
-                             "cluster of 2+ workers is available: an ensemble of instances that each fit"
+    why = "no cluster of 2+ workers is available" if config.algorithm == DISTRIBUTED_ALGORITHM else \
+        f"{config.algorithm} has no distributed training"
+    return "multi-instance", f"{size} exceeds half of one device's free memory ({_gib(budget)}) and {why}: an " \
+                             "ensemble of instances that each fit"
 
 
 def fit_model(strategy: str, dataset, train_rows: np.ndarray, val_rows: np.ndarray, features: list[str],
@@ -114,9 +122,10 @@ def _fit(strategy, dataset, train_rows, val_rows, features, logit_features, conf
     if dataset.X is None:
         raise GpumetaError("the single strategy needs the matrix in memory: load the dataset with its matrix, or "
                            "use --strategy multi-instance")
-    logit_idx = [features.index(f) for f in logit_features]
-    out = fit_one_vs_rest(dataset.backend, dataset.X, dataset.y, train_rows, val_rows, logit_idx, config.booster,
-                          config.seed, weights, on_round)
-    return MetaModel(boosters=out.boosters, feature_names=list(features), logit_features=list(logit_features),
-                     evals_result=out.evals_result, backend=dataset.backend,
-                     params={"strategy": "single", "trained_on": booster_device(out.boosters[0])})
+    learner = learner_of(config)
+    models = fit_one_vs_rest(learner, dataset.backend, dataset.X, dataset.y, train_rows, val_rows,
+                             [features.index(f) for f in logit_features], seed=config.seed,
+                             rounds=config.booster.rounds, weights=weights, on_round=on_round)
+    return MetaModel(learners=models, feature_names=list(features), logit_features=list(logit_features),
+                     algorithm=learner.name, algorithm_params=learner.get_params(), backend=dataset.backend,
+                     params={"strategy": "single", "trained_on": trained_on(learner, dataset.backend, models)})

@@ -34,9 +34,13 @@ from ..model import CHUNK_ROWS, SITE_TYPES, EnsembleModel, MetaModel, load_model
 from ..progress import Progress, Timings, log, run_log
 from ..schema import LABELS
 from .config import TrainConfig, load_config
+from .fit import learner_of
 from .screening import read_exclude_file, screen_features
 from .splits import GeneSplitter, gene_groups
 from .strategies import STRATEGIES, choose_strategy, fit_model
+
+#: Timings key of the seconds spent fitting and predicting with the learners (run_info.json "timings").
+FIT_TIMING = "learner"
 
 #: Fewer held-out genes than this, and the summary warns that its figures rest on few genes.
 MIN_HELDOUT_GENES = 10
@@ -103,14 +107,6 @@ def _pooled_rounds(curves: list[dict], sizes: list[int]) -> list[int]:
     return rounds
 
 
-def _cut(model: MetaModel, rounds: list[int]) -> MetaModel:
-    """`model` with each class's booster cut after its first `rounds` rounds."""
-    evals = {label: {**model.evals_result[label], "best_iteration": r - 1} for label, r in zip(LABELS, rounds)}
-    return MetaModel(boosters=[b[:r] for b, r in zip(model.boosters, rounds)], feature_names=model.feature_names,
-                     logit_features=model.logit_features, evals_result=evals, training_genes=model.training_genes,
-                     backend=model.backend, params=model.params)
-
-
 def _f1_at(y_bin: np.ndarray, proba: np.ndarray, threshold: float) -> float:
     called = proba >= threshold
     tp = float((called & y_bin).sum())
@@ -129,7 +125,8 @@ class _Trainer:
     - a fold whose carve-out is smaller trains on all its training genes for fixed rounds per class: the
       median of the early-stopped folds' rounds; when no fold could early-stop, the rounds minimising the
       logloss pooled over every fold's test genes (xgboost.cv's rule: every training gene votes once, so no
-      single small gene set decides; the single strategy only, others fall back to the n_estimators cap);
+      single small gene set decides; the single strategy only, others fall back to the learner's round cap;
+      a learner without rounds fits once);
     - the final model trains on ALL training genes, no carve-out, for the median of the folds' rounds per
       class, unscaled: each round adds to the margins, so the same rounds keep the margin scale the
       calibrators were fitted on (a 1/(1 - 1/k) scaling would push margins past it). The multi-instance and
@@ -148,6 +145,7 @@ class _Trainer:
         self.warnings = [] if warnings is None else warnings
         self.label = label  # "split 01: " in benchmark mode, so warnings say which run they concern
         self.n_features_dataset = len(dataset.feature_names)
+        self.learner = learner_of(config)
         self.summary: dict = {}
 
     def warn(self, message: str) -> None:
@@ -168,14 +166,14 @@ class _Trainer:
         return f"{len(genes)} gene(s), {sites['donor']} donor and {sites['acceptor']} acceptor sites"
 
     def fit(self, train_genes, description: str, rounds: list[int] | None = None, val_genes=(),
-            watch_rows: np.ndarray | None = None, cut_at_best: bool = True):
+            watch_rows: np.ndarray | None = None):
         """A model on `train_genes`: early-stopped on `val_genes` (or `watch_rows`), or for fixed `rounds` per
         class while they are only evaluated."""
         config = dataclasses.replace(self.config, booster=dataclasses.replace(
-            self.config.booster, rounds=None if rounds is None else list(rounds), cut_at_best=cut_at_best))
+            self.config.booster, rounds=None if rounds is None else list(rounds)))
         val_rows = watch_rows if watch_rows is not None else self.dataset.rows_of(list(val_genes))
-        tick = self.progress.task(description, total=(sum(rounds) if rounds else config.booster.n_estimators * 3))
-        with self.timings.measure("xgboost"):
+        tick = self.progress.task(description, total=(sum(rounds) if rounds else self.learner.max_rounds() * 3))
+        with self.timings.measure(FIT_TIMING):
             model = fit_model(self.strategy, self.dataset, self.dataset.rows_of(train_genes), val_rows,
                               self.features, self.logit_features, config, self.weights, on_round=tick,
                               cluster=self.cluster,
@@ -201,7 +199,7 @@ class _Trainer:
     def margins(self, model, rows: np.ndarray) -> np.ndarray:
         """Margins of these rows, gathered a chunk at a time so no copy of all of them is ever made."""
         X, xp_rows = self.dataset.X, self.dataset.backend.asarray(rows)
-        with self.timings.measure("xgboost"):
+        with self.timings.measure(FIT_TIMING):
             return np.concatenate([model.margins(X[xp_rows[start:start + CHUNK_ROWS]])
                                    for start in range(0, len(rows), CHUNK_ROWS)] or [np.empty((0, len(LABELS)))])
 
@@ -299,7 +297,9 @@ class _Trainer:
         if self.strategy == "single":
             return ("every fold trained on all its training genes, for the rounds per class that minimise the "
                     "logloss pooled over all folds' test genes")
-        return (f"every fold trained for the n_estimators cap ({self.config.booster.n_estimators} rounds): the "
+        if self.learner.max_rounds() == 1:
+            return f"every fold trained on all its training genes ({self.learner.name} has no rounds to choose)"
+        return (f"every fold trained for the round cap ({self.learner.max_rounds()} rounds): the "
                 f"{self.strategy} strategy cannot report per-round test losses")
 
     def fold_done(self, fold: _Fold) -> bool:
@@ -312,14 +312,17 @@ class _Trainer:
         """Folds with no usable validation set, when no fold has one (see the class docstring).
 
         A probe per fold trains on all its training genes while its test genes are watched, until their
-        loss has not improved for early_stopping_rounds (a bound on cost); per class, the round minimising
-        the loss pooled over all folds' test rows, within the rounds every probe reached, is chosen
-        (xgboost.cv's rule), and every probe is cut there (it kept the rounds past its own best). Probes are
-        kept (folds/probe_k) until then, so --resume refits only what is missing.
+        loss has not improved for the learner's early-stopping patience (a bound on cost); per class, the
+        round minimising the loss pooled over all folds' test rows, within the rounds every probe's curve
+        reached, is chosen (xgboost.cv's rule), and every fold is refitted for those rounds: not every
+        learner can cut a fitted model at a round, and a refit with the same seed repeats the probe's first
+        rounds. Probes are kept (folds/probe_k) until then, so --resume refits only what is missing. A
+        learner without rounds fits each fold once.
         """
-        if self.strategy != "single":
-            cap = [self.config.booster.n_estimators] * len(LABELS)
-            rule = f"fixed {cap[0]} rounds: the n_estimators cap"
+        if self.strategy != "single" or self.learner.max_rounds() == 1:
+            cap = [self.learner.max_rounds()] * len(LABELS)
+            rule = f"fixed {cap[0]} rounds: the learner's round cap" if cap[0] > 1 else \
+                f"one fit: {self.learner.name} has no rounds"
             for fold in folds:
                 started = self.start_fold(fold, n_folds, rule)
                 self.finish_fold(fold, self.fit(fold.fit, f"fold {fold.k}/{n_folds}", cap,
@@ -332,21 +335,23 @@ class _Trainer:
             if not (probe_dir / "manifest.json").is_file():
                 log.info(f"{self.label}fold {fold.k}/{n_folds} probe: {len(fold.fit)} training genes, its "
                          f"{len(fold.test)} test genes watched for the pooled choice of rounds")
-                self.fit(fold.fit, f"fold {fold.k}/{n_folds} probe", watch_rows=self.dataset.rows_of(fold.test),
-                         cut_at_best=False).save(probe_dir)
+                self.fit(fold.fit, f"fold {fold.k}/{n_folds} probe",
+                         watch_rows=self.dataset.rows_of(fold.test)).save(probe_dir)
             probes.append(load_model(probe_dir, self.dataset.backend))
             offsets.append(started - time.perf_counter())  # minus its own seconds: finish_fold adds the clock
         rounds = _pooled_rounds([m.evals_result for m in probes], [len(self.dataset.rows_of(f.test)) for f in folds])
         rule = (f"fixed {_pairs(dict(zip(LABELS, rounds)))} rounds: the minimum of the logloss pooled over "
                 f"the {len(folds)} folds' test genes")
-        for fold, probe, offset in zip(folds, probes, offsets):
+        for fold, offset in zip(folds, offsets):
             if not self.fold_done(fold):
-                self.finish_fold(fold, _cut(probe, rounds), rule, time.perf_counter() + offset)
+                started = time.perf_counter() + offset
+                refit = self.fit(fold.fit, f"fold {fold.k}/{n_folds}", rounds,
+                                 watch_rows=self.dataset.rows_of(fold.test))  # its curves, as the probe's
+                self.finish_fold(fold, refit, rule, started)
             shutil.rmtree(self.run_dir / "folds" / f"probe_{fold.k}", ignore_errors=True)
 
     def final_model(self, splitter: GeneSplitter, train_genes: list[str]):
         """The final model, in the folds' regime (see the class docstring)."""
-        cfg = self.config
         known = [r["rounds"] for r in self.fold_rounds.values() if None not in r["rounds"].values()]
         if known:
             rounds = _median_rounds([{"rounds": r} for r in known])
@@ -354,8 +359,8 @@ class _Trainer:
                     + "; ".join(f"{label} {sorted(r[label] for r in known)}" for label in LABELS)
                     + "), unscaled so the margins keep the scale the calibrators were fitted on")
         else:
-            rounds = [cfg.booster.n_estimators] * len(LABELS)
-            rule = "the n_estimators cap (the folds' ensembles report no rounds of their own)"
+            rounds = [self.learner.max_rounds()] * len(LABELS)
+            rule = "the learner's round cap (the folds' ensembles report no rounds of their own)"
         fit_genes, val_genes = self.holdout_for_strategy(splitter, train_genes, salt=99)
         self.splits["final"] = {"train": fit_genes, "validation": val_genes}
         self.final_rounds = {"rounds": dict(zip(LABELS, rounds)), "rule": rule}
@@ -449,7 +454,7 @@ class _Trainer:
         y_oof = self.dataset.y[oof_rows]
         calibrators = [fit_calibrator(oof_margins[:, k], y_oof == k, cfg.calibration) for k in range(len(LABELS))]
         oof_weights = None if self.weights is None else self.weights[oof_rows]
-        probe = MetaModel(boosters=[], feature_names=self.features, logit_features=[], calibrators=calibrators)
+        probe = MetaModel(learners=[], feature_names=self.features, logit_features=[], calibrators=calibrators)
         oof_proba = probe.calibrate_margins(oof_margins)
         thresholds, base_thresholds = {}, {}
         for t in SITE_TYPES:
@@ -472,7 +477,7 @@ class _Trainer:
             model.dataset_fingerprint = self.dataset.fingerprint
             # The build recipe, so `gpumeta annotate` rebuilds exactly these features for new regions.
             model.recipe = recipe_of_dataset(self.dataset.path)
-            model.params = {**model.params, "booster": cfg.to_dict()["booster"], "strategy": self.strategy,
+            model.params = {**model.params, **_learner_params(cfg), "strategy": self.strategy,
                             "calibration": cfg.calibration, "seed": cfg.seed}
             model.save(model_dir)
         write_json(self.run_dir / "model_metadata.json", self.model_metadata(model))
@@ -507,6 +512,12 @@ class _Trainer:
         return TrainResult(self.run_dir, model, evaluation, cv, self.splits)
 
 
+def _learner_params(cfg: TrainConfig) -> dict:
+    """The algorithm and every parameter it trained with (its defaults included), for run_info and the model."""
+    learner = learner_of(cfg)
+    return {"algorithm": learner.name, "params": learner.get_params()}
+
+
 def _pairs(values: dict, fmt: str = "") -> str:
     """"donor 40, acceptor 38" from {"donor": 40, "acceptor": 38}."""
     return ", ".join(f"{k} {v:{fmt}}" if v is not None else f"{k} -" for k, v in values.items())
@@ -519,7 +530,7 @@ def _info(dataset: MetaDataset, cfg: TrainConfig, mode: str, trainer: _Trainer |
         "device_reason": dataset.backend.reason,
         "dataset": str(dataset.path), "dataset_fingerprint": dataset.fingerprint,
         "n_genes": len(dataset.genes), "n_rows": dataset.n_rows, "rows_are_sampled": dataset.is_sampled,
-        "seed": cfg.seed, "calibration": cfg.calibration, "params": cfg.to_dict()["booster"],
+        "seed": cfg.seed, "calibration": cfg.calibration, **_learner_params(cfg),
         "timings": {k: round(v, 3) for k, v in timings.seconds.items()},
     }
     if trainer is not None:
