@@ -34,9 +34,6 @@ class BoosterParams:
     #: Fixed boosting rounds per class (LABELS order), no early stopping. The workflow sets it for the final
     #: model (the CV folds' rounds) and for folds whose validation set is too small; None: early stopping.
     rounds: list[int] | None = None
-    #: Cut each early-stopped booster at its best round. The pooled-rounds probe (gpumeta.train.workflow)
-    #: keeps the rounds past it, to cut every fold at the round chosen across folds instead.
-    cut_at_best: bool = True
 
     def xgb_params(self, device: str, nthread: int, seed: int) -> dict:
         return {
