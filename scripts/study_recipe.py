@@ -165,7 +165,8 @@ def fold_predictions(recipe: Recipe, name: str, builds: dict[str, Path], folds: 
         fold_dir = workdir / "folds" / f"fold_{k}"
         train_ds = gene_subset(builds[recipe.rows], train_genes, fold_dir / f"train_{recipe.rows}")
         test_ds = gene_subset(builds["all"], test_genes, fold_dir / "test_all")
-        run = workdir / "runs" / name / f"fold_{k}"
+        tag = "-".join(f"{key}{value:g}" for key, value in sorted(booster.items()))  # a run per booster setting
+        run = workdir / "runs" / f"{name}_{tag}" / f"fold_{k}"
         if not (run / "model" / "manifest.json").is_file():
             train(train_ds, run, device="cpu", test_dataset=test_ds, overwrite=True, quiet=True,
                   n_folds=3, skip_shap=True, minimal_diagnostics=True,
@@ -224,7 +225,8 @@ def score(pred: pd.DataFrame) -> dict:
 
 
 def markdown(table: pd.DataFrame, kind: str) -> str:
-    first = table.iloc[0]
+    first = {k: int(v) for k, v in table.iloc[0].items() if k in ("genes", "nucleotides", "sites_donor",
+                                                                    "sites_acceptor", "folds")}
     lines = [f"### {kind}: {first['genes']} genes, {first['nucleotides']:,} nucleotides, "
              f"{first['sites_donor']} donor + {first['sites_acceptor']} acceptor sites; "
              f"outer {first['folds']}-fold gene CV, every nucleotide, tuned thresholds", "",
@@ -233,7 +235,7 @@ def markdown(table: pd.DataFrame, kind: str) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for name, r in table.iterrows():
         lines.append(
-            f"| {name} | {r.fp_fn_base} | {r.fp_fn_meta} | {r.change:+.1%} [{r.change_low:+.1%}, "
+            f"| {name} | {r.fp_fn_base:.0f} | {r.fp_fn_meta:.0f} | {r.change:+.1%} [{r.change_low:+.1%}, "
             f"{r.change_high:+.1%}] | {r.ap_donor_base:.3f} / {r.ap_donor_meta:.3f} | "
             f"{r.ap_acceptor_base:.3f} / {r.ap_acceptor_meta:.3f} | {r.topk_donor_base:.3f} / "
             f"{r.topk_donor_meta:.3f} | {r.topk_acceptor_base:.3f} / {r.topk_acceptor_meta:.3f} | "
