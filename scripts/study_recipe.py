@@ -17,7 +17,7 @@ by an outer gene cross-validation over all genes of one genome:
 Usage:
   python scripts/study_recipe.py chr22 --workdir /work/chr22 --out docs/study
   python scripts/study_recipe.py synth --genes 120 --workdir /tmp/study-synth --out docs/study
-  (--recipes a,b,c picks recipes; --folds 5; --nthread 2; --learning-rate/--max-bin make each fit cheaper
+  (--recipes a,b,c picks recipes; --folds 5; --nthread 2; --learning-rate/--max-bin/--n-estimators make each fit cheaper
    for a machine with few cores: the same for every recipe, so the comparison stays fair)
 The chr22 genome is the one `scripts/chr22_spliceai_example.py` writes (real GRCh37, real SpliceAI scores).
 Writes OUT/<genome>_recipes.csv (one row per recipe) and OUT/<genome>_recipes.md (the table).
@@ -255,6 +255,8 @@ def main() -> None:
     parser.add_argument("--nthread", type=int, default=2, help="CPU cores the study may use")
     parser.add_argument("--learning-rate", type=float, default=0.1, help="booster learning rate (train's default)")
     parser.add_argument("--max-bin", type=int, default=256, help="booster histogram bins (train's default)")
+    parser.add_argument("--n-estimators", type=int, default=1000,
+                        help="booster rounds at most (train's default); small gene sets stop near 50 at 0.1")
     args = parser.parse_args()
     names = [n for n in args.recipes.split(",") if n]
     unknown = sorted(set(names) - set(RECIPES))
@@ -262,7 +264,7 @@ def main() -> None:
         raise SystemExit(f"unknown recipe(s) {unknown}: use {', '.join(RECIPES)}")
     if hasattr(os, "sched_setaffinity"):  # xgboost and the builder use every core the process may run on
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.nthread])
-    booster = {"learning_rate": args.learning_rate, "max_bin": args.max_bin}
+    booster = {"learning_rate": args.learning_rate, "max_bin": args.max_bin, "n_estimators": args.n_estimators}
     work = args.workdir / "study"
     work.mkdir(parents=True, exist_ok=True)
     builds = wide_builds(*build_inputs(args.genome, args.workdir, args.genes), work)
