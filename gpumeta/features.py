@@ -68,6 +68,60 @@ def derived_features(d, a, n, context: Mapping[str, Mapping[str, object]], xp) -
     return out
 
 
+#: Score-shape statistics of one type's score over its neighbours within +-W (`{type}_shape_{stat}`).
+SHAPE_STATS: tuple[str, ...] = ("max_diff", "mean_diff", "log_ratio", "second_diff", "is_max", "rank",
+                                 "peak_offset", "other_max")
+
+
+def shape_offsets(width: int) -> list[int]:
+    """The neighbour offsets -W..-1, 1..W of the score-shape window."""
+    return [o for o in range(-width, width + 1) if o != 0]
+
+
+def window_values(padded, idx, pad: int, offsets: list[int], xp):
+    """(rows, len(offsets)) of a zero-padded track (`pad` zeros each side) at idx + offset: one gather."""
+    return padded[idx[:, None] + pad + xp.asarray(offsets, dtype=idx.dtype)[None, :]]
+
+
+def shape_features(prefix: str, s, neighbours, other_neighbours, xp) -> dict[str, object]:
+    """How a score stands out of its neighbourhood (`neighbours`: rows x 2W, offsets -W..-1, 1..W).
+
+    The +-2 context features say whether a score is a peak among its nearest neighbours; a wider window
+    separates a true site from a decoy a few nt away (NAGNAG-like tandem acceptors, donors shadowed by a
+    stronger one): how far the strongest neighbour is, and how strong the other type is nearby.
+    """
+    width = neighbours.shape[1] // 2
+    nmax = neighbours.max(axis=1)
+    offsets = xp.asarray(shape_offsets(width), dtype=s.dtype)
+    return {
+        f"{prefix}_shape_max_diff": s - nmax,
+        f"{prefix}_shape_mean_diff": s - neighbours.mean(axis=1),
+        f"{prefix}_shape_log_ratio": xp.log(s + EPS) - xp.log(nmax + EPS),
+        f"{prefix}_shape_second_diff": 2 * s - neighbours[:, 0] - neighbours[:, -1],
+        f"{prefix}_shape_is_max": ((s >= nmax) & (s > 1e-3)).astype(s.dtype),
+        f"{prefix}_shape_rank": (neighbours > s[:, None]).sum(axis=1).astype(s.dtype),
+        f"{prefix}_shape_peak_offset": offsets[neighbours.argmax(axis=1)],
+        f"{prefix}_shape_other_max": other_neighbours.max(axis=1),
+    }
+
+
+def shape_columns(tracks: Mapping[str, object], idx, pad: int, width: int, xp) -> dict[str, object]:
+    """Every score-shape column at `idx` from zero-padded donor/acceptor tracks; none when width is 0."""
+    if width == 0:
+        return {}
+    offsets = shape_offsets(width)
+    windows = {t: window_values(tracks[t], idx, pad, offsets, xp) for t in SITE_TYPES}
+    out: dict[str, object] = {}
+    for t, other in (("donor", "acceptor"), ("acceptor", "donor")):
+        own = tracks[t][idx + pad]
+        out.update(shape_features(t, own, windows[t], windows[other], xp))
+    return out
+
+
+def shape_names(width: int) -> list[str]:
+    return [f"{t}_shape_{stat}" for t in SITE_TYPES for stat in SHAPE_STATS] if width else []
+
+
 def shift(values, offset: int, xp):
     """values[i + offset] along a gene in transcript order, 0 past either end."""
     out = xp.zeros_like(values)

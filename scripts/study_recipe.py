@@ -17,7 +17,8 @@ by an outer gene cross-validation over all genes of one genome:
 Usage:
   python scripts/study_recipe.py chr22 --workdir /work/chr22 --out docs/study
   python scripts/study_recipe.py synth --genes 120 --workdir /tmp/study-synth --out docs/study
-  (--recipes a,b,c picks recipes; --folds 5; --nthread 2)
+  (--recipes a,b,c picks recipes; --folds 5; --nthread 2; --learning-rate/--max-bin/--n-estimators make each fit cheaper
+   for a machine with few cores: the same for every recipe, so the comparison stays fair)
 The chr22 genome is the one `scripts/chr22_spliceai_example.py` writes (real GRCh37, real SpliceAI scores).
 Writes OUT/<genome>_recipes.csv (one row per recipe) and OUT/<genome>_recipes.md (the table).
 """
@@ -25,6 +26,7 @@ Writes OUT/<genome>_recipes.csv (one row per recipe) and OUT/<genome>_recipes.md
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -47,7 +49,7 @@ from gpumeta.schema import LABELS
 from gpumeta.train.splits import GeneSplitter
 
 #: The widest build every recipe is cut from.
-WIDE = {"context_width": 5, "seq_window": 20, "kmer_sizes": [3]}
+WIDE = {"context_width": 5, "shape_width": 5, "seq_window": 20, "kmer_sizes": [3]}
 
 
 def _offset(label: str) -> int:
@@ -87,6 +89,8 @@ RECIPES = {
     "context5": Recipe("default with base-score context at +-5", ("shape", "nt_wide")),
     "shape5": Recipe("default with score-shape features over +-5", ("context_wide", "nt_wide")),
     "all_rows": Recipe("default, trained on every nucleotide", ("context_wide", "shape", "nt_wide"), rows="all"),
+    "shape5_no_gene": Recipe("default with score-shape features over +-5, without gene-structure features",
+                             ("context_wide", "nt_wide", "gene")),
     "combined": Recipe("context and shape at +-5, nt +-10, no gene features, no k-mers",
                        ("nt_wide", "gene", "kmers")),
 }
@@ -146,7 +150,7 @@ def outer_folds(dataset: Path, n_folds: int, seed: int) -> list[list[str]]:
 
 
 def fold_predictions(recipe: Recipe, name: str, builds: dict[str, Path], folds: list[list[str]],
-                     workdir: Path, nthread: int) -> pd.DataFrame:
+                     workdir: Path, booster: dict) -> pd.DataFrame:
     """Every nucleotide of every gene, scored by the fold model that did not train on it."""
     from gpumeta.train import train
 
@@ -162,11 +166,12 @@ def fold_predictions(recipe: Recipe, name: str, builds: dict[str, Path], folds: 
         fold_dir = workdir / "folds" / f"fold_{k}"
         train_ds = gene_subset(builds[recipe.rows], train_genes, fold_dir / f"train_{recipe.rows}")
         test_ds = gene_subset(builds["all"], test_genes, fold_dir / "test_all")
-        run = workdir / "runs" / name / f"fold_{k}"
+        tag = "-".join(f"{key}{value:g}" for key, value in sorted(booster.items()))  # a run per booster setting
+        run = workdir / "runs" / f"{name}_{tag}" / f"fold_{k}"
         if not (run / "model" / "manifest.json").is_file():
             train(train_ds, run, device="cpu", test_dataset=test_ds, overwrite=True, quiet=True,
                   n_folds=3, skip_shap=True, minimal_diagnostics=True,
-                  screening={"exclude_file": str(exclude)}, **recipe.train)
+                  screening={"exclude_file": str(exclude)}, booster=booster, **recipe.train)
         model = load_model(run / "model", "cpu")
         data = load_dataset(test_ds, "cpu", features=model.feature_names)
         proba = model.predict_proba(model.matrix(data))
@@ -211,7 +216,8 @@ def score(pred: pd.DataFrame) -> dict:
 
 
 def markdown(table: pd.DataFrame, kind: str) -> str:
-    first = table.iloc[0]
+    first = {k: int(v) for k, v in table.iloc[0].items() if k in ("genes", "nucleotides", "sites_donor",
+                                                                    "sites_acceptor", "folds")}
     lines = [f"### {kind}: {first['genes']} genes, {first['nucleotides']:,} nucleotides, "
              f"{first['sites_donor']} donor + {first['sites_acceptor']} acceptor sites; "
              f"outer {first['folds']}-fold gene CV, every nucleotide, tuned thresholds", "",
@@ -220,7 +226,7 @@ def markdown(table: pd.DataFrame, kind: str) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for name, r in table.iterrows():
         lines.append(
-            f"| {name} | {r.fp_fn_base} | {r.fp_fn_meta} | {r.change:+.1%} [{r.change_low:+.1%}, "
+            f"| {name} | {r.fp_fn_base:.0f} | {r.fp_fn_meta:.0f} | {r.change:+.1%} [{r.change_low:+.1%}, "
             f"{r.change_high:+.1%}] | {r.ap_donor_base:.3f} / {r.ap_donor_meta:.3f} | "
             f"{r.ap_acceptor_base:.3f} / {r.ap_acceptor_meta:.3f} | {r.topk_donor_base:.3f} / "
             f"{r.topk_donor_meta:.3f} | {r.topk_acceptor_base:.3f} / {r.topk_acceptor_meta:.3f} | "
@@ -237,12 +243,19 @@ def main() -> None:
     parser.add_argument("--genes", type=int, default=120, help="synthetic genes (synth only)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--recipes", default=",".join(RECIPES))
-    parser.add_argument("--nthread", type=int, default=2)
+    parser.add_argument("--nthread", type=int, default=2, help="CPU cores the study may use")
+    parser.add_argument("--learning-rate", type=float, default=0.1, help="booster learning rate (train's default)")
+    parser.add_argument("--max-bin", type=int, default=256, help="booster histogram bins (train's default)")
+    parser.add_argument("--n-estimators", type=int, default=1000,
+                        help="booster rounds at most (train's default); small gene sets stop near 50 at 0.1")
     args = parser.parse_args()
     names = [n for n in args.recipes.split(",") if n]
     unknown = sorted(set(names) - set(RECIPES))
     if unknown:
         raise SystemExit(f"unknown recipe(s) {unknown}: use {', '.join(RECIPES)}")
+    if hasattr(os, "sched_setaffinity"):  # xgboost and the builder use every core the process may run on
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.nthread])
+    booster = {"learning_rate": args.learning_rate, "max_bin": args.max_bin, "n_estimators": args.n_estimators}
     work = args.workdir / "study"
     work.mkdir(parents=True, exist_ok=True)
     builds = wide_builds(*build_inputs(args.genome, args.workdir, args.genes), work)
@@ -250,10 +263,14 @@ def main() -> None:
     rows = {}
     for name in names:
         started = time.perf_counter()
-        pred = fold_predictions(RECIPES[name], name, builds, folds, work, args.nthread)
+        pred = fold_predictions(RECIPES[name], name, builds, folds, work, booster)
         rows[name] = {**score(pred), "folds": args.folds, "seconds": time.perf_counter() - started}
         print(f"{name}: FP+FN base {rows[name]['fp_fn_base']} meta {rows[name]['fp_fn_meta']} "
               f"({rows[name]['change']:+.1%})", flush=True)
+        write_tables(rows, args)  # after each recipe: a stopped study keeps what it finished
+
+
+def write_tables(rows: dict, args) -> None:
     table = pd.DataFrame.from_dict(rows, orient="index")
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / f"{args.genome}_recipes.csv", index_label="recipe")

@@ -40,7 +40,7 @@ def world(tmp_path_factory):
     genes = sorted(read_annotation(genome.gtf))
     train_genes = genes[:N_TRAIN]
     build_dataset(genome.fasta, genome.gtf, work / "ds", predictions=genome.predictions, device="cpu",
-                  genes=train_genes, kmer_sizes=[2, 3], context_width=3, seq_window=6)
+                  genes=train_genes, kmer_sizes=[2, 3], context_width=3, shape_width=5, seq_window=6)
     data = load_dataset(work / "ds", "cpu")
     features = list(data.feature_names)
     logit = [f for f in features if is_probability_feature(f)]
@@ -75,7 +75,7 @@ def test_the_recipe_survives_save_and_load(world):
     card = json.loads((world["work"] / "ds" / "dataset_card.json").read_text())
     assert model.recipe["parameters"] == card["parameters"]
     params = recipe_params(model, world["model"])
-    assert (params.context_width, params.kmer_sizes, params.seq_window) == (3, (2, 3), 6)
+    assert (params.context_width, params.shape_width, params.kmer_sizes, params.seq_window) == (3, 5, (2, 3), 6)
     assert set(model.feature_names) <= set(model.recipe["feature_columns"])
 
 
@@ -90,7 +90,8 @@ def test_features_at_inference_equal_build_all_positions(world):
     annotation = read_annotation(genome.gtf)
     genes = [next(g for g in world["genes"] if annotation[g].strand == s) for s in "+-"]
     built = build_dataset(genome.fasta, genome.gtf, work / "ds_all", predictions=genome.predictions, device="cpu",
-                          genes=genes, all_positions=True, kmer_sizes=[2, 3], context_width=3, seq_window=6)
+                          genes=genes, all_positions=True, kmer_sizes=[2, 3], context_width=3, shape_width=5,
+                          seq_window=6)
     rows = pd.concat([pq.read_table(f).to_pandas() for f in built.batch_files])
     params = recipe_params(load_model(world["model"], "cpu"), world["model"])
     backend, overlaps = get_backend("cpu"), overlap_counts(annotation.values())

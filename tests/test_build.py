@@ -124,6 +124,49 @@ def test_positions_context_and_sequence_are_in_transcript_orientation(inputs):
     assert np.isfinite(rows[features].to_numpy()).all()
 
 
+def _shape_by_loop(scores: np.ndarray, other: np.ndarray, i: int, width: int) -> dict[str, float]:
+    """The score-shape values of position i, one neighbour at a time (0 past the gene edge)."""
+    def at(track, j):
+        return float(track[j]) if 0 <= j < len(track) else 0.0
+
+    offsets = [o for o in range(-width, width + 1) if o != 0]
+    s, near = float(scores[i]), [at(scores, i + o) for o in offsets]
+    strongest = max(near)
+    return {"max_diff": s - strongest, "mean_diff": s - sum(near) / len(near),
+            "log_ratio": np.log(s + 1e-10) - np.log(strongest + 1e-10),
+            "second_diff": 2 * s - near[0] - near[-1], "is_max": float(s >= strongest and s > 1e-3),
+            "rank": float(sum(v > s for v in near)), "peak_offset": float(offsets[near.index(strongest)]),
+            "other_max": max(at(other, i + o) for o in offsets)}
+
+
+def test_shape_features_match_a_loop_over_neighbours_and_are_opt_in(inputs):
+    width = 4
+    rows = _rows(_build(inputs, all_positions=True, shape_width=width, chunk_rows=250))
+    card = json.loads((inputs / "ds" / "dataset_card.json").read_text())
+    assert card["parameters"]["shape_width"] == width
+    shape_cols = [c for c in rows if "_shape_" in c]
+    assert len(shape_cols) == 16 and all(c.split("_")[0] in ("donor", "acceptor") for c in shape_cols)
+    checked = 0
+    for gene_id, gene in rows.groupby("gene_id"):
+        gene = gene.sort_values("position")
+        tracks = {t: gene[f"{t}_score"].to_numpy() for t in ("donor", "acceptor")}
+        # every site and call, both gene edges, and a spread of ordinary positions
+        picks = set(np.nonzero(np.maximum(tracks["donor"], tracks["acceptor"]) > 0.1)[0].tolist())
+        picks |= {0, 1, len(gene) - 1, len(gene) - 3} | set(range(0, len(gene), 37))
+        for i in sorted(picks):
+            for t, other in (("donor", "acceptor"), ("acceptor", "donor")):
+                expected = _shape_by_loop(tracks[t], tracks[other], i, width)
+                got = {k: float(gene[f"{t}_shape_{k}"].iloc[i]) for k in expected}
+                assert got == pytest.approx(expected, rel=1e-5, abs=1e-6), (gene_id, i, t)
+                checked += 1
+    assert checked > 100
+    assert rows["donor_shape_is_max"].sum() > 0 and (rows["donor_shape_peak_offset"] != 0).all()
+    plain = _rows(_build(inputs, out="plain", all_positions=True))
+    assert not [c for c in plain if "_shape_" in c]
+    with pytest.raises(GpumetaError, match="shape_width"):
+        _build(inputs, out="bad", shape_width=-1)
+
+
 def test_all_positions_keeps_every_nucleotide(inputs):
     result = _build(inputs, all_positions=True, batch_size=2, chunk_rows=300)
     rows = _rows(result)

@@ -18,7 +18,7 @@ from ..builder.gene_structure import gene_structure
 from ..builder.params import BuildParams
 from ..builder.rows import context_offsets
 from ..builder.sequence import sequence_columns
-from ..features import GENE_STRUCTURE_COLUMNS, SITE_TYPES, derived_features, offset_label
+from ..features import GENE_STRUCTURE_COLUMNS, SITE_TYPES, derived_features, offset_label, shape_columns
 
 #: Gene-structure columns known from a region's coordinates alone.
 FROM_COORDINATES = ("gene_length", "distance_to_start", "distance_to_end")
@@ -44,15 +44,17 @@ def features_at(tracks, codes, idx, length: int, structure: dict, params: BuildP
     """
     xp = backend.xp
     d, a, n = tracks
-    pad = params.context_width
+    pad = params.score_pad
     cols: dict[str, object] = {"donor_score": d[idx], "acceptor_score": a[idx], "neither_score": n[idx]}
     context: dict[str, dict] = {t: {} for t in SITE_TYPES}
-    for t, track in (("donor", d), ("acceptor", a)):
-        zeros = xp.zeros(pad, dtype=xp.float32)
-        padded = xp.concatenate([zeros, track, zeros])  # 0 past the region edge, as the builder pads
-        for o in context_offsets(pad):
-            context[t][offset_label(o)] = cols[f"{t}_context_{offset_label(o)}"] = padded[idx + pad + o]
+    zeros = xp.zeros(pad, dtype=xp.float32)
+    padded = {t: xp.concatenate([zeros, track, zeros])  # 0 past the region edge, as the builder pads
+              for t, track in (("donor", d), ("acceptor", a))}
+    for t in SITE_TYPES:
+        for o in context_offsets(params.context_width):
+            context[t][offset_label(o)] = cols[f"{t}_context_{offset_label(o)}"] = padded[t][idx + pad + o]
     cols.update(derived_features(cols["donor_score"], cols["acceptor_score"], cols["neither_score"], context, xp))
+    cols.update(shape_columns(padded, idx, pad, params.shape_width, xp))
     cols.update(sequence_columns(codes, idx, params.flank, params.kmer_sizes, params.kmer_window,
                                  params.seq_window, xp, kmer_cache))
     n_rows = int(idx.shape[0])

@@ -27,6 +27,7 @@ class BuildParams:
     batch_size: int = 100           # genes per batch file
     batch_rows: int | None = None   # instead of batch_size: batches of at most this many gene-body nt (plan_batches)
     context_width: int = 2          # donor/acceptor_context_* offsets +-1..width
+    shape_width: int = 0            # donor/acceptor_shape_* over neighbours within +-shape_width (0: none)
     kmer_sizes: tuple[int, ...] = (3,)
     kmer_window: int = 20           # k-mers counted within +-kmer_window nt of the row
     seq_window: int = 10            # one-hot bases at offsets +-seq_window
@@ -66,6 +67,7 @@ class BuildParams:
             (self.n_genes is None or self.n_genes >= 1, "n_genes", ">= 1 (leave it out to build every gene)"),
             (self.subset_policy in SUBSET_POLICIES, "subset_policy", f"one of {', '.join(SUBSET_POLICIES)}"),
             (2 <= self.context_width <= 1000, "context_width", "in 2..1000 (the derived features need +-2)"),
+            (0 <= self.shape_width <= 1000, "shape_width", "in 0..1000 (0 leaves the score-shape features out)"),
             (all(1 <= k <= 6 for k in self.kmer_sizes), "kmer_sizes", "each in 1..6"),
             (self.kmer_window <= 10_000 and all(2 * self.kmer_window + 1 >= k for k in self.kmer_sizes),
              "kmer_window", "in (k - 1) / 2..10000 for every k (counts are int16)"),
@@ -77,6 +79,11 @@ class BuildParams:
         for ok, name, rule in checks:
             if not ok:
                 raise GpumetaError(f"build parameter {name}={getattr(self, name)!r} is invalid: must be {rule}")
+
+    @property
+    def score_pad(self) -> int:
+        """Zeros each side of a score track so every context and shape offset is one gather."""
+        return max(self.context_width, self.shape_width)
 
     @property
     def flank(self) -> int:

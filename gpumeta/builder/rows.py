@@ -25,6 +25,8 @@ from ..features import (
     kmer_names,
     offset_label,
     positional_nucleotide_names,
+    shape_columns,
+    shape_names,
 )
 from ..schema import LABELS
 from .annotation import Gene, GeneSites
@@ -48,7 +50,7 @@ def feature_columns(params: BuildParams) -> list[tuple[str, pa.DataType]]:
     context = [f"{t}_context_{offset_label(o)}" for t in SITE_TYPES for o in context_offsets(params.context_width)]
     derived = list(derived_features(*(np.zeros(1, np.float32) for _ in range(3)),
                                     {t: {o: np.zeros(1, np.float32) for o in OFFSETS} for t in SITE_TYPES}, np))
-    floats = ["donor_score", "acceptor_score", "neither_score"] + context + derived
+    floats = ["donor_score", "acceptor_score", "neither_score"] + context + derived + shape_names(params.shape_width)
     kmers = [n for k in params.kmer_sizes for n in kmer_names(k)]
     return ([(c, pa.float32()) for c in floats] + [(c, pa.int16()) for c in kmers]
             + [(c, pa.int8()) for c in positional_nucleotide_names(params.seq_window)]
@@ -105,7 +107,7 @@ def gene_rows(gene: Gene, sites: GeneSites, tracks, codes: np.ndarray, flank: in
         kept, inclusion = sample(stratum, params.easy_ratio, params.seed, gene.gene_id, backend)
 
     # Zero-padded score tracks so context at any offset is one gather (0 past the gene edge).
-    pad = params.context_width
+    pad = params.score_pad
     zeros = xp.zeros(pad, dtype=xp.float32)
     padded = {"donor": xp.concatenate([zeros, d, zeros]), "acceptor": xp.concatenate([zeros, a, zeros])}
     sequence = backend.asarray(codes)
@@ -120,6 +122,7 @@ def gene_rows(gene: Gene, sites: GeneSites, tracks, codes: np.ndarray, flank: in
                 context[t][offset_label(o)] = cols[f"{t}_context_{offset_label(o)}"] = padded[t][idx + pad + o]
         cols.update(derived_features(cols["donor_score"], cols["acceptor_score"], cols["neither_score"],
                                      context, xp))
+        cols.update(shape_columns(padded, idx, pad, params.shape_width, xp))
         cols.update(sequence_columns(sequence, idx, flank, params.kmer_sizes, params.kmer_window,
                                      params.seq_window, xp, kmer_cache))
         n_rows = int(idx.shape[0])

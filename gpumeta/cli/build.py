@@ -76,6 +76,9 @@ def build(
         "--batch-rows", help="Instead of --batch-size: each batch file takes consecutive genes up to this many "
                              "gene-body nucleotides (= rows with --all-positions; sampled builds keep fewer).")] = None,
     context_width: Annotated[int, typer.Option(help="Score context columns at offsets +-1..W.")] = 2,
+    shape_width: Annotated[int, typer.Option(
+        help="Score-shape columns ({donor,acceptor}_shape_*: each score against its neighbours within +-W); "
+             "0 leaves them out.")] = 0,
     kmer_sizes: Annotated[str, typer.Option(help="k-mer sizes, comma-separated (e.g. 3 or 2,3).")] = "3",
     kmer_window: Annotated[int, typer.Option(help="Count k-mers within +-this many nt of the row.")] = 20,
     seq_window: Annotated[int, typer.Option(help="One-hot bases at offsets +-this many nt.")] = 10,
@@ -115,6 +118,7 @@ def build(
             genes=gene_ids, n_genes=n_genes, subset_policy=subset_policy, threshold=threshold, window=window,
             hard_prob=hard_prob, tn_window=tn_window, easy_ratio=easy_ratio, seed=seed,
             all_positions=all_positions, batch_size=batch_size, batch_rows=batch_rows, context_width=context_width,
+            shape_width=shape_width,
             kmer_sizes=_int_list(kmer_sizes, "--kmer-sizes"), kmer_window=kmer_window, seq_window=seq_window,
             site_convention=site_convention, chrom_alias=chrom_alias)
     resumed = f", {result.resumed_batches} batch(es) resumed" if result.resumed_batches else ""
