@@ -92,6 +92,16 @@ def write_parquet(path: str | os.PathLike, table) -> Path:
     return Path(path)
 
 
+def remove_outputs(out_dir: Path, names: tuple[str, ...]) -> None:
+    """Remove the files and directories a command owns in `out_dir` (its --overwrite), nothing else."""
+    for name in names:
+        target = out_dir / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
 def resume_state(out_dir: Path, state_file: str, state: dict, keys: tuple[str, ...], outputs: tuple[str, ...],
                  what: str) -> dict | None:
     """The state a previous run of a resumable command left in `out_dir/state_file`, when it matches `state`

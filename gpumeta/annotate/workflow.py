@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .. import __version__
-from ..atomic import atomic_path, resume_state, write_csv, write_json, write_text
+from ..atomic import atomic_path, remove_outputs, resume_state, write_csv, write_json, write_text
 from ..backend import get_backend
 from ..builder.annotation import Gene, gene_sites, read_annotation
 from ..builder.builder import sha256_file
@@ -202,7 +201,7 @@ def annotate(model, fasta, out_dir, *, annotation=None, regions=None, genes: lis
     annotated = annotation is not None
     selected, regions_file, overlaps, source = _resolve_regions(annotation, regions, genes, predictions, genome)
     if overwrite:  # only once the inputs passed their checks
-        _remove_owned(out_dir)
+        remove_outputs(out_dir, OWNED)
     inputs = {"fasta": sha256_file(Path(fasta)), "regions": sha256_file(regions_file) if regions_file else None,
               "model": sha256_file(_manifest_file(model))}
     if base_model is not None:
@@ -265,15 +264,6 @@ def _manifest_file(model) -> Path:
     if not (directory / "manifest.json").exists() and (directory / "model" / "manifest.json").exists():
         directory = directory / "model"
     return directory / "manifest.json"
-
-
-def _remove_owned(out_dir: Path) -> None:
-    for name in OWNED:
-        target = out_dir / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
 
 
 def _refuse_foreign_state(out_dir: Path, inputs: dict) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from .. import __version__
-from ..atomic import atomic_dir, atomic_path, resume_state, write_csv, write_json
+from ..atomic import atomic_dir, atomic_path, remove_outputs, resume_state, write_csv, write_json
 from ..backend import get_backend
 from ..errors import GpumetaError, shown
 from ..schema import LABELS
@@ -126,7 +126,7 @@ def build_dataset(fasta, annotation, out_dir, predictions=None, base_model: str 
             candidates = choose_genes(candidates, build_params.n_genes, "random", build_params.seed)
         _check_genome(genome, genes, candidates, annotation)
         if overwrite:  # only once the inputs passed their checks
-            _remove_owned(out_dir)
+            remove_outputs(out_dir, OWNED)
             overwrite = False
         inputs = {"fasta": sha256_file(fasta), "annotation": sha256_file(annotation)}
         _refuse_foreign_state(out_dir, build_params, inputs)
@@ -145,7 +145,7 @@ def build_dataset(fasta, annotation, out_dir, predictions=None, base_model: str 
                  shown(selected))
     _check_genome(genome, genes, selected, annotation)
     if overwrite:
-        _remove_owned(out_dir)
+        remove_outputs(out_dir, OWNED)
 
     inputs = _fingerprint_inputs(fasta, annotation, source)
     ordered = sorted(selected, key=lambda g: (genes[g].chrom, genes[g].start, g))
@@ -212,15 +212,6 @@ def _select_genes(genes: dict, wanted, predicted, annotation: Path) -> list[str]
         raise GpumetaError(f"gene {missing[0]} ({len(missing)} of {len(wanted)} requested) is not in {where}; "
                            "check the --genes list (or --gene-ids-file), or predict those genes")
     return list(wanted)
-
-
-def _remove_owned(out_dir: Path) -> None:
-    for name in OWNED:
-        target = out_dir / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
 
 
 def _refuse_foreign_state(out_dir: Path, params: BuildParams, inputs: dict) -> None:
