@@ -56,3 +56,9 @@ def trained_on(learner: Learner, backend, models: list) -> str:
     if type(booster).__module__.startswith("xgboost"):
         return booster_device(booster)
     return backend.name
+
+
+def training_matrix_bytes(n_rows: int, n_features: int, max_bin: int) -> int:
+    """Bytes of a training matrix: float32 features, xgboost's quantised bins, label and weight."""
+    bin_bytes = 1 if max_bin <= 256 else 2
+    return int(n_rows) * (int(n_features) * (4 + bin_bytes) + 8)

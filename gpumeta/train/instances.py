@@ -45,9 +45,8 @@ from ..errors import GpumetaError
 from ..model import EnsembleModel, MetaModel, load_model
 from ..schema import LABELS
 from .config import TrainConfig
-from .fit import fit_one_vs_rest, learner_of, trained_on
+from .fit import fit_one_vs_rest, learner_of, trained_on, training_matrix_bytes
 from .splits import GeneSplitter, gene_groups
-from .strategies import training_matrix_bytes
 
 #: Share of one worker's memory an instance's training matrix may fill (xgboost needs room beside it).
 INSTANCE_MEMORY_FRACTION = 0.25

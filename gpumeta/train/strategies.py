@@ -28,19 +28,13 @@ from ..dataset import DatasetShape
 from ..errors import GpumetaError
 from ..model import EnsembleModel, MetaModel
 from .config import TrainConfig
-from .fit import fit_one_vs_rest, learner_of, trained_on
+from .fit import fit_one_vs_rest, learner_of, trained_on, training_matrix_bytes
 
 STRATEGIES = ("auto", "single", "multi-instance", "distributed")
 #: The one algorithm xgboost.dask trains across workers.
 DISTRIBUTED_ALGORITHM = "xgboost"
 #: Share of one device's free memory the single strategy may fill: xgboost needs working room beside it.
 SINGLE_MEMORY_FRACTION = 0.5
-
-
-def training_matrix_bytes(n_rows: int, n_features: int, max_bin: int) -> int:
-    """Bytes of a training matrix: float32 features, xgboost's quantised bins, label and weight."""
-    bin_bytes = 1 if max_bin <= 256 else 2
-    return int(n_rows) * (int(n_features) * (4 + bin_bytes) + 8)
 
 
 def _gib(n_bytes: float) -> str:
