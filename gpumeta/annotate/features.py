@@ -16,9 +16,9 @@ import numpy as np
 from ..builder.annotation import Gene, gene_sites
 from ..builder.gene_structure import gene_structure
 from ..builder.params import BuildParams
-from ..builder.rows import context_offsets
-from ..builder.sequence import sequence_columns
-from ..features import GENE_STRUCTURE_COLUMNS, SITE_TYPES, derived_features, offset_label, shape_columns
+from ..builder.rows import features_at as build_features_at
+from ..builder.rows import padded_scores
+from ..features import GENE_STRUCTURE_COLUMNS
 
 #: Gene-structure columns known from a region's coordinates alone.
 FROM_COORDINATES = ("gene_length", "distance_to_start", "distance_to_end")
@@ -37,33 +37,11 @@ def region_structure(gene: Gene, params: BuildParams, n_overlaps: int | None) ->
 
 def features_at(tracks, codes, idx, length: int, structure: dict, params: BuildParams, backend,
                 kmer_cache: dict) -> dict[str, object]:
-    """{column: xp array} of every feature column at transcript indices `idx` of one region.
-
-    `tracks` are the (donor, acceptor, neither) xp arrays in transcript order; `codes` the sequence
-    with `params.flank` bases each side; `kmer_cache` keeps the region's k-mer tracks between calls.
-    """
+    """{column: xp array} of every feature column at transcript indices `idx` of one region: the builder's
+    own `features_at` (tracks in transcript order, `codes` with `params.flank` bases each side)."""
     xp = backend.xp
-    d, a, n = tracks
-    pad = params.score_pad
-    cols: dict[str, object] = {"donor_score": d[idx], "acceptor_score": a[idx], "neither_score": n[idx]}
-    context: dict[str, dict] = {t: {} for t in SITE_TYPES}
-    zeros = xp.zeros(pad, dtype=xp.float32)
-    padded = {t: xp.concatenate([zeros, track, zeros])  # 0 past the region edge, as the builder pads
-              for t, track in (("donor", d), ("acceptor", a))}
-    for t in SITE_TYPES:
-        for o in context_offsets(params.context_width):
-            context[t][offset_label(o)] = cols[f"{t}_context_{offset_label(o)}"] = padded[t][idx + pad + o]
-    cols.update(derived_features(cols["donor_score"], cols["acceptor_score"], cols["neither_score"], context, xp))
-    cols.update(shape_columns(padded, idx, pad, params.shape_width, xp))
-    cols.update(sequence_columns(codes, idx, params.flank, params.kmer_sizes, params.kmer_window,
-                                 params.seq_window, xp, kmer_cache))
-    n_rows = int(idx.shape[0])
-    for name in GENE_STRUCTURE_COLUMNS:
-        if name in structure:
-            cols[name] = xp.full(n_rows, structure[name], dtype=xp.float32)
-    cols["distance_to_start"] = idx.astype(xp.float32)
-    cols["distance_to_end"] = (length - 1 - idx).astype(xp.float32)
-    return cols
+    padded = padded_scores(tracks[0], tracks[1], params.score_pad, xp)
+    return build_features_at(tracks, padded, codes, params.flank, idx, length, structure, params, xp, kmer_cache)
 
 
 def feature_matrix(cols: dict, names: list[str], n_rows: int, backend):

@@ -106,34 +106,51 @@ def gene_rows(gene: Gene, sites: GeneSites, tracks, codes: np.ndarray, flank: in
     else:
         kept, inclusion = sample(stratum, params.easy_ratio, params.seed, gene.gene_id, backend)
 
-    # Zero-padded score tracks so context at any offset is one gather (0 past the gene edge).
-    pad = params.score_pad
-    zeros = xp.zeros(pad, dtype=xp.float32)
-    padded = {"donor": xp.concatenate([zeros, d, zeros]), "acceptor": xp.concatenate([zeros, a, zeros])}
+    padded = padded_scores(d, a, params.score_pad, xp)
     sequence = backend.asarray(codes)
     kmer_cache: dict = {}
     site_tx = {t: dict(zip(site_idx[t].tolist(), _ordered_tx(gene, sites, t))) for t in SITE_TYPES}
     for lo in range(0, int(kept.shape[0]), params.chunk_rows):
         idx = kept[lo: lo + params.chunk_rows]
-        cols: dict[str, object] = {"donor_score": d[idx], "acceptor_score": a[idx], "neither_score": n[idx]}
-        context = {t: {} for t in SITE_TYPES}
-        for t in SITE_TYPES:
-            for o in context_offsets(params.context_width):
-                context[t][offset_label(o)] = cols[f"{t}_context_{offset_label(o)}"] = padded[t][idx + pad + o]
-        cols.update(derived_features(cols["donor_score"], cols["acceptor_score"], cols["neither_score"],
-                                     context, xp))
-        cols.update(shape_columns(padded, idx, pad, params.shape_width, xp))
-        cols.update(sequence_columns(sequence, idx, flank, params.kmer_sizes, params.kmer_window,
-                                     params.seq_window, xp, kmer_cache))
-        n_rows = int(idx.shape[0])
-        for name in GENE_STRUCTURE_COLUMNS:
-            if name in structure:
-                cols[name] = xp.full(n_rows, structure[name], dtype=xp.float32)
-        cols["distance_to_start"] = idx.astype(xp.float32)
-        cols["distance_to_end"] = (length - 1 - idx).astype(xp.float32)
+        cols = features_at((d, a, n), padded, sequence, flank, idx, length, structure, params, xp, kmer_cache)
         cols["inclusion_prob"] = inclusion[lo: lo + params.chunk_rows]
         yield _block(gene, structure, backend.to_host(idx), backend.to_host(splice[idx]),
                      backend.to_host(pred[idx]), backend.to_host(stratum[idx]), site_tx, cols, backend, summary)
+
+
+def padded_scores(d, a, pad: int, xp) -> dict[str, object]:
+    """Donor and acceptor tracks with `pad` zeros each side, so context at any offset is one gather (0 past
+    the gene edge)."""
+    zeros = xp.zeros(pad, dtype=xp.float32)
+    return {"donor": xp.concatenate([zeros, d, zeros]), "acceptor": xp.concatenate([zeros, a, zeros])}
+
+
+def features_at(tracks, padded: dict, sequence, flank: int, idx, length: int, structure: dict,
+                params: BuildParams, xp, kmer_cache: dict) -> dict[str, object]:
+    """{column: xp array} of every feature column at transcript indices `idx` of one gene or region: the one
+    definition that `gpumeta build` and `gpumeta annotate` both use, so inference rebuilds training's features.
+
+    `tracks` are the (donor, acceptor, neither) xp arrays in transcript order, `padded` their
+    `padded_scores`; `sequence` holds `flank` bases each side; `kmer_cache` keeps k-mer tracks between calls.
+    """
+    d, a, n = tracks
+    pad = params.score_pad
+    cols: dict[str, object] = {"donor_score": d[idx], "acceptor_score": a[idx], "neither_score": n[idx]}
+    context: dict[str, dict] = {t: {} for t in SITE_TYPES}
+    for t in SITE_TYPES:
+        for o in context_offsets(params.context_width):
+            context[t][offset_label(o)] = cols[f"{t}_context_{offset_label(o)}"] = padded[t][idx + pad + o]
+    cols.update(derived_features(cols["donor_score"], cols["acceptor_score"], cols["neither_score"], context, xp))
+    cols.update(shape_columns(padded, idx, pad, params.shape_width, xp))
+    cols.update(sequence_columns(sequence, idx, flank, params.kmer_sizes, params.kmer_window,
+                                 params.seq_window, xp, kmer_cache))
+    n_rows = int(idx.shape[0])
+    for name in GENE_STRUCTURE_COLUMNS:
+        if name in structure:
+            cols[name] = xp.full(n_rows, structure[name], dtype=xp.float32)
+    cols["distance_to_start"] = idx.astype(xp.float32)
+    cols["distance_to_end"] = (length - 1 - idx).astype(xp.float32)
+    return cols
 
 
 def _ordered_tx(gene: Gene, sites: GeneSites, site_type: str) -> list[str]:
