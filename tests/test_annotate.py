@@ -12,7 +12,7 @@ import pytest
 
 from gpumeta.annotate import annotate, recipe_of_dataset, recipe_params
 from gpumeta.annotate.features import NEED_ANNOTATION, features_at, region_structure
-from gpumeta.annotate.workflow import rescore_mask
+from gpumeta.annotate.scoring import rescore_mask
 from gpumeta.backend import get_backend
 from gpumeta.builder import build_dataset
 from gpumeta.builder.annotation import read_annotation

@@ -9,10 +9,6 @@ them as missing, and the run card lists them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import numpy as np
-
 from ..builder.annotation import Gene, gene_sites
 from ..builder.gene_structure import gene_structure
 from ..builder.params import BuildParams
@@ -42,16 +38,3 @@ def features_at(tracks, codes, idx, length: int, structure: dict, params: BuildP
     xp = backend.xp
     padded = padded_scores(tracks[0], tracks[1], params.score_pad, xp)
     return build_features_at(tracks, padded, codes, params.flank, idx, length, structure, params, xp, kmer_cache)
-
-
-def feature_matrix(cols: dict, names: list[str], n_rows: int, backend):
-    """A float32 (rows, features) matrix in `names` order, on the backend's device."""
-    X = backend.empty((n_rows, len(names)), dtype=np.float32)
-    for j, name in enumerate(names):
-        X[:, j] = cols[name]
-    return X
-
-
-def chunks(idx, size: int) -> Iterator:
-    for lo in range(0, int(idx.shape[0]), size):
-        yield idx[lo: lo + size]

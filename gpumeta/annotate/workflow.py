@@ -33,21 +33,21 @@ import pandas as pd
 import pyarrow as pa
 
 from .. import __version__
-from ..atomic import atomic_path, remove_outputs, resume_state, write_csv, write_json, write_text
+from ..atomic import atomic_path, remove_outputs, resume_state, write_csv, write_json
 from ..backend import get_backend
-from ..builder.annotation import Gene, gene_sites, read_annotation
+from ..builder.annotation import Gene, read_annotation
 from ..builder.builder import sha256_file
 from ..builder.fasta import Genome
 from ..builder.gene_structure import overlap_counts
-from ..builder.predictions import Predictions, gene_tracks
-from ..builder.sequence import gene_sequence
+from ..builder.predictions import Predictions
 from ..errors import GpumetaError
 from ..model import decide, load_model
 from ..progress import Timings
 from ..schema import LABELS
 from . import regions as region_io
-from .features import NEED_ANNOTATION, chunks, feature_matrix, features_at, region_structure
+from .features import NEED_ANNOTATION
 from .recipe import recipe_params
+from .scoring import BatchScores, annotated_types, base_scores, score_batch
 from .tracks import write_tracks
 
 STATE_FILE = "annotate_state.json"
@@ -71,94 +71,6 @@ class AnnotateResult:
     resumed_batches: int = 0
     seconds: float = 0.0
     outputs: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RegionScores:
-    """One region's probabilities in genomic order: base and meta (n, 3) in LABELS order, and which
-    nucleotides the meta-model re-scored."""
-
-    base: np.ndarray
-    meta: np.ndarray
-    rescored: np.ndarray
-
-
-def rescore_mask(donor: np.ndarray, acceptor: np.ndarray, floor: float, context: int, xp):
-    """Nucleotides the base model is unsure of (max(donor, acceptor) >= floor) and those within +-context."""
-    unsure = xp.maximum(donor, acceptor) >= floor
-    if context <= 0:
-        return unsure
-    # A dilation by +-context: a nucleotide is kept when any unsure one lies within the window.
-    counts = xp.cumsum(xp.concatenate([xp.zeros(context + 1, dtype=xp.int64), unsure.astype(xp.int64),
-                                       xp.zeros(context, dtype=xp.int64)]))
-    return (counts[2 * context + 1:] - counts[: -2 * context - 1]) > 0
-
-
-def score_regions(model, genes: list[Gene], frames: dict, genome: Genome, params, floor: float | None,
-                  overlaps: dict, backend, timings: Timings | None = None) -> list[RegionScores]:
-    """Base and meta probabilities of each region; `floor=None` re-scores every nucleotide.
-
-    Feature rows of consecutive regions are predicted together, up to `params.chunk_rows` at a time: one
-    xgboost call per chunk rather than per region (on a busy machine each call's thread start-up costs
-    more than a few thousand rows). `timings` collects seconds spent on features and on prediction.
-    """
-    timings = timings or Timings()
-    xp = backend.xp
-    metas, rescored, bases = [], [], []
-    pending: list[tuple[int, np.ndarray, object]] = []
-
-    def predict_pending() -> None:
-        if not pending:
-            return
-        X = pending[0][2] if len(pending) == 1 else xp.concatenate([x for _, _, x in pending])
-        with timings.measure("predict"):
-            proba = model.predict_proba(X).astype(np.float32)
-        lo = 0
-        for k, idx, _ in pending:
-            metas[k][idx] = proba[lo: lo + len(idx)]
-            lo += len(idx)
-        pending.clear()
-
-    for k, gene in enumerate(genes):
-        host = gene_tracks(gene, frames[gene.gene_id])  # transcript order
-        tracks = tuple(backend.asarray(t) for t in host)
-        if floor is None:
-            idx = xp.arange(gene.length)
-        else:
-            idx = xp.nonzero(rescore_mask(tracks[0], tracks[1], floor, params.context_width, xp))[0]
-        bases.append(np.stack([host[2], host[0], host[1]], axis=1))  # LABELS order: neither, donor, acceptor
-        metas.append(bases[-1].copy())
-        rescored.append(np.zeros(gene.length, dtype=bool))
-        rescored[-1][backend.to_host(idx)] = True
-        if not int(idx.shape[0]):
-            continue
-        codes = backend.asarray(gene_sequence(genome, gene, params.flank))
-        structure = region_structure(gene, params, overlaps.get(gene.gene_id))
-        kmer_cache: dict = {}
-        for part in chunks(idx, params.chunk_rows):
-            with timings.measure("features"):
-                cols = features_at(tracks, codes, part, gene.length, structure, params, backend, kmer_cache)
-                pending.append((k, backend.to_host(part), feature_matrix(cols, model.feature_names,
-                                                                         int(part.shape[0]), backend)))
-            if sum(len(i) for _, i, _ in pending) >= params.chunk_rows:
-                predict_pending()
-    predict_pending()
-    out = []
-    for gene, base, meta, mask in zip(genes, bases, metas, rescored):
-        step = -1 if gene.strand == "-" else 1  # transcript order -> genomic order
-        out.append(RegionScores(np.ascontiguousarray(base[::step]), np.ascontiguousarray(meta[::step]),
-                                np.ascontiguousarray(mask[::step])))
-    return out
-
-
-def annotated_types(gene: Gene, convention: str) -> np.ndarray:
-    """Truth codes (LABELS) per nucleotide in genomic order; a nucleotide that is both is a donor, as the
-    builder labels it."""
-    sites = gene_sites(gene, convention)
-    y = np.zeros(gene.length, dtype=np.int8)
-    y[sites.acceptor - gene.start] = LABELS.index("acceptor")
-    y[sites.donor - gene.start] = LABELS.index("donor")
-    return y
 
 
 def annotate(model, fasta, out_dir, *, annotation=None, regions=None, genes: list[str] | None = None,
@@ -221,6 +133,9 @@ def annotate(model, fasta, out_dir, *, annotation=None, regions=None, genes: lis
                     ("nucleotides", CARD_FILE), "an annotate run") is None:
         write_json(out_dir / STATE_FILE, state)
 
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset([str(f) for f in source.files], format="parquet")
     by_id = {g.gene_id: g for g in selected}
     training = set(meta_model.training_genes)
     files, n_resumed = [], 0
@@ -231,7 +146,7 @@ def annotate(model, fasta, out_dir, *, annotation=None, regions=None, genes: lis
             n_resumed += 1
         else:
             with timings.measure("batches"):
-                _score_batch(path, side, [by_id[g] for g in batch], meta_model, genome, source, params, floor,
+                _score_batch(path, side, [by_id[g] for g in batch], meta_model, genome, dataset, params, floor,
                              overlaps, annotated, training, backend, timings)
         files.append(path)
         if on_batch is not None:
@@ -279,69 +194,81 @@ def _dictionary(values: list[str], codes: np.ndarray) -> pa.Array:
     return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(values, pa.string()))
 
 
-def _score_batch(path: Path, side: Path, batch: list[Gene], model, genome, source, params, floor, overlaps,
+def _score_batch(path: Path, side: Path, batch: list[Gene], model, genome, dataset, params, floor, overlaps,
                  annotated: bool, training: set, backend, timings: Timings) -> None:
-    frames = source.load([g.gene_id for g in batch])
-    tables, genes, calls = [], [], []
-    all_scores = score_regions(model, batch, frames, genome, params, floor, overlaps, backend, timings)
-    for gene, scores in zip(batch, all_scores):
-        n = gene.length
-        position = np.arange(gene.start, gene.end + 1, dtype=np.int64)
-        zeros = np.zeros(n, dtype=np.int32)
-        columns = {"chrom": _dictionary([gene.chrom], zeros), "position": position,
-                   "strand": _dictionary([gene.strand], zeros), "gene_id": _dictionary([gene.gene_id], zeros)}
+    """Score one batch and write its Parquet, then its side file (per-gene summary and site calls, by
+    column): together they mark the batch done. Every step is array code over the whole batch."""
+    import pyarrow.parquet as pq
+
+    with timings.measure("load"):
+        offsets, base = base_scores(dataset, batch)
+    scores = score_batch(model, batch, offsets, base, genome, params, floor, overlaps, backend, timings)
+    with timings.measure("write"):
+        truth = annotated_types(scores, params.site_convention) if annotated else None
+        region = scores.region_of_rows()
+        position = scores.positions()
+        chroms = list(dict.fromkeys(g.chrom for g in batch))
+        columns = {"chrom": _dictionary(chroms, np.array([chroms.index(g.chrom) for g in batch])[region]),
+                   "position": position,
+                   "strand": _dictionary(["+", "-"], np.array([g.strand == "-" for g in batch])[region]),
+                   "gene_id": _dictionary([g.gene_id for g in batch], region)}
         for prefix, proba in (("base", scores.base), ("meta", scores.meta)):
             for k, label in enumerate(LABELS):
                 columns[f"{prefix}_{label}"] = pa.array(proba[:, k], pa.float32())
         columns["rescored"] = scores.rescored
-        truth = annotated_types(gene, params.site_convention) if annotated else None
         if truth is not None:
-            columns["annotated_type"] = _dictionary(list(LABELS), truth.astype(np.int32))
-        tables.append(pa.table(columns))
+            columns["annotated_type"] = _dictionary(list(LABELS), truth)
+        with atomic_path(path) as tmp:
+            pq.write_table(pa.table(columns), tmp, use_dictionary=["chrom", "strand", "gene_id", "annotated_type"])
+        write_json(side, {"genes": _gene_summary(scores, truth, model, training),
+                          "calls": _site_calls(scores, truth, model, region, position)})
 
-        base_call = decide(scores.base, model.base_thresholds)
-        meta_call = decide(scores.meta, model.thresholds)
-        summary = {"gene_id": gene.gene_id, "chrom": gene.chrom, "strand": gene.strand, "start": gene.start,
-                   "end": gene.end, "nucleotides": n, "rescored": int(scores.rescored.sum()),
-                   "trained_on": gene.gene_id in training}
+
+def _gene_summary(scores: BatchScores, truth: np.ndarray | None, model, training: set) -> dict[str, list]:
+    """Per gene of the batch, by column: nucleotides, re-scored, sites called by base and meta (and
+    annotated), nucleotides whose call changed."""
+    genes = scores.genes
+    base_call, meta_call = decide(scores.base, model.base_thresholds), decide(scores.meta, model.thresholds)
+    summary = {"gene_id": [g.gene_id for g in genes], "chrom": [g.chrom for g in genes],
+               "strand": [g.strand for g in genes], "start": [g.start for g in genes],
+               "end": [g.end for g in genes], "nucleotides": scores.lengths.tolist(),
+               "rescored": scores.per_region(scores.rescored).tolist(),
+               "trained_on": [g.gene_id in training for g in genes]}
+    for t in ("donor", "acceptor"):
+        code = LABELS.index(t)
+        summary[f"base_{t}"] = scores.per_region(base_call == code).tolist()
+        summary[f"meta_{t}"] = scores.per_region(meta_call == code).tolist()
+        if truth is not None:
+            summary[f"annotated_{t}"] = scores.per_region(truth == code).tolist()
+    summary["changed"] = scores.per_region(base_call != meta_call).tolist()
+    return summary
+
+
+def _site_calls(scores: BatchScores, truth: np.ndarray | None, model, region: np.ndarray,
+                position: np.ndarray) -> dict[str, list]:
+    """Every nucleotide either model calls at the model's tuned thresholds, by column: base call beside
+    meta call, what changed, both models' site probabilities."""
+    base_call, meta_call = decide(scores.base, model.base_thresholds), decide(scores.meta, model.thresholds)
+    rows = np.flatnonzero((base_call != 0) | (meta_call != 0))
+    b, m = base_call[rows], meta_call[rows]
+    genes = [scores.genes[k] for k in region[rows].tolist()]
+    calls = {"gene_id": [g.gene_id for g in genes], "chrom": [g.chrom for g in genes],
+             "strand": [g.strand for g in genes], "position": position[rows].tolist(),
+             "base_call": _CALL_NAMES[b].tolist(), "meta_call": _CALL_NAMES[m].tolist(),
+             "change": np.select([b == m, b == 0, m == 0], ["kept", "gained", "lost"], "retyped").tolist()}
+    for prefix, proba in (("base", scores.base), ("meta", scores.meta)):
         for t in ("donor", "acceptor"):
-            code = LABELS.index(t)
-            summary[f"base_{t}"] = int((base_call == code).sum())
-            summary[f"meta_{t}"] = int((meta_call == code).sum())
-            if truth is not None:
-                summary[f"annotated_{t}"] = int((truth == code).sum())
-        summary["changed"] = int((base_call != meta_call).sum())
-        genes.append(summary)
-        for i in np.nonzero((base_call != 0) | (meta_call != 0))[0].tolist():
-            row = {"gene_id": gene.gene_id, "chrom": gene.chrom, "strand": gene.strand,
-                   "position": int(position[i]), "base_call": _CALL_NAMES[base_call[i]],
-                   "meta_call": _CALL_NAMES[meta_call[i]], "change": _change(base_call[i], meta_call[i]),
-                   **{f"{p}_{t}": round(float(proba[i, LABELS.index(t)]), 6)
-                      for p, proba in (("base", scores.base), ("meta", scores.meta)) for t in ("donor", "acceptor")}}
-            if truth is not None:
-                row["annotated_type"] = _CALL_NAMES[truth[i]]
-            calls.append(row)
-    import pyarrow.parquet as pq
-
-    with atomic_path(path) as tmp:
-        pq.write_table(pa.concat_tables(tables, promote_options="permissive"), tmp,
-                       use_dictionary=["chrom", "strand", "gene_id", "annotated_type"])
-    write_json(side, {"genes": genes, "calls": calls})
-
-
-def _change(base: int, meta: int) -> str:
-    if base == meta:
-        return "kept"
-    return "gained" if base == 0 else "lost" if meta == 0 else "retyped"
+            calls[f"{prefix}_{t}"] = np.round(proba[rows, LABELS.index(t)].astype(np.float64), 6).tolist()
+    if truth is not None:
+        calls["annotated_type"] = _CALL_NAMES[truth[rows]].tolist()
+    return calls
 
 
 def _finish(out_dir: Path, files: list[Path], state: dict, model, genome, selected, annotated: bool,
             training: set, n_resumed: int, started: float, timings: Timings, model_path) -> AnnotateResult:
     sides = [json.loads((out_dir / "batches" / f"{p.stem}.json").read_text()) for p in files]
-    summary = pd.DataFrame([g for s in sides for g in s["genes"]])
-    calls = pd.DataFrame([c for s in sides for c in s["calls"]])
-    if calls.empty:
-        calls = pd.DataFrame(columns=["gene_id", "chrom", "strand", "position", "base_call", "meta_call", "change"])
+    summary = pd.concat([pd.DataFrame(s["genes"]) for s in sides], ignore_index=True)
+    calls = pd.concat([pd.DataFrame(s["calls"]) for s in sides], ignore_index=True)
     write_csv(out_dir / "gene_summary.tsv", summary, sep="\t")
     write_csv(out_dir / "site_calls.tsv", calls, sep="\t")
     for which in ("meta", "base"):
@@ -382,14 +309,14 @@ def _finish(out_dir: Path, files: list[Path], state: dict, model, genome, select
 
 
 def _write_bed(path: Path, calls: pd.DataFrame, which: str) -> None:
-    called = calls[calls[f"{which}_call"] != "neither"] if len(calls) else calls
-    lines = []
-    for row in called.itertuples(index=False):
-        kind = getattr(row, f"{which}_call")
-        prob = getattr(row, f"{which}_{kind}")
-        lines.append(f"{row.chrom}\t{row.position - 1}\t{row.position}\t{kind}\t{round(1000 * prob)}\t"
-                     f"{row.strand}\t{row.gene_id}\n")
-    write_text(path, "".join(lines))
+    """BED6 + gene_id of one model's calls: type as name, 1000 x its probability as score."""
+    called = calls[calls[f"{which}_call"] != "neither"]
+    kind = called[f"{which}_call"].to_numpy()
+    prob = np.where(kind == "donor", called[f"{which}_donor"], called[f"{which}_acceptor"])
+    bed = pd.DataFrame({"chrom": called["chrom"], "start": called["position"] - 1, "end": called["position"],
+                        "name": kind, "score": np.round(1000 * prob.astype(np.float64)).astype(np.int64),
+                        "strand": called["strand"], "gene_id": called["gene_id"]})
+    write_csv(path, bed, sep="\t", header=False)
 
 
 def _evaluate(out_dir: Path, files: list[Path], model, summary: pd.DataFrame, training: set) -> dict | None:
