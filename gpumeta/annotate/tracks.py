@@ -97,6 +97,8 @@ class _TrackWriter:
 def _largest_per_position(table) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Sorted unique positions and, per signal, the largest score there (same-strand regions may overlap)."""
     position = table.column("position").to_numpy()
+    if position.size < 2 or bool(np.all(position[1:] > position[:-1])):  # no overlap: regions in genome order
+        return position, {signal: table.column(signal).to_numpy() for signal in SIGNALS}
     order = np.argsort(position, kind="stable")
     position = position[order]
     first = np.flatnonzero(np.r_[True, position[1:] != position[:-1]])

@@ -220,15 +220,16 @@ def _score_batch(path: Path, side: Path, batch: list[Gene], model, genome, datas
             columns["annotated_type"] = _dictionary(list(LABELS), truth)
         with atomic_path(path) as tmp:
             pq.write_table(pa.table(columns), tmp, use_dictionary=["chrom", "strand", "gene_id", "annotated_type"])
-        write_json(side, {"genes": _gene_summary(scores, truth, model, training),
-                          "calls": _site_calls(scores, truth, model, region, position)})
+        calls = decide(scores.base, model.base_thresholds), decide(scores.meta, model.thresholds)
+        write_json(side, {"genes": _gene_summary(scores, truth, calls, training),
+                          "calls": _site_calls(scores, truth, calls, region, position)})
 
 
-def _gene_summary(scores: BatchScores, truth: np.ndarray | None, model, training: set) -> dict[str, list]:
+def _gene_summary(scores: BatchScores, truth: np.ndarray | None, calls: tuple, training: set) -> dict[str, list]:
     """Per gene of the batch, by column: nucleotides, re-scored, sites called by base and meta (and
-    annotated), nucleotides whose call changed."""
+    annotated), nucleotides whose call changed. `calls`: (base, meta) label codes of every row."""
     genes = scores.genes
-    base_call, meta_call = decide(scores.base, model.base_thresholds), decide(scores.meta, model.thresholds)
+    base_call, meta_call = calls
     summary = {"gene_id": [g.gene_id for g in genes], "chrom": [g.chrom for g in genes],
                "strand": [g.strand for g in genes], "start": [g.start for g in genes],
                "end": [g.end for g in genes], "nucleotides": scores.lengths.tolist(),
@@ -244,11 +245,11 @@ def _gene_summary(scores: BatchScores, truth: np.ndarray | None, model, training
     return summary
 
 
-def _site_calls(scores: BatchScores, truth: np.ndarray | None, model, region: np.ndarray,
+def _site_calls(scores: BatchScores, truth: np.ndarray | None, calls: tuple, region: np.ndarray,
                 position: np.ndarray) -> dict[str, list]:
     """Every nucleotide either model calls at the model's tuned thresholds, by column: base call beside
     meta call, what changed, both models' site probabilities."""
-    base_call, meta_call = decide(scores.base, model.base_thresholds), decide(scores.meta, model.thresholds)
+    base_call, meta_call = calls
     rows = np.flatnonzero((base_call != 0) | (meta_call != 0))
     b, m = base_call[rows], meta_call[rows]
     genes = [scores.genes[k] for k in region[rows].tolist()]
