@@ -84,7 +84,7 @@ def annotate(model, fasta, out_dir, *, annotation=None, regions=None, genes: lis
     (coordinates from the predictions); `genes` also narrows either file. Base scores: `predictions`
     (Parquet as for `gpumeta build`) or `base_model="spliceai"`. `on_batch(k, n, path)` runs after batch k.
     """
-    started, timings = time.perf_counter(), Timings()
+    started, timings = (time.perf_counter(), time.process_time()), Timings()
     if (predictions is None) == (base_model is None):
         raise GpumetaError("pass exactly one of --predictions DIR or --base-model spliceai")
     if base_model is not None and base_model not in BASE_MODELS:
@@ -266,7 +266,8 @@ def _site_calls(scores: BatchScores, truth: np.ndarray | None, calls: tuple, reg
 
 
 def _finish(out_dir: Path, files: list[Path], state: dict, model, genome, selected, annotated: bool,
-            training: set, n_resumed: int, started: float, timings: Timings, model_path) -> AnnotateResult:
+            training: set, n_resumed: int, started: tuple[float, float], timings: Timings,
+            model_path) -> AnnotateResult:
     sides = [json.loads((out_dir / "batches" / f"{p.stem}.json").read_text()) for p in files]
     summary = pd.concat([pd.DataFrame(s["genes"]) for s in sides], ignore_index=True)
     calls = pd.concat([pd.DataFrame(s["calls"]) for s in sides], ignore_index=True)
@@ -288,7 +289,7 @@ def _finish(out_dir: Path, files: list[Path], state: dict, model, genome, select
                         for t in ("donor", "acceptor")},
               "nucleotides_changed": int(summary["changed"].sum())}
     missing = [] if annotated else [c for c in NEED_ANNOTATION if c in model.feature_names]
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started[0], time.process_time() - started[1]
     outputs = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*")
                      if p.is_file() and not p.name.startswith(".") and "batches" not in p.parts
                      and p.name != CARD_FILE) + [CARD_FILE]
@@ -300,7 +301,8 @@ def _finish(out_dir: Path, files: list[Path], state: dict, model, genome, select
         "thresholds": {"meta": model.thresholds, "base": model.base_thresholds},
         "features_missing": missing, "counts": counts,
         "evaluation": None if evaluation is None else {k: evaluation[k] for k in ("n_genes", "macro_f1", "top_k")},
-        "seconds": round(seconds, 3), "timings": {k: round(v, 3) for k, v in timings.seconds.items()},
+        "seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3),
+        "timings": {k: round(v, 3) for k, v in timings.seconds.items()},
         "nucleotides_per_second": n_nt / max(seconds, 1e-9),
         "outputs": outputs,
     }
