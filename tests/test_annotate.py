@@ -84,15 +84,22 @@ def test_a_dataset_without_a_builder_card_has_no_recipe(tmp_path):
     assert recipe_of_dataset(tmp_path) is None
 
 
-def test_features_at_inference_equal_build_all_positions(world):
-    """Every feature column of `build --all-positions` is rebuilt bit for bit, on both strands."""
+@pytest.fixture(scope="module")
+def built_all(world):
+    """`build --all-positions` rows of one gene per strand, with the model's recipe."""
     work, genome = world["work"], world["genome"]
     annotation = read_annotation(genome.gtf)
     genes = [next(g for g in world["genes"] if annotation[g].strand == s) for s in "+-"]
     built = build_dataset(genome.fasta, genome.gtf, work / "ds_all", predictions=genome.predictions, device="cpu",
                           genes=genes, all_positions=True, kmer_sizes=[2, 3], context_width=3, shape_width=5,
                           seq_window=6)
-    rows = pd.concat([pq.read_table(f).to_pandas() for f in built.batch_files])
+    return genes, pd.concat([pq.read_table(f).to_pandas() for f in built.batch_files])
+
+
+def test_features_at_inference_equal_build_all_positions(world, built_all):
+    """Every feature column of `build --all-positions` is rebuilt bit for bit, on both strands."""
+    genome, (genes, rows) = world["genome"], built_all
+    annotation = read_annotation(genome.gtf)
     params = recipe_params(load_model(world["model"], "cpu"), world["model"])
     backend, overlaps = get_backend("cpu"), overlap_counts(annotation.values())
     frames = Predictions(genome.predictions).load(genes)
@@ -105,6 +112,22 @@ def test_features_at_inference_equal_build_all_positions(world):
         assert sorted(cols) == sorted(c for c in expected.columns if is_feature_column(c))
         for name in cols:
             np.testing.assert_array_equal(np.asarray(cols[name]), expected[name].to_numpy(), err_msg=name)
+
+
+def test_annotate_scores_are_the_model_on_build_all_positions_rows(world, built_all, every):
+    """End to end, on both strands: each nucleotide's meta probabilities are the model's prediction on the
+    builder's row of that nucleotide, and its base probabilities the row's scores (batch layout, strand
+    orientation and row placement included)."""
+    rows = built_all[1]
+    model = load_model(world["model"], "cpu")
+    expected = pd.DataFrame({"gene_id": rows["gene_id"].to_numpy(), "position": rows["absolute_position"].to_numpy()})
+    proba = model.predict_proba(rows[model.feature_names].to_numpy(np.float32))
+    nt = _nucleotides(every)
+    got = expected.merge(nt.astype({"gene_id": str}), on=["gene_id", "position"], how="left", validate="one_to_one")
+    assert len(got) == len(rows) and got["meta_donor"].notna().all()
+    for k, c in enumerate(("neither", "donor", "acceptor")):
+        np.testing.assert_allclose(got[f"meta_{c}"], proba[:, k], rtol=1e-6, atol=1e-7, err_msg=c)
+        np.testing.assert_array_equal(got[f"base_{c}"], rows[f"{c}_score"].to_numpy(np.float32))
 
 
 def test_rescore_mask_is_the_unsure_nucleotides_and_their_context():
