@@ -34,7 +34,7 @@ t = time.perf_counter()
 r = train(sys.argv[1], sys.argv[2], device=sys.argv[3], overwrite=True, quiet=True,
           skip_shap=sys.argv[4] == "1")
 wall, cpu_s = time.perf_counter() - t, cpu() - c
-rounds = {name: {label: len(c["validation"]["logloss"]) for label, c in curves.items()}
+rounds = {name: {label: len(c["train"]["logloss"]) for label, c in curves.items()}
           for name, curves in json.load(open(sys.argv[2] + "/learning_curves.json")).items()}
 print(json.dumps({"wall": wall, "cpu": cpu_s, "timings": r.timings, "baseline_kb": baseline_kb,
                   "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

@@ -35,7 +35,7 @@ def _row_chunks(backend, X, rows: np.ndarray, label: np.ndarray, weight: np.ndar
             if self._i >= len(self._starts):
                 return False
             idx = rows[self._starts[self._i]:self._starts[self._i] + _CHUNK_ROWS]
-            chunk = logit_columns(X[backend.asarray(idx)], logit_idx, backend.xp)
+            chunk = logit_columns(X[backend.asarray(idx)], logit_idx, backend.xp, copy=False)
             input_data(data=chunk, label=backend.asarray(label[idx]),
                        weight=None if weight is None else backend.asarray(weight[idx]))
             self._i += 1
