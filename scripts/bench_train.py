@@ -11,7 +11,8 @@ Steps, each measured in this one run:
    time with the load average beside them (the machine may be shared), each phase, held-out macro F1, time
    inside xgboost (QuantileDMatrix construction, boosting, prediction and SHAP calls), peak RSS.
 3. Plain xgboost on the same matrix in another fresh subprocess: the same boosters (folds + final, three
-   classes) with the same parameters and the same number of rounds gpumeta ran, from a NumPy matrix.
+   classes) with the same parameters and the same number of rounds gpumeta ran, from a NumPy matrix, under
+   the same OpenMP wait policy (gpumeta's passive default unless OMP_WAIT_POLICY is set).
 Prints the ratios (gpumeta / plain xgboost; xgboost share of gpumeta's wall; peak RSS / float32 matrix).
 Run it twice with --device cpu and --device cuda on a GPU node for the GPU/CPU ratio.
 """
@@ -49,9 +50,9 @@ print(json.dumps({"wall": wall, "cpu": cpu_s, "timings": r.timings, "baseline_kb
 
 PLAIN = r"""
 import json, os, resource, sys, time
-import numpy as np, xgboost as xgb
-from gpumeta.dataset import load_dataset
+from gpumeta.dataset import load_dataset  # first: gpumeta sets the OpenMP wait policy before xgboost loads
 from gpumeta.train.config import load_config
+import numpy as np, xgboost as xgb
 spec = json.load(open(sys.argv[2]))
 data = load_dataset(sys.argv[1], "cpu" if sys.argv[3] == "cpu" else "cuda", features=spec["features"])
 X = data.X
