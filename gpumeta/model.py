@@ -36,11 +36,13 @@ CHUNK_ROWS = 1 << 16
 _LOGIT_EPS = 1e-7
 
 
-def logit_columns(X, columns: Sequence[int], xp):
-    """A copy of X with the given columns on the logit scale (probabilities pile up near 0, see schema)."""
+def logit_columns(X, columns: Sequence[int], xp, copy: bool = True):
+    """X with the given columns on the logit scale (probabilities pile up near 0, see schema): a copy, or
+    X itself changed in place with ``copy=False`` (for a matrix the caller just gathered, e.g. ``X[rows]``)."""
     if not len(columns):
         return X
-    X = X.copy()
+    if copy:
+        X = X.copy()
     idx = xp.asarray(np.asarray(columns, dtype=np.int64))
     p = xp.clip(X[:, idx], _LOGIT_EPS, 1 - _LOGIT_EPS)
     X[:, idx] = xp.log(p) - xp.log1p(-p)

@@ -2,16 +2,24 @@
 
 Usage:
   python scripts/bench_train.py [--genes 1000] [--window 2] [--device cpu|cuda] [--out DIR] [--skip-shap]
+                                [--config FILE]
 
 Steps, each measured in this one run:
 1. A synthetic dataset (`synth_dataset`, ~400 rows per gene; `--window 2` gives ~150 features) unless
    DIR/dataset exists.
-2. `gpumeta train` in a fresh subprocess (production mode, default config): wall time, time inside xgboost
-   (QuantileDMatrix construction, boosting, prediction and SHAP calls), peak RSS of that process.
+2. `gpumeta train` in a fresh subprocess (production mode, default config or `--config FILE`): wall and CPU
+   time with the load average beside them (the machine may be shared), each phase, held-out macro F1, time
+   inside xgboost (QuantileDMatrix construction, boosting, prediction and SHAP calls), peak RSS.
 3. Plain xgboost on the same matrix in another fresh subprocess: the same boosters (folds + final, three
-   classes) with the same parameters and the same number of rounds gpumeta ran, from a NumPy matrix.
+   classes) with the same parameters and the same number of rounds gpumeta ran, from a NumPy matrix, under
+   the same OpenMP wait policy (gpumeta's passive default unless OMP_WAIT_POLICY is set).
 Prints the ratios (gpumeta / plain xgboost; xgboost share of gpumeta's wall; peak RSS / float32 matrix).
 Run it twice with --device cpu and --device cuda on a GPU node for the GPU/CPU ratio.
+
+Measured (issue 10, `--genes 300`: 123 k rows, 142 features; the shared 2-core machine, never quiet):
+defaults (learning_rate 0.25, patience 12), SHAP in: 114.4 s wall / 87.0 CPU-s at load 4.2-3.0, 836 trees,
+held-out macro F1 0.9596; `--config` with the old booster (0.1, patience 30): 141.5 s / 141.6 CPU-s at
+load 2.2-2.7, 2,341 trees, F1 0.9591; `--skip-shap`: 79.4 s / 51.7 CPU-s, fitting / plain xgboost 1.09x.
 """
 
 from __future__ import annotations
@@ -24,33 +32,37 @@ import tempfile
 from pathlib import Path
 
 TRAIN = r"""
-import json, resource, sys, time
+import json, os, resource, sys, time
 import gpumeta.evaluate.heldout, gpumeta.evaluate.plots, matplotlib.pyplot, xgboost
 from gpumeta.train import train
 baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 c = cpu()
+load = os.getloadavg()[0]
 t = time.perf_counter()
 r = train(sys.argv[1], sys.argv[2], device=sys.argv[3], overwrite=True, quiet=True,
-          skip_shap=sys.argv[4] == "1")
+          skip_shap=sys.argv[4] == "1", config=sys.argv[5] or None)
 wall, cpu_s = time.perf_counter() - t, cpu() - c
-rounds = {name: {label: len(c["validation"]["logloss"]) for label, c in curves.items()}
+headline = r.evaluation[r.evaluation["headline"]]["macro_f1"]
+rounds = {name: {label: len(c["train"]["logloss"]) for label, c in curves.items()}
           for name, curves in json.load(open(sys.argv[2] + "/learning_curves.json")).items()}
 print(json.dumps({"wall": wall, "cpu": cpu_s, "timings": r.timings, "baseline_kb": baseline_kb,
+                  "load": [load, os.getloadavg()[0]], "f1": headline,
                   "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "rounds": rounds, "features": r.model.feature_names, "logit": r.model.logit_features,
                   "splits": r.splits}))
 """
 
 PLAIN = r"""
-import json, resource, sys, time
+import json, os, resource, sys, time
+from gpumeta.dataset import load_dataset  # first: gpumeta sets the OpenMP wait policy before xgboost loads
+from gpumeta.train.config import load_config
 import numpy as np, xgboost as xgb
-from gpumeta.dataset import load_dataset
-from gpumeta.train.config import BoosterParams
 spec = json.load(open(sys.argv[2]))
 data = load_dataset(sys.argv[1], "cpu" if sys.argv[3] == "cpu" else "cuda", features=spec["features"])
 X = data.X
-params = BoosterParams().xgb_params(data.backend.xgb_device, data.backend.n_threads, 42)
+booster = load_config(sys.argv[4] or None).booster
+params = booster.xgb_params(data.backend.xgb_device, data.backend.n_threads, 42)
 cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 c = cpu()
 fits = [(f"fold_{f['fold']}", f["train"]) for f in spec["splits"]["folds"]]
@@ -58,11 +70,12 @@ fits.append(("final", spec["splits"]["final"]["train"]))
 t = time.perf_counter()
 for name, train_genes in fits:
     rows = data.rows_of(train_genes)
-    d = xgb.QuantileDMatrix(X[data.backend.asarray(rows)], label=(data.y[rows] == 0).astype(np.float32), max_bin=256)
+    d = xgb.QuantileDMatrix(X[data.backend.asarray(rows)], label=(data.y[rows] == 0).astype(np.float32),
+                            max_bin=booster.max_bin)
     for k, label in enumerate(("neither", "donor", "acceptor")):
         d.set_label(data.backend.asarray((data.y[rows] == k).astype(np.float32)))
         xgb.train(params, d, num_boost_round=spec["rounds"][name][label])
-print(json.dumps({"wall": time.perf_counter() - t, "cpu": cpu() - c}))
+print(json.dumps({"wall": time.perf_counter() - t, "cpu": cpu() - c, "load": os.getloadavg()[0]}))
 """
 
 
@@ -80,6 +93,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--skip-shap", action="store_true")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="a train config (YAML/JSON) for both runs, e.g. the old booster defaults")
     args = parser.parse_args()
 
     from gpumeta.synth import synth_dataset
@@ -90,17 +105,24 @@ def main() -> None:
         if not (dataset / "dataset_card.json").is_file():
             synth_dataset(dataset, n_genes=args.genes, window=args.window)
         card = json.loads((dataset / "dataset_card.json").read_text())
-        g = _run(TRAIN, dataset, root / "run", args.device, int(args.skip_shap))
+        config = "" if args.config is None else args.config.resolve()
+        g = _run(TRAIN, dataset, root / "run", args.device, int(args.skip_shap), config)
         spec = root / "spec.json"
         spec.write_text(json.dumps(g))
-        p = _run(PLAIN, dataset, spec, args.device)
+        p = _run(PLAIN, dataset, spec, args.device, config)
         matrix_mb = card["n_rows"] * len(g["features"]) * 4 / 1e6
         inside = g["timings"]["learner"]
         print(f"dataset: {card['n_genes']:,} genes, {card['n_rows']:,} rows, {len(g['features'])} features used "
               f"(float32 matrix {matrix_mb:,.0f} MB); device {args.device}")
-        print(f"gpumeta train wall {g['wall']:.1f} s; inside xgboost (fit + predict) {inside:.1f} s = "
-              f"{100 * inside / g['wall']:.1f} % of wall; evaluation+report {g['timings'].get('evaluation', 0):.1f} s")
-        print(f"plain xgboost, same boosters and rounds: {p['wall']:.1f} s wall, {p['cpu']:.1f} CPU-s; "
+        trees = sum(sum(per_class.values()) for per_class in g["rounds"].values())
+        print(f"gpumeta train wall {g['wall']:.1f} s, {g['cpu']:.1f} CPU-s (load average {g['load'][0]:.2f} at the "
+              f"start, {g['load'][1]:.2f} at the end); held-out macro F1 base {g['f1']['base']:.4f} -> meta "
+              f"{g['f1']['meta']:.4f}; {trees:,} trees over the folds and the final model")
+        print("phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in g["timings"].items()))
+        print(f"inside xgboost (fit + predict) {inside:.1f} s = {100 * inside / g['wall']:.1f} % of wall; "
+              f"evaluation+report {g['timings'].get('evaluation', 0):.1f} s")
+        print(f"plain xgboost, same boosters and rounds: {p['wall']:.1f} s wall, {p['cpu']:.1f} CPU-s (load average "
+              f"{p['load']:.2f}); "
               f"gpumeta fitting / plain = {inside / p['wall']:.2f} (wall); whole train / plain = "
               f"{g['cpu'] / p['cpu']:.2f} (CPU time, robust to other load on the machine)")
         extra = (g["maxrss_kb"] - g["baseline_kb"]) / 1e3

@@ -8,6 +8,7 @@ import pytest
 from gpumeta.errors import GpumetaError
 from gpumeta.evaluate.metrics import (
     FOLD_COLUMNS,
+    average_precision,
     best_f1_threshold,
     brier_score,
     calibration_stats,
@@ -15,6 +16,7 @@ from gpumeta.evaluate.metrics import (
     expected_calibration_error,
     fold_metrics,
     learning_curve_gaps,
+    roc_auc,
     top_k_per_gene,
 )
 
@@ -136,3 +138,18 @@ def test_learning_curve_gap_flags():
     # A tiny absolute gap between tiny losses is not overfitting, however large relative to the loss.
     tiny = {"donor": {"train": {"logloss": [0.001]}, "validation": {"logloss": [0.005]}, "best_iteration": 0}}
     assert not learning_curve_gaps([("fold 1", tiny)]).loc[0, "flagged"]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_average_precision_and_roc_auc_equal_scikit_learn_with_ties(weighted):
+    # NumPy on one sort replaces scikit-learn's calls (their input checks dominated evaluation time); the
+    # figures must stay scikit-learn's, tied scores (rounded to 2 decimals) and zero weights included.
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rng = np.random.default_rng(3)
+    y = rng.random(2000) < 0.1
+    score = np.round(rng.random(2000) * 0.6 + 0.4 * y * rng.random(2000), 2)
+    w = rng.choice([0.0, 1.0, 2.5], size=2000) if weighted else None
+    assert average_precision(y, score, w) == pytest.approx(average_precision_score(y, score, sample_weight=w))
+    assert roc_auc(y, score, w) == pytest.approx(roc_auc_score(y, score, sample_weight=w))
+    assert np.isnan(average_precision(np.zeros(5, bool), score[:5])) and np.isnan(roc_auc(np.ones(5, bool), score[:5]))

@@ -19,7 +19,7 @@ from gpumeta.backend import get_backend
 from gpumeta.calibration import apply_calibrator, fit_calibrator
 from gpumeta.errors import GpumetaError
 from gpumeta.learners import ALGORITHMS, get_algorithm
-from gpumeta.model import EnsembleModel, MetaModel, load_model
+from gpumeta.model import EnsembleModel, MetaModel, load_model, logit_columns
 from gpumeta.schema import LABELS
 
 #: Small settings that train in about a second per algorithm on 2 cores.
@@ -246,3 +246,13 @@ def test_every_algorithm_fits_and_reloads_on_cuda(name, tmp_path):
     model.save(tmp_path / "model")
     np.testing.assert_allclose(load_model(tmp_path / "model", backend).predict_proba(held_out),
                                model.predict_proba(held_out), atol=1e-6)
+
+
+def test_logit_columns_copies_unless_told_to_work_in_place():
+    X = np.array([[0.5, 0.9], [0.1, 3.0]], dtype=np.float32)
+    out = logit_columns(X, [0], np)
+    assert out[:, 0] == pytest.approx(np.log(np.array([0.5, 0.1]) / np.array([0.5, 0.9])))
+    assert X[1, 0] == pytest.approx(0.1) and out[1, 1] == 3.0  # the input is untouched
+    gathered = X[[0, 1]]
+    assert logit_columns(gathered, [0], np, copy=False) is gathered
+    assert gathered[1, 0] == pytest.approx(np.log(0.1 / 0.9))

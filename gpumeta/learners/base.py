@@ -123,8 +123,8 @@ class Learner(abc.ABC):
         `n_rounds`: one count per class for the final model (no early stopping), or None.
         """
         has_val = len(val_rows) > 0  # a fixed-rounds fit may have no validation rows
-        X_train = logit_columns(X[backend.asarray(train_rows)], logit_idx, backend.xp)
-        X_val = logit_columns(X[backend.asarray(val_rows)], logit_idx, backend.xp) if has_val else None
+        X_train = logit_columns(X[backend.asarray(train_rows)], logit_idx, backend.xp, copy=False)
+        X_val = logit_columns(X[backend.asarray(val_rows)], logit_idx, backend.xp, copy=False) if has_val else None
         w_train = None if weights is None else backend.asarray(weights[train_rows])
         w_val = None if weights is None or not has_val else backend.asarray(weights[val_rows])
         models = []
