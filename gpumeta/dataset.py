@@ -34,9 +34,10 @@ from .schema import (
 
 #: Rows per block when work reads a matrix in memory a block at a time (index arrays, never a copy of all rows).
 BLOCK_ROWS = 1 << 16
-#: Feature bytes per block read from Parquet for a dataset loaded without its matrix: each block costs one
-#: filtered pass over the files, so blocks are large, yet a small share of any worker's memory.
-PARQUET_BLOCK_BYTES = 1 << 29
+#: Feature bytes per block read from Parquet for a dataset loaded without its matrix: each block is one
+#: filtered read (row groups whose gene range misses the block are skipped; the rest are decoded whole), so
+#: blocks are about a built file's size, yet a small share of a driver's memory at any dataset size.
+PARQUET_BLOCK_BYTES = 1 << 28
 
 #: Metadata kept on the host beside the matrix (free text such as `sequence` is left on disk).
 _META_KEEP = ("gene_id", "transcript_id", "position", "absolute_position", "chrom", "strand",
