@@ -37,7 +37,7 @@ BLOCK_ROWS = 1 << 16
 #: Feature bytes per block read from Parquet for a dataset loaded without its matrix: each block is one
 #: filtered read (row groups whose gene range misses the block are skipped; the rest are decoded whole), so
 #: blocks are about a built file's size, yet a small share of a driver's memory at any dataset size.
-PARQUET_BLOCK_BYTES = 1 << 28
+PARQUET_BLOCK_BYTES = 1 << 27
 
 #: Metadata kept on the host beside the matrix (free text such as `sequence` is left on disk).
 _META_KEEP = ("gene_id", "transcript_id", "position", "absolute_position", "chrom", "strand",
@@ -572,10 +572,17 @@ def load_dataset(path: str | Path, device: str | Backend = "auto",
     features = list(features or [])
     genes = None if genes is None else sorted(set(genes))
 
-    # A gene filter knows its row count only after reading: blocks are stacked then, one copy at the end.
-    preallocate = with_matrix and genes is None
+    if genes is not None and with_matrix and total is not None:
+        # A gene filter's row count from one read of the gene column (row groups outside the genes skipped), so
+        # the matrix is allocated once and filled file by file: stacking per-file blocks would hold it twice.
+        try:
+            total = sum(pq.read_table(f, columns=[GENE_COLUMN], filters=[(GENE_COLUMN, "in", genes)]).num_rows
+                        for f in files)
+        except Exception:
+            total = None  # the scan below names the problem
+    preallocate = with_matrix and total is not None  # else per-file blocks, stacked at the end
     with device_errors(f"loading {path} ({total or 0:,} rows x {len(features)} features)"):
-        X = backend.empty((total or 0, len(features)), dtype=np.float32) if preallocate else None
+        X = backend.empty((total, len(features)), dtype=np.float32) if preallocate else None
     labels, metas, blocks = [], [], []
     offset = 0
 
