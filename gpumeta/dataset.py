@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -31,6 +31,13 @@ from .schema import (
     is_feature_column,
     label_code,
 )
+
+#: Rows per block when work reads a matrix in memory a block at a time (index arrays, never a copy of all rows).
+BLOCK_ROWS = 1 << 16
+#: Feature bytes per block read from Parquet for a dataset loaded without its matrix: each block is one
+#: filtered read (row groups whose gene range misses the block are skipped; the rest are decoded whole), so
+#: blocks are about a built file's size, yet a small share of a driver's memory at any dataset size.
+PARQUET_BLOCK_BYTES = 1 << 27
 
 #: Metadata kept on the host beside the matrix (free text such as `sequence` is left on disk).
 _META_KEEP = ("gene_id", "transcript_id", "position", "absolute_position", "chrom", "strand",
@@ -327,28 +334,141 @@ class MetaDataset:
         """Row indices (host, sorted) of the given genes: one pass over the integer gene codes."""
         return np.flatnonzero(self.gene_mask(genes)[self.gene_codes])
 
-    def matrix_of(self, genes: Iterable[str]):
-        """The feature matrix of these genes' rows, in `rows_of(genes)` order: sliced from X, or read from the
-        Parquet files when the dataset was loaded without its matrix (`with_matrix=False`)."""
+    def feature_index(self, features: Sequence[str] | None) -> np.ndarray | None:
+        """Column positions of `features` in this dataset's matrix; None when they are its columns in order.
+        Names what is missing (a model trained on features this dataset lacks)."""
+        if features is None or list(features) == self.feature_names:
+            return None
+        position = {f: j for j, f in enumerate(self.feature_names)}
+        missing = [f for f in features if f not in position]
+        if missing:
+            raise GpumetaError(f"{self.path}: lacks feature column(s) {shown(missing)} that the model was trained "
+                               "on; build the dataset with the model's feature options")
+        return np.asarray([position[f] for f in features], dtype=np.int64)
+
+    def matrix_of(self, genes: Iterable[str], features: Sequence[str] | None = None):
+        """The feature matrix of these genes' rows, in `rows_of(genes)` order and `features` order (default:
+        the dataset's): sliced from X, or read from the Parquet files when the dataset was loaded without its
+        matrix (`with_matrix=False`; its rows must then be whole genes, as every gene-wise selection keeps)."""
+        genes = list(genes)
         if self.X is not None:
-            return self.X[self.backend.asarray(self.rows_of(genes))]
-        return load_dataset(self.path, self.backend, features=self.feature_names, genes=genes).X
+            return self._columns(self.X[self.backend.asarray(self.rows_of(genes))], features)
+        self.feature_index(features)  # names missing columns before any file is read
+        part = load_dataset(self.path, self.backend, features=self.feature_names if features is None else features,
+                            genes=genes)
+        if part.n_rows != len(self.rows_of(genes)):
+            raise GpumetaError(f"{self.path}: holds {part.n_rows:,} rows of {len(genes)} gene(s) where this "
+                               f"selection has {len(self.rows_of(genes)):,}; a dataset without its matrix can "
+                               "only be narrowed by whole genes")
+        return part.X
+
+    def blocks(self, genes: Iterable[str], features: Sequence[str] | None = None
+               ) -> Iterator[tuple[np.ndarray, object]]:
+        """(rows, matrix) blocks covering the rows of `genes`, so work over many rows never copies all of them.
+
+        Rows are sorted within a block. From a matrix in memory: `BLOCK_ROWS` rows at a time, in row order.
+        Without one: whole genes read from Parquet, about `PARQUET_BLOCK_BYTES` a block, genes in order of their
+        first row (blocks then cover rows in order whenever each gene's rows are contiguous, as built datasets'
+        are; `map_blocks` puts any other layout back in row order).
+        """
+        genes = list(genes)
+        if self.X is not None:
+            index = self.feature_index(features)
+            rows = self.rows_of(genes)
+            for start in range(0, len(rows), BLOCK_ROWS):
+                part = rows[start:start + BLOCK_ROWS]
+                yield part, self._columns(self.X[self.backend.asarray(part)], features, index)
+            return
+        codes = self.gene_codes[self.rows_of(genes)]
+        present, first, counts = np.unique(codes, return_index=True, return_counts=True)
+        order = np.argsort(first, kind="stable")
+        n_features = len(self.feature_names if features is None else features)
+        limit = max(1, PARQUET_BLOCK_BYTES // (4 * max(1, n_features)))
+        group: list[int] = []
+        size = 0
+        for code, count in zip(present[order].tolist(), counts[order].tolist()):
+            if group and size + count > limit:
+                yield self._read_block(group, features)
+                group, size = [], 0
+            group.append(code)
+            size += count
+        if group:
+            yield self._read_block(group, features)
+
+    def _read_block(self, codes: list[int], features):
+        names = self.gene_names[codes].tolist()
+        return self.rows_of(names), self.matrix_of(names, features)
+
+    def map_blocks(self, genes: Iterable[str], fn, features: Sequence[str] | None = None) -> tuple[np.ndarray,
+                                                                                                  np.ndarray]:
+        """(rows, fn of their matrix) over the rows of `genes`, a block at a time (`blocks`), in row order:
+        `fn` maps a (n, p) matrix to a host array of n rows (e.g. a model's margins)."""
+        parts = [(rows, fn(block)) for rows, block in self.blocks(genes, features)]
+        if not parts:
+            width = len(self.feature_names if features is None else features)
+            return np.empty(0, dtype=np.int64), fn(self.backend.empty((0, width), dtype=np.float32))
+        rows = np.concatenate([r for r, _ in parts])
+        values = np.concatenate([v for _, v in parts])
+        order = np.argsort(rows, kind="stable")
+        return rows[order], values[order]
+
+    def take(self, rows: np.ndarray, features: Sequence[str] | None = None):
+        """The matrix of these rows (sorted row indices), in that order: sliced from X, or gathered block by block
+        from Parquet (only the blocks of these rows' genes are read, and only these rows kept)."""
+        rows = np.asarray(rows)
+        if self.X is not None:
+            return self._columns(self.X[self.backend.asarray(rows)], features)
+        genes = self.gene_names[np.unique(self.gene_codes[rows])].tolist()
+        picked, blocks = [], []
+        for block_rows, block in self.blocks(genes, features):
+            keep = np.flatnonzero(np.isin(block_rows, rows, assume_unique=True))
+            picked.append(block_rows[keep])
+            blocks.append(block[self.backend.asarray(keep)])
+        order = np.argsort(np.concatenate(picked), kind="stable")
+        return self.backend.xp.concatenate(blocks)[self.backend.asarray(order)]
+
+    def _columns(self, matrix, features, index: np.ndarray | None = None):
+        """`matrix` (this dataset's columns) in `features` order."""
+        index = self.feature_index(features) if index is None else index
+        return matrix if index is None else matrix[:, self.backend.asarray(index)]
 
     def with_features(self, features: Sequence[str], in_place: bool = False) -> MetaDataset:
         """The same rows with only `features`, in that order (no copy when nothing changes).
 
-        `in_place` narrows this dataset itself, so the dropped columns' memory is freed at once.
+        `in_place` narrows this dataset itself: on a host matrix the columns are compacted within its buffer and
+        the buffer is shrunk (realloc), so the dropped columns' memory goes back at once and no second matrix
+        is allocated; a device matrix is copied and the old one released. Without `in_place` the result
+        shares this dataset's matrix: a `ColumnSelection` that selects the columns a block of rows at a time.
         """
         features = list(features)
         if features == self.feature_names:
             return self
         if self.X is None:
             return replace(self, feature_names=features)
-        index = self.backend.asarray(np.asarray([self.feature_names.index(f) for f in features]))
-        if not in_place or not self.X.flags.c_contiguous:
-            return replace(self, X=self.X[:, index], feature_names=features)
-        self.X, self.feature_names = _compact_columns(self.X, index), features
+        index = self.feature_index(features)
+        if not in_place:
+            return replace(self, X=ColumnSelection.of(self.X, index, self.backend), feature_names=features)
+        self.feature_names = features
+        if isinstance(self.X, ColumnSelection):
+            self.X = ColumnSelection.of(self.X, index, self.backend)
+        elif not (isinstance(self.X, np.ndarray) and self.X.flags.c_contiguous and self.X.flags.owndata):
+            # A device array (CuPy has no in-place resize) or a view: a copy, and the old buffer goes back to
+            # its allocator (the device pool) as this was its last reference.
+            self.X = self.X[:, self.backend.asarray(index)]
+        else:
+            X, self.X = self.X, None  # the only reference left is X's, so numpy lets the buffer shrink
+            n, q = X.shape[0], len(index)
+            _compact_columns(X, index)
+            try:
+                X.resize((n, q), refcheck=True)  # realloc to n * q values: the tail goes back to the system
+            except ValueError:  # a caller still holds a view of the buffer: it stays whole, X is its head
+                X = X.reshape(-1)[:n * q].reshape(n, q)
+            self.X = X
         return self
+
+    def without_matrix(self) -> MetaDataset:
+        """The same rows' labels, genes, base scores and metadata, without the matrix (nothing copied)."""
+        return replace(self, X=None)
 
     def select_genes(self, genes: Iterable[str]) -> MetaDataset:
         return self.subset(self.rows_of(genes))
@@ -361,8 +481,37 @@ class MetaDataset:
         return self.meta[cols].drop_duplicates("gene_id").reset_index(drop=True)
 
 
-def _compact_columns(X, index, block_rows: int = 1 << 15):
-    """X[:, index] written over X's own buffer, block by block: no second matrix is ever allocated.
+class ColumnSelection:
+    """Columns `index` of a matrix, materialised a block of rows at a time: `view[rows]` is
+    `X[rows][:, index]`. Lets several column subsets of one matrix (the splits of a benchmark, each screened on
+    its own genes) train without a copy of the matrix each; everything that reads a training matrix indexes
+    rows (`X[rows]`, learners' row chunks) and asks its `shape`."""
+
+    def __init__(self, X, index, backend: Backend):
+        self.X, self.index, self.backend = X, np.asarray(index, dtype=np.int64), backend
+        self._device_index = backend.asarray(self.index)
+
+    @classmethod
+    def of(cls, X, index, backend: Backend) -> ColumnSelection:
+        """A selection of X, or of the matrix X itself selects from (never a selection of a selection)."""
+        if isinstance(X, ColumnSelection):
+            return cls(X.X, X.index[index], backend)
+        return cls(X, index, backend)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.X.shape[0]), len(self.index)
+
+    @property
+    def dtype(self):
+        return self.X.dtype
+
+    def __getitem__(self, rows):
+        return self.X[rows][:, self._device_index]
+
+
+def _compact_columns(X, index, block_rows: int = 1 << 15) -> None:
+    """Write X[:, index] over the head of X's own buffer, block by block: no second matrix is ever allocated.
 
     Row i of the result starts at i * len(index) <= i * X.shape[1], so writing block after block never
     overwrites rows not yet read (each block is copied out before its space is reused).
@@ -371,9 +520,9 @@ def _compact_columns(X, index, block_rows: int = 1 << 15):
     flat = X.reshape(-1)
     for start in range(0, n, block_rows):
         stop = min(n, start + block_rows)
-        block = X[start:stop][:, index]
+        block = X[start:stop].take(index, axis=1)  # C-ordered, so the flat write below copies nothing more
         flat[start * q:stop * q] = block.reshape(-1)
-    return flat[:n * q].reshape(n, q)
+        del block  # before the next block is made: one block's memory at a time
 
 
 def _fingerprint(files: list[Path]) -> str:
@@ -423,10 +572,17 @@ def load_dataset(path: str | Path, device: str | Backend = "auto",
     features = list(features or [])
     genes = None if genes is None else sorted(set(genes))
 
-    # A gene filter knows its row count only after reading: blocks are stacked then, one copy at the end.
-    preallocate = with_matrix and genes is None
+    if genes is not None and with_matrix and total is not None:
+        # A gene filter's row count from one read of the gene column (row groups outside the genes skipped), so
+        # the matrix is allocated once and filled file by file: stacking per-file blocks would hold it twice.
+        try:
+            total = sum(pq.read_table(f, columns=[GENE_COLUMN], filters=[(GENE_COLUMN, "in", genes)]).num_rows
+                        for f in files)
+        except Exception:
+            total = None  # the scan below names the problem
+    preallocate = with_matrix and total is not None  # else per-file blocks, stacked at the end
     with device_errors(f"loading {path} ({total or 0:,} rows x {len(features)} features)"):
-        X = backend.empty((total or 0, len(features)), dtype=np.float32) if preallocate else None
+        X = backend.empty((total, len(features)), dtype=np.float32) if preallocate else None
     labels, metas, blocks = [], [], []
     offset = 0
 

@@ -6,6 +6,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from datasets import make_dataset
 
+from gpumeta import dataset as dataset_module
 from gpumeta.dataset import load_dataset, validate_dataset
 from gpumeta.errors import GpumetaError
 
@@ -137,15 +139,36 @@ def test_features_argument_selects_and_names_missing(good):
         load_dataset(good, "cpu", features=["motif", "not_there"])
 
 
-def test_narrowing_in_place_reuses_the_matrix_buffer(good):
-    data = load_dataset(good, "cpu")
-    keep = ["motif", "donor_score", "3mer_GTA"]
-    expected = data.X[:, [data.feature_names.index(f) for f in keep]].copy()
-    buffer = data.X
-    narrowed = data.with_features(keep, in_place=True)
+def test_narrowing_in_place_frees_the_dropped_columns_without_a_second_matrix(tmp_path):
+    path = make_dataset(tmp_path / "ds", n_genes=40, rows_per_gene=3000)  # several blocks
+    tracemalloc.start()  # numpy reports its buffers (and their reallocs) to tracemalloc from their allocation on
+    try:
+        data = load_dataset(path, "cpu")
+        keep = ["motif", "donor_score", "3mer_GTA"]
+        expected = data.X[:, [data.feature_names.index(f) for f in keep]].copy()
+        dropped = data.X.nbytes - expected.nbytes
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        narrowed = data.with_features(keep, in_place=True)
+        after, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
     assert narrowed is data and data.feature_names == keep
     np.testing.assert_array_equal(data.X, expected)
-    assert np.shares_memory(data.X, buffer)  # no second matrix was allocated
+    assert before - after >= dropped * 0.95  # the dropped columns' bytes went back
+    assert peak - before < expected.nbytes / 2  # only a block at a time, never a second matrix
+
+
+def test_narrowing_without_in_place_shares_the_matrix(good):
+    data = load_dataset(good, "cpu")
+    keep = ["3mer_GTA", "motif"]
+    index = [data.feature_names.index(f) for f in keep]
+    split = data.with_features(keep)
+    assert split.X.X is data.X and split.X.shape == (data.n_rows, 2)  # a selection of the one matrix
+    rows = np.array([3, 1, 7])
+    np.testing.assert_array_equal(split.X[rows], data.X[rows][:, index])
+    np.testing.assert_array_equal(split.with_features(["motif"]).X[rows], data.X[rows][:, [index[1]]])
+    assert split.with_features(["motif"]).X.X is data.X  # never a selection of a selection
 
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
@@ -188,3 +211,24 @@ def test_rows_of_and_a_gene_filtered_load_agree(good):
     np.testing.assert_array_equal(data.matrix_of(genes), data.X[rows])
     with pytest.raises(GpumetaError, match="none of the 1 requested gene"):
         load_dataset(good, "cpu", genes=["NOT_A_GENE"])
+
+
+def test_blocks_read_without_the_matrix_equal_slices_of_it(good, monkeypatch):
+    monkeypatch.setattr(dataset_module, "PARQUET_BLOCK_BYTES", 4 * 2 * 40)  # one gene (40 rows x 2 features)
+    data, lazy = load_dataset(good, "cpu"), load_dataset(good, "cpu", with_matrix=False)
+    genes = [data.genes[5], data.genes[0], data.genes[2]]
+    features = ["motif", "donor_score"]
+    index = [data.feature_names.index(f) for f in features]
+    rows = data.rows_of(genes)
+    blocks = list(lazy.blocks(genes, features))
+    assert len(blocks) == 3 and all(len(np.unique(lazy.gene_codes[r])) == 1 for r, _ in blocks)  # whole genes
+    for source in (data, lazy):
+        mapped_rows, sums = source.map_blocks(genes, lambda X: X.sum(axis=1), features)
+        np.testing.assert_array_equal(mapped_rows, rows)
+        np.testing.assert_allclose(sums, data.X[rows][:, index].sum(axis=1), rtol=1e-6)
+        picked = rows[::7]
+        np.testing.assert_array_equal(source.take(picked, features), data.X[picked][:, index])
+    with pytest.raises(GpumetaError, match="lacks feature column"):
+        lazy.matrix_of(genes, ["motif", "not_there"])
+    with pytest.raises(GpumetaError, match="only be narrowed by whole genes"):
+        lazy.subset(rows[:5]).matrix_of(genes[:1])

@@ -30,7 +30,7 @@ from gpumeta.train import instances, train
 from gpumeta.train.config import load_config
 from gpumeta.train.distributed import gene_partitions
 from gpumeta.train.instances import fit_multi_instance, plan_instances
-from gpumeta.train.strategies import choose_strategy, plan_strategy
+from gpumeta.train.strategies import plan_strategy
 
 CPU = get_backend("cpu")
 QUICK = {"n_folds": 2, "booster": {"n_estimators": 20, "early_stopping_rounds": 5}, "skip_shap": True,
@@ -94,28 +94,20 @@ def test_partitions_cut_only_at_gene_boundaries():
         assert start == 0 or gene_ids[start] != gene_ids[start - 1]
 
 
-def test_auto_chooses_by_memory_and_workers(data, client, monkeypatch):
-    dataset = load_dataset(data, CPU)
-    config = _config("auto")
-    strategy, reason = choose_strategy("auto", dataset, 30, 40, config, client)
-    assert strategy == "single" and "fits" in reason
-    monkeypatch.setattr(type(CPU), "memory_budget", lambda self: 1000)
-    assert choose_strategy("auto", dataset, 30, 40, config, client)[0] == "distributed"
-    strategy, reason = choose_strategy("auto", dataset, 30, 40, config, None)
-    assert strategy == "multi-instance" and "no cluster" in reason
-    with pytest.raises(GpumetaError, match="needs a dask cluster"):
-        choose_strategy("distributed", dataset, 30, 40, config, None)
-
-
-def test_strategy_is_planned_from_the_parquet_footers_before_loading(data, monkeypatch):
+def test_strategy_is_planned_from_the_parquet_footers_before_loading(data, client, monkeypatch):
     shape = dataset_shape(data)
     assert shape.n_rows == 32 * 80 and shape.n_features == len(load_dataset(data, CPU).feature_names)
-    strategy, reason = plan_strategy("auto", shape, CPU, _config("auto"))
+    config = _config("auto")
+    strategy, reason = plan_strategy("auto", shape, CPU, config, client)
     assert strategy == "single" and "fits" in reason
     monkeypatch.setattr(type(CPU), "memory_budget", lambda self: 1000)
-    assert plan_strategy("auto", shape, CPU, _config("auto"))[0] == "multi-instance"
+    assert plan_strategy("auto", shape, CPU, config, client)[0] == "distributed"
+    strategy, reason = plan_strategy("auto", shape, CPU, config)
+    assert strategy == "multi-instance" and "no cluster" in reason
+    with pytest.raises(GpumetaError, match="needs a dask cluster"):
+        plan_strategy("distributed", shape, CPU, config)
     with pytest.raises(GpumetaError, match="unknown strategy"):
-        plan_strategy("biggest", shape, CPU, _config("auto"))
+        plan_strategy("biggest", shape, CPU, config)
 
 
 def test_multi_instance_needs_no_matrix_in_memory(data):
@@ -129,6 +121,61 @@ def test_multi_instance_needs_no_matrix_in_memory(data):
     X = lazy.matrix_of(val_genes)
     assert len(fits[1].instances) == 3
     np.testing.assert_allclose(fits[1].margins(X), fits[0].margins(X), atol=1e-6)
+
+
+def test_a_multi_instance_driver_never_holds_the_matrix_and_matches_one_that_does(data, tmp_path, monkeypatch):
+    """auto plans multi-instance from the footers (the matrix would not fit): no load holds the whole matrix,
+    every read of features is a block of whole genes (several per step here), and every figure equals a
+    run whose driver loaded the matrix (the path before planning), same seed."""
+    from gpumeta import dataset as dataset_module
+    from gpumeta.train import instances as instances_module
+    from gpumeta.train import workflow
+
+    n_rows = dataset_shape(data).n_rows
+    config = _config("auto", genes_per_instance=12, skip_shap=False, shap_genes=5, minimal_diagnostics=False,
+                     importance_rows=400, importance_features=3)
+    monkeypatch.setattr(type(CPU), "memory_budget", lambda self: 1000)  # no device fits the matrix
+    monkeypatch.setattr(dataset_module, "PARQUET_BLOCK_BYTES", 4 * 80 * 8 * 3)  # about 3 genes a block
+
+    real_load = workflow.load_dataset
+    with monkeypatch.context() as patch:
+        patch.setattr(workflow, "load_dataset", lambda *a, **k: real_load(*a, **{**k, "with_matrix": True}))
+        in_memory = train(data, tmp_path / "in_memory", device="cpu", quiet=True, config=config)
+
+    reads: list[tuple[bool, int | None]] = []  # (read by genes, rows of the matrix it returned)
+
+    def spy(module):
+        real = module.load_dataset
+
+        def load(*args, **kwargs):
+            part = real(*args, **kwargs)
+            reads.append((kwargs.get("genes") is not None, None if part.X is None else part.X.shape[0]))
+            return part
+        monkeypatch.setattr(module, "load_dataset", load)
+
+    for module in (workflow, dataset_module, instances_module):
+        spy(module)
+    lazy = train(data, tmp_path / "lazy", device="cpu", quiet=True, config=config)
+
+    assert reads[0] == (False, None)  # the driver's load: labels, genes, metadata, no matrix
+    assert all(rows is None or (by_genes and rows < n_rows) for by_genes, rows in reads)
+    assert sum(by_genes for by_genes, _ in reads) > 20  # blocks of genes for screening, margins, evaluation, SHAP
+    info = json.loads((lazy.run_dir / "run_info.json").read_text())
+    assert info["strategy"] == "multi-instance" and "exceeds" in info["strategy_reason"]
+    assert info["matrix_in_memory"] is False and info["planned_from"]["n_rows"] == n_rows
+    assert json.loads((in_memory.run_dir / "run_info.json").read_text())["strategy"] == "multi-instance"
+
+    pd.testing.assert_frame_equal(lazy.cv_metrics, in_memory.cv_metrics)
+    for name in ("feature_manifest.csv", "shap_importance.csv", "base_vs_meta_performance.tsv",
+                 "feature_importance_analysis/permutation_importance.csv"):
+        assert (lazy.run_dir / name).read_text() == (in_memory.run_dir / name).read_text(), name
+    for fold in sorted((in_memory.run_dir / "folds").glob("fold_*")):
+        np.testing.assert_array_equal(np.load(lazy.run_dir / "folds" / fold.name / "margins.npy"),
+                                      np.load(fold / "margins.npy"))
+    for key in ("rows", "calibration", "statistics", "gene_changes"):
+        assert lazy.evaluation[key] == in_memory.evaluation[key], key
+    assert lazy.model.thresholds == in_memory.model.thresholds
+    assert info["final_vs_cv"] == json.loads((in_memory.run_dir / "run_info.json").read_text())["final_vs_cv"]
 
 
 # ---- cluster ------------------------------------------------------------------------------------------------

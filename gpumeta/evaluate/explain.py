@@ -47,17 +47,17 @@ def sample_genes(genes, n: int, seed: int = 0) -> np.ndarray:
 
 
 def compute_shap(model, dataset, shap_genes: int = 200, seed: int = 0,
-                 max_rows: int = DEFAULT_MAX_SHAP_ROWS) -> ShapSample:
-    """SHAP values of the rows of a seeded sample of `shap_genes` of the dataset's genes."""
-    genes = sample_genes(dataset.genes, shap_genes, seed)
-    sample = dataset.select_genes(genes)
-    n = len(sample.y)
-    if n > max_rows:
+                 max_rows: int = DEFAULT_MAX_SHAP_ROWS, genes=None) -> ShapSample:
+    """SHAP values of the rows of a seeded sample of `shap_genes` of `genes` (default: the dataset's genes);
+    only the sample's rows are read (`MetaDataset.take`), from the matrix or from Parquet."""
+    genes = sample_genes(dataset.genes if genes is None else genes, shap_genes, seed)
+    rows = dataset.rows_of(genes)
+    if len(rows) > max_rows:
         rng = np.random.default_rng(seed)
-        sample = sample.subset(np.sort(rng.choice(n, size=max_rows, replace=False)))
-    X = model.matrix(sample)
+        rows = rows[np.sort(rng.choice(len(rows), size=max_rows, replace=False))]
+    X = dataset.take(rows, model.feature_names)
     contributions = np.asarray(model.contributions(X))
-    return ShapSample(contributions=contributions, X=sample.backend.to_host(X),
+    return ShapSample(contributions=contributions, X=dataset.backend.to_host(X),
                       feature_names=list(model.feature_names), genes=[str(g) for g in genes])
 
 
@@ -85,15 +85,15 @@ def importance_table(model, shap_table: pd.DataFrame | None = None) -> pd.DataFr
 
 def explain_model(model, dataset, out_dir: str | Path, plots_dir: str | Path | None = None,
                   shap_genes: int = 200, seed: int = 0, skip_shap: bool = False,
-                  max_rows: int = DEFAULT_MAX_SHAP_ROWS, note: str | None = None) -> dict[str, Any]:
+                  max_rows: int = DEFAULT_MAX_SHAP_ROWS, note: str | None = None, genes=None) -> dict[str, Any]:
     """Write shap_importance.csv (unless skip_shap) and feature_importance.csv into out_dir, and the
-    importance and SHAP figures (beeswarm, dependence, waterfall per class) into plots_dir when given.
-    Returns what was computed on what."""
+    importance and SHAP figures (beeswarm, dependence, waterfall per class) into plots_dir when given; SHAP
+    on a sample of `genes` (default: the dataset's). Returns what was computed on what."""
     out_dir = Path(out_dir)
     info: dict[str, Any] = {"shap": None}
     shap_table = None
     if not skip_shap:
-        sample = compute_shap(model, dataset, shap_genes=shap_genes, seed=seed, max_rows=max_rows)
+        sample = compute_shap(model, dataset, shap_genes=shap_genes, seed=seed, max_rows=max_rows, genes=genes)
         shap_table = shap_importance(sample.contributions, sample.feature_names)
         write_csv(out_dir / "shap_importance.csv", shap_table)
         info["shap"] = {"n_genes": len(sample.genes), "n_rows": int(sample.X.shape[0]), "seed": seed,

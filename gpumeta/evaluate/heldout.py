@@ -72,11 +72,16 @@ def resolve_test_genes(model, dataset, genes: Iterable[str] | None) -> list[str]
     return chosen
 
 
-def _restricted(dataset, genes: list[str]):
-    """The dataset restricted to `genes` (the dataset itself when it holds exactly those)."""
-    if len(genes) == len(dataset.genes):
-        return dataset
-    return dataset.select_genes(genes)
+def _scored(model, dataset, genes: list[str]):
+    """(the rows of `genes` without their matrix: labels, genes, base scores; the model's margins of them).
+
+    The margins are computed a block of rows at a time straight from the dataset's matrix (or its Parquet
+    files), in the model's feature order, so no copy of the held-out matrix is ever made."""
+    rows = dataset.without_matrix()
+    if len(genes) != len(dataset.genes):
+        rows = rows.select_genes(genes)
+    _, margins = dataset.map_blocks(genes, model.margins, model.feature_names)
+    return rows, margins
 
 
 def model_curves(evals_result: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
@@ -152,10 +157,8 @@ def evaluate_heldout(
     """
     out_dir = Path(out_dir)
     test_genes = resolve_test_genes(model, dataset, genes)
-    rows = _restricted(dataset, test_genes)
+    rows, margins = _scored(model, dataset, test_genes)  # once: calibrated and uncalibrated both come from them
     note = (sample_note or DEFAULT_SAMPLE_NOTE) if rows.is_sampled else None
-    X = model.matrix(rows)
-    margins = model.margins(X)  # once: calibrated and uncalibrated probabilities both come from them
     meta_proba = model.calibrate_margins(margins)
     rows_summary, rows_per_gene = evaluate_predictions(rows.y, rows.base_proba, meta_proba, rows.gene_ids,
                                                        model.base_thresholds, model.thresholds)
@@ -173,22 +176,20 @@ def evaluate_heldout(
         summary["reweighted"], _ = evaluate_predictions(rows.y, rows.base_proba, meta_proba, rows.gene_ids,
                                                         model.base_thresholds, model.thresholds,
                                                         weights=rows.weights)
-    head = {"data": rows, "proba": meta_proba, "X": X, "margins": margins, "per_gene": rows_per_gene,
+    head = {"data": rows, "proba": meta_proba, "margins": margins, "per_gene": rows_per_gene,
             "what": f"the {'sampled ' if rows.is_sampled else ''}rows of the {len(test_genes)} held-out genes"}
     if full_dataset is not None:
         if full_dataset.is_sampled:
             raise GpumetaError(f"{full_dataset.path}: is not a dataset of every nucleotide (its dataset_card.json "
                                "lacks all_positions: true); build it with gpumeta build --all-positions")
         resolve_test_genes(model, full_dataset, test_genes)  # every test gene present, none trained on
-        full = _restricted(full_dataset, test_genes)
-        full_X = model.matrix(full)
-        full_margins = model.margins(full_X)
+        full, full_margins = _scored(model, full_dataset, test_genes)
         full_proba = model.calibrate_margins(full_margins)
         summary["full_resolution"], full_per_gene = evaluate_predictions(
             full.y, full.base_proba, full_proba, full.gene_ids, model.base_thresholds, model.thresholds)
         summary["full_resolution"]["dataset"] = str(full.path)
         summary["headline"] = "full_resolution"
-        head = {"data": full, "proba": full_proba, "X": full_X, "margins": full_margins, "per_gene": full_per_gene,
+        head = {"data": full, "proba": full_proba, "margins": full_margins, "per_gene": full_per_gene,
                 "what": f"every nucleotide of the {len(test_genes)} held-out genes"}
     head_note = note if head["data"] is rows else None
     summary["per_gene_source"] = summary["headline"]
@@ -220,8 +221,9 @@ def evaluate_heldout(
             figures[curve_path.name] = ("training and validation genes of each fit ("
                                         + ", ".join(label for label, _ in curves) + "); no held-out gene")
         # SHAP on the sampled rows: they hold the errors, and every nucleotide would cost 100× more.
-        explained = explain_model(model, rows, out_dir, plots_dir=plots_dir, shap_genes=shap_genes,
-                                  seed=seed, skip_shap=skip_shap, max_rows=max_shap_rows, note=note)
+        explained = explain_model(model, dataset, out_dir, plots_dir=plots_dir, shap_genes=shap_genes,
+                                  seed=seed, skip_shap=skip_shap, max_rows=max_shap_rows, note=note,
+                                  genes=test_genes)
         figures["feature_importance.png"] = "gain: training rows; mean |SHAP|: the SHAP gene sample"
         if explained["shap"] is not None:
             for label in LABELS:

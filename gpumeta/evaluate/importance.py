@@ -161,16 +161,20 @@ def _bars(table: pd.DataFrame, column: str, title: str, xlabel: str, out_dir: Pa
     return plots.save_figure(fig, out_dir, name, note)
 
 
-def analyse_feature_importance(model, rows, run_dir: str | Path, fold_gains: dict[str, dict[str, float]] | None,
-                               max_rows: int = 25_000, max_features: int = 30, seed: int = 0) -> dict[str, Any]:
-    """Write RUN/feature_importance_analysis/ from `rows` (a dataset of held-out genes only) and the folds'
-    gain vectors; returns its summary (also importance_summary.json there)."""
+def analyse_feature_importance(model, dataset, run_dir: str | Path, fold_gains: dict[str, dict[str, float]] | None,
+                               genes=None, max_rows: int = 25_000, max_features: int = 30,
+                               seed: int = 0) -> dict[str, Any]:
+    """Write RUN/feature_importance_analysis/ from the rows of `genes` (held-out genes only; default: all of the
+    dataset's) and the folds' gain vectors; returns its summary (also importance_summary.json there). Only
+    the sampled rows' features are read (`MetaDataset.take`)."""
     out = Path(run_dir) / DIRECTORY
-    keep = sample_rows(rows.y, max_rows, seed)
-    X = rows.backend.to_host(model.matrix(rows))[keep]
-    y = np.asarray(rows.y)[keep]
+    genes = list(dataset.genes) if genes is None else list(genes)
+    rows = dataset.rows_of(genes)
+    keep = sample_rows(dataset.y[rows], max_rows, seed)
+    X = dataset.backend.to_host(dataset.take(rows[keep], model.feature_names))
+    y = np.asarray(dataset.y[rows])[keep]
     names = list(model.feature_names)
-    summary: dict[str, Any] = {"n_rows": len(keep), "n_genes": len(rows.genes), "seed": seed,
+    summary: dict[str, Any] = {"n_rows": len(keep), "n_genes": len(genes), "seed": seed,
                                "rows": "held-out genes' rows: every site row up to half the sample, then others"}
 
     xgb = {kind: booster_importance(model, kind) for kind in XGBOOST_KINDS}
@@ -197,7 +201,7 @@ def analyse_feature_importance(model, rows, run_dir: str | Path, fold_gains: dic
                               "top": permutation.head(5)["feature"].tolist()}
     _bars(permutation, "ap_drop_mean", "permutation importance on held-out genes",
           "mean drop in donor/acceptor average precision when shuffled", out, "permutation_importance",
-          f"{len(keep):,} rows of {len(rows.genes)} held-out genes; top {len(features)} features by gain")
+          f"{len(keep):,} rows of {len(genes)} held-out genes; top {len(features)} features by gain")
 
     mi = mutual_information(X, y, names, seed=seed)
     write_csv(out / "mutual_information.csv", mi)

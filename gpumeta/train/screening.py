@@ -19,8 +19,6 @@ from ..errors import GpumetaError
 from ..schema import BASE_SCORE_COLUMNS, is_probability_feature
 from .config import ScreeningParams
 
-_CHUNK = 1 << 16
-
 
 @dataclass
 class ScreeningResult:
@@ -42,14 +40,14 @@ def read_exclude_file(path: str | Path) -> list[str]:
     return [line.split("#")[0].strip() for line in path.read_text().splitlines() if line.split("#")[0].strip()]
 
 
-def _column_ranges(dataset, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    xp, X = dataset.backend.xp, dataset.X
-    lo = np.full(X.shape[1], np.inf)
-    hi = np.full(X.shape[1], -np.inf)
-    for start in range(0, len(rows), _CHUNK):
-        chunk = X[dataset.backend.asarray(rows[start:start + _CHUNK])]
-        lo = np.minimum(lo, dataset.backend.to_host(xp.min(chunk, axis=0)))
-        hi = np.maximum(hi, dataset.backend.to_host(xp.max(chunk, axis=0)))
+def _column_ranges(dataset, genes) -> tuple[np.ndarray, np.ndarray]:
+    """Per feature, the minimum and maximum over these genes' rows, a block at a time (`MetaDataset.blocks`)."""
+    xp = dataset.backend.xp
+    lo = np.full(len(dataset.feature_names), np.inf)
+    hi = np.full(len(dataset.feature_names), -np.inf)
+    for _rows, block in dataset.blocks(genes):
+        lo = np.minimum(lo, dataset.backend.to_host(xp.min(block, axis=0)))
+        hi = np.maximum(hi, dataset.backend.to_host(xp.max(block, axis=0)))
     return lo, hi
 
 
@@ -68,8 +66,7 @@ def screen_features(dataset, train_genes, params: ScreeningParams, seed: int) ->
     """Screen the dataset's features on a seeded sample of the training genes."""
     names = list(dataset.feature_names)
     reasons: dict[str, str] = {}
-    train_rows = dataset.rows_of(train_genes)
-    lo, hi = _column_ranges(dataset, train_rows)
+    lo, hi = _column_ranges(dataset, train_genes)
     for j, name in enumerate(names):
         if lo[j] == hi[j] and name not in BASE_SCORE_COLUMNS:
             reasons[name] = "zero variance"
@@ -85,7 +82,7 @@ def screen_features(dataset, train_genes, params: ScreeningParams, seed: int) ->
     rows = dataset.rows_of(sample_genes)
     if len(rows) > params.sample_rows:
         rows = np.sort(rng.choice(rows, size=params.sample_rows, replace=False))
-    sample = dataset.backend.to_host(dataset.X[dataset.backend.asarray(rows)])
+    sample = dataset.backend.to_host(dataset.take(rows))
     target = (dataset.y[rows] > 0).astype(np.float32)
 
     pearson = _corr_with(sample, target)

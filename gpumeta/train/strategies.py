@@ -11,9 +11,9 @@ strategy identically:
 - ``auto``: single when the training matrix fits a fraction of one device, else distributed when the
   algorithm is xgboost and the cluster has several workers, else multi-instance.
 
-`plan_strategy` decides from the Parquet footers (rows x feature columns) before anything is loaded, so a
-run whose data does not fit the device loads no matrix (``load_dataset(..., with_matrix=False)``) and its
-multi-instance tasks read their own genes.
+`plan_strategy` decides, once per run, from the Parquet footers (rows x feature columns) before anything is
+loaded, so a run whose data does not fit the device loads no matrix (``load_dataset(..., with_matrix=False)``):
+its multi-instance tasks read their own genes and the driver reads blocks of genes (`MetaDataset.blocks`).
 """
 
 from __future__ import annotations
@@ -50,13 +50,6 @@ def plan_strategy(requested: str, shape: DatasetShape, backend: Backend, config:
     """
     share = 1.0 - config.test_fraction if train_share is None else train_share
     return _choose(requested, shape.n_rows * share, shape.n_features, backend, config, cluster)
-
-
-def choose_strategy(requested: str, dataset, n_train_genes: int, n_genes: int, config: TrainConfig,
-                    cluster=None) -> tuple[str, str]:
-    """(strategy, reason) for a loaded dataset; `cluster` is a dask Client or None."""
-    n_rows = dataset.n_rows * n_train_genes / max(n_genes, 1)
-    return _choose(requested, n_rows, len(dataset.feature_names), dataset.backend, config, cluster)
 
 
 def _choose(requested: str, n_rows: float, n_features: int, backend: Backend, config: TrainConfig,

@@ -28,16 +28,16 @@ from ..annotate.recipe import recipe_of_dataset
 from ..atomic import atomic_dir, write_csv, write_json, write_text
 from ..backend import device_errors, get_backend
 from ..calibration import fit_calibrator
-from ..dataset import MetaDataset, load_dataset
+from ..dataset import MetaDataset, dataset_shape, load_dataset
 from ..errors import GpumetaError, shown
-from ..model import CHUNK_ROWS, SITE_TYPES, EnsembleModel, MetaModel, load_model
+from ..model import SITE_TYPES, EnsembleModel, MetaModel, load_model
 from ..progress import Progress, Timings, log, run_log
 from ..schema import LABELS
 from .config import TrainConfig, load_config
 from .fit import learner_of
 from .screening import read_exclude_file, screen_features
 from .splits import GeneSplitter, gene_groups
-from .strategies import STRATEGIES, choose_strategy, fit_model
+from .strategies import STRATEGIES, fit_model, plan_strategy
 
 #: Timings key of the seconds spent fitting and predicting with the learners (run_info.json "timings").
 FIT_TIMING = "learner"
@@ -136,9 +136,10 @@ class _Trainer:
     """
 
     def __init__(self, dataset: MetaDataset, config: TrainConfig, run_dir: Path, progress: Progress,
-                 timings: Timings, cluster=None, owns_dataset: bool = True, warnings: list[str] | None = None,
-                 label: str = ""):
+                 timings: Timings, strategy: tuple[str, str], cluster=None, owns_dataset: bool = True,
+                 warnings: list[str] | None = None, label: str = ""):
         self.dataset, self.config, self.run_dir = dataset, config, run_dir
+        self.strategy, self.strategy_reason = strategy  # planned before the dataset was loaded (`train`)
         self.owns_dataset = owns_dataset  # may narrow it to the screened features in place (frees memory)
         self.progress, self.timings, self.cluster = progress, timings, cluster
         self.weights = dataset.weights if config.weight_by_inclusion else None
@@ -196,12 +197,11 @@ class _Trainer:
             return sorted(genes), []
         return splitter.holdout(genes, self.config.validation_fraction, salt=salt)
 
-    def margins(self, model, rows: np.ndarray) -> np.ndarray:
-        """Margins of these rows, gathered a chunk at a time so no copy of all of them is ever made."""
-        X, xp_rows = self.dataset.X, self.dataset.backend.asarray(rows)
+    def margins(self, model, genes) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, margins) of these genes' rows in row order, a block at a time (`MetaDataset.blocks`: sliced
+        from the matrix, or read from Parquet when the driver holds none), so no copy of all of them is made."""
         with self.timings.measure(FIT_TIMING):
-            return np.concatenate([model.margins(X[xp_rows[start:start + CHUNK_ROWS]])
-                                   for start in range(0, len(rows), CHUNK_ROWS)] or [np.empty((0, len(LABELS)))])
+            return self.dataset.map_blocks(genes, model.margins)
 
     def plan_folds(self, splitter: GeneSplitter, train_genes: list[str]) -> list[_Fold]:
         rows_per_gene = self.dataset.rows_per_gene()
@@ -222,8 +222,7 @@ class _Trainer:
         from ..evaluate.importance import fold_importance
         from ..evaluate.metrics import fold_metrics
 
-        rows = self.dataset.rows_of(fold.test)
-        margins = self.margins(model, rows)
+        rows, margins = self.margins(model, fold.test)
         meta = model.calibrate_margins(margins)  # calibrators are "none" here: plain sigmoid
         metrics = fold_metrics(fold.k, self.dataset.y[rows], self.dataset.base_proba[rows], meta,
                                self.dataset.gene_ids[rows], None if self.weights is None else self.weights[rows])
@@ -375,7 +374,9 @@ class _Trainer:
     def check_agreement(self, model, oof_rows: np.ndarray, oof_proba: np.ndarray) -> dict:
         """The final model's calibrated scores on training genes against the out-of-fold ones, per type."""
         tolerance = self.config.agreement_tolerance
-        final_proba = model.calibrate_margins(self.margins(model, oof_rows))
+        genes = self.dataset.gene_names[np.unique(self.dataset.gene_codes[oof_rows])]
+        rows, margins = self.margins(model, genes)
+        final_proba = model.calibrate_margins(margins[np.searchsorted(rows, oof_rows)])
         y = self.dataset.y[oof_rows]
         figures = {}
         for t in SITE_TYPES:
@@ -442,9 +443,6 @@ class _Trainer:
         write_text(self.run_dir / "global_excluded_features.txt",
                    "".join(f"{f}\t{why}\n" for f, why in screening.excluded.items()))
         self.dataset = self.dataset.with_features(self.features, in_place=self.owns_dataset)
-        self.strategy, self.strategy_reason = choose_strategy(cfg.strategy, self.dataset, len(train_genes),
-                                                              len(self.dataset.genes), cfg, self.cluster)
-        self.progress.note(f"strategy: {self.strategy} ({self.strategy_reason})")
 
         with self.timings.measure("cross-validation"):
             cv, oof_rows, oof_margins, curves = self.cross_validate(splitter, train_genes)
@@ -502,7 +500,7 @@ class _Trainer:
                                           minimal=cfg.minimal_diagnostics, seed=cfg.seed, curves=curves,
                                           max_shap_rows=cfg.max_shap_rows)
             if not (cfg.skip_feature_importance or cfg.minimal_diagnostics):
-                analyse_feature_importance(model, target.select_genes(test_genes), self.run_dir, self.fold_gains,
+                analyse_feature_importance(model, target, self.run_dir, self.fold_gains, genes=test_genes,
                                            max_rows=cfg.importance_rows, max_features=cfg.importance_features,
                                            seed=cfg.seed)
         headline = evaluation[evaluation["headline"]]
@@ -599,10 +597,20 @@ def train(dataset: str | Path, out_dir: str | Path, device: str = "auto",
                    "test_dataset": str(test_dataset), "eval_dataset": str(eval_dataset),
                    "sample_genes": sample_genes, "n_benchmark_splits": n_benchmark_splits if benchmark_mode else None}
 
+    # The strategy is chosen from the Parquet footers before any matrix is read: multi-instance tasks read
+    # their own genes from Parquet, so its driver loads none and every later step that reads features
+    # (screening, out-of-fold margins, evaluation, SHAP) reads blocks of genes; a dataset larger than one
+    # device, or than this host, then trains. The other strategies fit from the matrix in memory.
+    shape = dataset_shape(dataset)
+    strategy = plan_strategy(cfg.strategy, shape, backend, cfg, cluster,
+                             train_share=1.0 if test_dataset is not None else None)
+    with_matrix = strategy[0] != "multi-instance"
+    plan = {"strategy": strategy[0], "strategy_reason": strategy[1], "matrix_in_memory": with_matrix,
+            "planned_from": {"n_rows": shape.n_rows, "n_features": shape.n_features}}
     with timings.measure("load"):
-        data = load_dataset(dataset, backend)
-        test_data = load_dataset(test_dataset, backend) if test_dataset is not None else None
-        full_data = load_dataset(eval_dataset, backend) if eval_dataset is not None else None
+        data = load_dataset(dataset, backend, with_matrix=with_matrix)
+        test_data = load_dataset(test_dataset, backend, with_matrix=with_matrix) if test_dataset is not None else None
+        full_data = load_dataset(eval_dataset, backend, with_matrix=with_matrix) if eval_dataset is not None else None
     if test_data is not None and test_data.feature_names != data.feature_names:
         missing = sorted(set(data.feature_names) - set(test_data.feature_names))
         extra = sorted(set(test_data.feature_names) - set(data.feature_names))
@@ -636,6 +644,11 @@ def train(dataset: str | Path, out_dir: str | Path, device: str = "auto",
                  f"{'sampled rows' if data.is_sampled else 'every nucleotide'}); device "
                  f"{backend.reason}; seed {cfg.seed}, {cfg.n_folds} folds, calibration "
                  f"{cfg.calibration}; loaded in {timings.seconds['load']:.1f}s")
+        log.info(f"strategy {strategy[0]} ({strategy[1]}), planned from the Parquet footers ({shape.n_rows:,} rows "
+                 f"x {shape.n_features} features) before loading: " + (
+                     "the matrix is in memory" if with_matrix else "no matrix loaded; each instance reads its genes "
+                     "from Parquet, and screening, margins, evaluation and SHAP read blocks of genes"))
+        progress.note(f"strategy: {strategy[0]} ({strategy[1]})")
         if sample_genes is not None:
             progress.note(f"TESTING MODE: {len(genes)} of {n_dataset_genes} genes; not for production models")
         sources = [data] + ([test_data] if test_data is not None else [])
@@ -643,10 +656,11 @@ def train(dataset: str | Path, out_dir: str | Path, device: str = "auto",
         known = [c for c in coordinates if c is not None]
         groups = gene_groups(np.asarray([g for d in sources for g in d.genes], dtype=object),
                              pd.concat(known) if coordinates[0] is not None else None)
-        write_json(out_dir / "run_info.json", _info(data, cfg, mode, None, "running", timings, backend.name))
+        write_json(out_dir / "run_info.json", _info(data, cfg, mode, None, "running", timings, backend.name, plan))
 
         if mode == "benchmark":
-            result = _benchmark(data, cfg, out_dir, progress, timings, groups, n_benchmark_splits, full_data, cluster)
+            result = _benchmark(data, cfg, out_dir, progress, timings, groups, n_benchmark_splits, full_data,
+                                strategy, cluster)
             trainer = result.trainer
         else:
             splitter = GeneSplitter(groups, cfg.seed)
@@ -659,12 +673,13 @@ def train(dataset: str | Path, out_dir: str | Path, device: str = "auto",
                 train_genes = genes
             else:
                 train_genes, test_genes = splitter.holdout(genes, cfg.test_fraction)
-            trainer = _Trainer(data, cfg, out_dir, progress, timings, cluster)
+            trainer = _Trainer(data, cfg, out_dir, progress, timings, strategy, cluster)
             result = trainer.run(train_genes, test_genes, splitter, test_data, full_data)
 
         timings.seconds["total"] = time.perf_counter() - started
         result.timings = dict(timings.seconds)
-        write_json(out_dir / "run_info.json", _info(data, cfg, mode, trainer, "complete", timings, backend.name))
+        write_json(out_dir / "run_info.json", _info(data, cfg, mode, trainer, "complete", timings, backend.name,
+                                                    plan))
         write_training_summary(out_dir)
         write_report_html(out_dir)
         log.info("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.seconds.items()))
@@ -687,7 +702,8 @@ BENCHMARK_MODEL_NOTE = (
     "is on them. For a model of all genes, train in production mode.")
 
 
-def _benchmark(data, cfg, out_dir, progress, timings, groups, n_splits, full_data, cluster) -> _BenchmarkResult:
+def _benchmark(data, cfg, out_dir, progress, timings, groups, n_splits, full_data, strategy,
+               cluster) -> _BenchmarkResult:
     """Repeated gene holdouts; each split is a full production run under split_XX/; on top, every figure's
     mean ± std with a 95 % interval over splits and paired tests of meta vs base (benchmark_summary.json)."""
     from ..evaluate.statistics import across_splits, split_row
@@ -699,8 +715,9 @@ def _benchmark(data, cfg, out_dir, progress, timings, groups, n_splits, full_dat
         split_dir.mkdir(exist_ok=True)
         splitter = GeneSplitter(groups, cfg.seed + s)
         train_genes, test_genes = splitter.holdout(genes, cfg.test_fraction)
-        trainer = _Trainer(data, cfg, split_dir, progress, timings, cluster, owns_dataset=False, warnings=warnings,
-                           label=f"split {s:02d}: ")
+        # Each split screens its own features: a column selection of the one matrix, never a copy per split.
+        trainer = _Trainer(data, cfg, split_dir, progress, timings, strategy, cluster, owns_dataset=False,
+                           warnings=warnings, label=f"split {s:02d}: ")
         last = trainer.run(train_genes, test_genes, splitter, None, full_data)
         rows.append(split_row(s, len(test_genes), last.evaluation[last.evaluation["headline"]]))
     table = pd.DataFrame(rows)
