@@ -232,6 +232,55 @@ def fold_predictions(recipe: Recipe, name: str, builds: dict[str, Path], folds: 
     return {rule: pd.concat(frames, ignore_index=True) for rule, frames in parts.items()}
 
 
+def margin_probe(name: str, builds: dict[str, Path], folds: list[list[str]], workdir: Path, booster: dict,
+                 nthread: int) -> pd.DataFrame:
+    """Does the meta-model lose the base model's ranking of its strongest candidates?
+
+    Each fold model's booster of one site type is refitted on the fold's training rows with the same
+    features, parameters and rounds, twice: from zero (as `train` fits it) and boosting from the base
+    model's logit of that type (xgboost's base_margin), so that where the features add nothing the base
+    model's order survives. Every nucleotide of the held-out genes is scored; AP and per-gene top-k of the
+    raw scores, pooled over folds, beside the base model's. Run after the recipe's folds are trained.
+    """
+    import xgboost as xgb
+
+    from gpumeta.model import logit_columns
+    from gpumeta.train.config import BoosterParams
+
+    found = {t: {who: ([], [], []) for who in ("base", "from_zero", "from_base")} for t in SITE_TYPES}
+    tag = "-".join(f"{key}{value:g}" for key, value in sorted(booster.items()))
+    for k, test_genes in enumerate(folds, start=1):
+        model = load_model(workdir / "runs" / f"{name}_{tag}" / f"fold_{k}" / "model", "cpu")
+        params = BoosterParams(**booster).xgb_params("cpu", nthread, seed=42)
+        train_ds = training_rows(builds, sorted({g for f in folds for g in f} - set(test_genes)),
+                                 RECIPES[name].negatives, workdir / "folds" / f"fold_{k}", seed=k)
+        sets = [load_dataset(path, "cpu", features=model.feature_names)
+                for path in (train_ds, workdir / "folds" / f"fold_{k}" / "test_all")]
+        X_train, X_test = (model.transform(model.matrix(d)) for d in sets)
+        for t in SITE_TYPES:
+            i = LABELS.index(t)
+            base_logit = [logit_columns(d.base_proba[:, [i]].astype(np.float64), [0], np)[:, 0] for d in sets]
+            truth = sets[1].y == i
+            found[t]["base"][0].append(truth)
+            found[t]["base"][1].append(sets[1].base_proba[:, i])
+            for who, margins in (("from_zero", (None, None)), ("from_base", base_logit)):
+                fit = xgb.DMatrix(X_train, label=(sets[0].y == i).astype(np.float32), base_margin=margins[0])
+                booster_fit = xgb.train(params, fit, num_boost_round=int(model.params["rounds"][t]))
+                found[t][who][0].append(truth)
+                found[t][who][1].append(booster_fit.predict(xgb.DMatrix(X_test, base_margin=margins[1]),
+                                                            output_margin=True))
+            for who in found[t]:
+                found[t][who][2].append(sets[1].gene_ids)
+    rows = {}
+    for t, by_who in found.items():
+        for who, (truths, scores, genes) in by_who.items():
+            truth, score_, gene = np.concatenate(truths), np.concatenate(scores), np.concatenate(genes)
+            uniques, codes = gene_codes(gene)
+            hits, k = top_k_per_gene(truth, score_, codes, len(uniques))
+            rows[t, who] = {"ap": average_precision(truth, score_), "topk": float(hits.sum() / max(k.sum(), 1))}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["site_type", "scorer"])
+
+
 def gene_errors(pred: pd.DataFrame) -> pd.DataFrame:
     """Per gene and scorer: FP+FN summed over site types at the tuned thresholds."""
     out = {}
@@ -297,6 +346,9 @@ def main() -> None:
     parser.add_argument("--genes", type=int, default=120, help="synthetic genes (synth only)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--recipes", default=",".join(RECIPES))
+    parser.add_argument("--margin-probe", action="store_true",
+                        help="also refit each recipe's boosters from zero and from the base model's logit "
+                             "(margin_probe): writes OUT/<genome>_margin_probe.csv")
     parser.add_argument("--nthread", type=int, default=2, help="CPU cores the study may use")
     parser.add_argument("--learning-rate", type=float, default=0.1, help="booster learning rate (train's default)")
     parser.add_argument("--max-bin", type=int, default=256, help="booster histogram bins (train's default)")
@@ -324,6 +376,13 @@ def main() -> None:
             print(f"{name} ({rule}): FP+FN base {row['fp_fn_base']} meta {row['fp_fn_meta']} ({row['change']:+.1%})",
                   flush=True)
         write_tables(rows, args)  # after each recipe: a stopped study keeps what it finished
+        if args.margin_probe:
+            probe = margin_probe(name, builds, folds, work, booster, args.nthread)
+            path = args.out / f"{args.genome}_margin_probe.csv"
+            earlier = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["recipe"])
+            probe = pd.concat([earlier[earlier["recipe"] != name], probe.reset_index().assign(recipe=name)])
+            write_text(path, probe.to_csv(index=False, float_format="%.4f"))
+            print(probe.to_string(index=False), flush=True)
 
 
 def write_tables(rows: dict, args) -> None:
