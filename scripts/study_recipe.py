@@ -105,6 +105,8 @@ RECIPES = {
                              ("context_wide", "nt_wide", "gene")),
     "combined": Recipe("context and shape at +-5, nt +-10, no gene features, no k-mers",
                        ("nt_wide", "gene", "kmers")),
+    "shape5_nt20": Recipe("default with score-shape features over +-5 and one-hot nucleotides at +-20",
+                          ("context_wide",)),
 }
 
 
