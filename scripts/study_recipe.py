@@ -7,10 +7,14 @@ by an outer gene cross-validation over all genes of one genome:
   1. one wide build of the genome, twice from the same predictions: sampled rows (the training rows) and
      every nucleotide (the judge), with the widest options any recipe uses (base-score context and score shape
      at +-5, one-hot nucleotides at +-20, 3-mers, gene-structure features);
-  2. a recipe = which training rows (sampled, or every nucleotide) + which feature families (the rest are
-     given to `gpumeta train` as its exclude file, so every recipe reads the same files);
+  2. a recipe = which training rows (the sampled rows plus a fraction of the other nucleotides: 0 = the
+     builder's sampling, 1 = every nucleotide) + which feature families (the rest are given to `gpumeta
+     train` as its exclude file, so every recipe reads the same files);
   3. per outer fold: `gpumeta.train` on the other folds' genes (its own inner gene CV fits calibration and the
-     tuned thresholds of meta AND base on those genes), then the fold's genes scored at every nucleotide;
+     tuned thresholds of meta AND base on those genes), then the fold's genes scored at every nucleotide under
+     two scoring rules: `every` (the meta-model's probability everywhere) and `gated` (gpumeta.gating: the
+     meta-model only where the base model is unsure, as `gpumeta annotate` scores; the base probability
+     elsewhere);
   4. pooled over folds: FP+FN per type at the tuned thresholds (each fold's own), AP, per-gene top-k, and a
      gene-bootstrap 95 % interval of the relative change in FP+FN against the tuned base model.
 
@@ -20,12 +24,13 @@ Usage:
   (--recipes a,b,c picks recipes; --folds 5; --nthread 2; --learning-rate/--max-bin/--n-estimators make each fit cheaper
    for a machine with few cores: the same for every recipe, so the comparison stays fair)
 The chr22 genome is the one `scripts/chr22_spliceai_example.py` writes (real GRCh37, real SpliceAI scores).
-Writes OUT/<genome>_recipes.csv (one row per recipe) and OUT/<genome>_recipes.md (the table).
+Writes OUT/<genome>_recipes.csv (one row per recipe and scoring rule) and OUT/<genome>_recipes.md (the table).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -35,15 +40,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gpumeta.atomic import atomic_path, write_text
 from gpumeta.dataset import load_dataset
 from gpumeta.evaluate.metrics import average_precision, gene_codes, top_k_per_gene
 from gpumeta.evaluate.statistics import error_change_interval
 from gpumeta.features import GENE_STRUCTURE_COLUMNS, SITE_TYPES
+from gpumeta.gating import gate_rows, gated_proba
 from gpumeta.model import load_model
 from gpumeta.schema import LABELS
 from gpumeta.train.splits import GeneSplitter
@@ -74,7 +82,7 @@ FAMILIES = {
 class Recipe:
     description: str
     drop: tuple[str, ...]              # feature families left out
-    rows: str = "sampled"              # or "all": every nucleotide of the training genes
+    negatives: float = 0.0             # fraction of the not-sampled nucleotides added to the sampled rows (1: all)
     train: dict = field(default_factory=dict)  # extra train() config overrides
 
 
@@ -88,11 +96,17 @@ RECIPES = {
     "nt20": Recipe("default with one-hot nucleotides at +-20", ("context_wide", "shape")),
     "context5": Recipe("default with base-score context at +-5", ("shape", "nt_wide")),
     "shape5": Recipe("default with score-shape features over +-5", ("context_wide", "nt_wide")),
-    "all_rows": Recipe("default, trained on every nucleotide", ("context_wide", "shape", "nt_wide"), rows="all"),
+    "all_rows": Recipe("default, trained on every nucleotide", ("context_wide", "shape", "nt_wide"), negatives=1.0),
+    "neg10": Recipe("default, trained on the sampled rows + 10 % of the other nucleotides",
+                    ("context_wide", "shape", "nt_wide"), negatives=0.1),
+    "neg30": Recipe("default, trained on the sampled rows + 30 % of the other nucleotides",
+                    ("context_wide", "shape", "nt_wide"), negatives=0.3),
     "shape5_no_gene": Recipe("default with score-shape features over +-5, without gene-structure features",
                              ("context_wide", "nt_wide", "gene")),
     "combined": Recipe("context and shape at +-5, nt +-10, no gene features, no k-mers",
                        ("nt_wide", "gene", "kmers")),
+    "shape5_nt20": Recipe("default with score-shape features over +-5 and one-hot nucleotides at +-20",
+                          ("context_wide",)),
 }
 
 
@@ -132,13 +146,41 @@ def wide_builds(fasta: Path, annotation: Path, predictions: Path, genes, workdir
     return out
 
 
+def _rows_of(source: Path, genes: list[str]) -> pa.Table:
+    return pads.dataset(str(source / "master"), format="parquet").to_table(
+        filter=pads.field("gene_id").isin(genes)).replace_schema_metadata(None)
+
+
+def _write(table: pa.Table, target: Path) -> Path:
+    (target / "master").mkdir(parents=True, exist_ok=True)
+    with atomic_path(target / "master" / "part.parquet") as scratch:
+        pq.write_table(table, scratch)
+    return target
+
+
 def gene_subset(source: Path, genes: list[str], target: Path) -> Path:
     """The rows of `genes` from a dataset, as one Parquet file of the same columns."""
     if not (target / "master" / "part.parquet").is_file():
-        table = pads.dataset(str(source / "master"), format="parquet").to_table(
-            filter=pads.field("gene_id").isin(genes))
-        (target / "master").mkdir(parents=True, exist_ok=True)
-        pq.write_table(table.replace_schema_metadata(None), target / "master" / "part.parquet")
+        _write(_rows_of(source, genes), target)
+    return target
+
+
+def training_rows(builds: dict[str, Path], genes: list[str], negatives: float, fold_dir: Path, seed: int) -> Path:
+    """The training rows of `genes`: the builder's sampled rows plus a random `negatives` fraction of the
+    nucleotides it left out (0: the sampled rows as built; 1: every nucleotide)."""
+    if negatives <= 0:
+        return gene_subset(builds["sampled"], genes, fold_dir / "train_sampled")
+    if negatives >= 1:
+        return gene_subset(builds["all"], genes, fold_dir / "train_all")
+    target = fold_dir / f"train_neg{negatives:g}"
+    if not (target / "master" / "part.parquet").is_file():
+        sampled, every = _rows_of(builds["sampled"], genes), _rows_of(builds["all"], genes)
+        keys = ["gene_id", "position"]
+        taken = pd.MultiIndex.from_frame(sampled.select(keys).to_pandas())
+        left_out = ~pd.MultiIndex.from_frame(every.select(keys).to_pandas()).isin(taken)
+        drawn = left_out & (np.random.default_rng(seed).random(every.num_rows) < negatives)
+        added = every.filter(pa.array(drawn)).select(sampled.column_names).cast(sampled.schema)
+        _write(pa.concat_tables([sampled, added]), target)
     return target
 
 
@@ -150,8 +192,9 @@ def outer_folds(dataset: Path, n_folds: int, seed: int) -> list[list[str]]:
 
 
 def fold_predictions(recipe: Recipe, name: str, builds: dict[str, Path], folds: list[list[str]],
-                     workdir: Path, booster: dict) -> pd.DataFrame:
-    """Every nucleotide of every gene, scored by the fold model that did not train on it."""
+                     workdir: Path, booster: dict) -> dict[str, pd.DataFrame]:
+    """Every nucleotide of every gene, scored by the fold model that did not train on it, under each
+    scoring rule ("every", "gated")."""
     from gpumeta.train import train
 
     columns = pq.read_schema(next((builds["all"] / "master").glob("*.parquet"))).names
@@ -160,11 +203,13 @@ def fold_predictions(recipe: Recipe, name: str, builds: dict[str, Path], folds: 
     exclude.parent.mkdir(parents=True, exist_ok=True)
     exclude.write_text("".join(f"{c}\n" for c in dropped) or "# nothing excluded\n")
     all_genes = sorted({g for fold in folds for g in fold})
-    parts = []
+    # The gate annotate's selective mode uses: the build's hard-negative threshold and context width.
+    built = json.loads((builds["all"] / "dataset_card.json").read_text())["parameters"]
+    parts: dict[str, list[pd.DataFrame]] = {"every": [], "gated": []}
     for k, test_genes in enumerate(folds, start=1):
         train_genes = sorted(set(all_genes) - set(test_genes))
         fold_dir = workdir / "folds" / f"fold_{k}"
-        train_ds = gene_subset(builds[recipe.rows], train_genes, fold_dir / f"train_{recipe.rows}")
+        train_ds = training_rows(builds, train_genes, recipe.negatives, fold_dir, seed=k)
         test_ds = gene_subset(builds["all"], test_genes, fold_dir / "test_all")
         tag = "-".join(f"{key}{value:g}" for key, value in sorted(booster.items()))  # a run per booster setting
         run = workdir / "runs" / f"{name}_{tag}" / f"fold_{k}"
@@ -174,16 +219,68 @@ def fold_predictions(recipe: Recipe, name: str, builds: dict[str, Path], folds: 
                   screening={"exclude_file": str(exclude)}, booster=booster, **recipe.train)
         model = load_model(run / "model", "cpu")
         data = load_dataset(test_ds, "cpu", features=model.feature_names)
-        proba = model.predict_proba(model.matrix(data))
-        frame = pd.DataFrame({"gene_id": data.gene_ids, "y": data.y, "fold": k})
+        every = model.predict_proba(model.matrix(data))
+        rescored = gate_rows(data.gene_ids, data.meta["position"].to_numpy(), data.base_proba,
+                             floor=built["hard_prob"], context=built["context_width"])
+        for rule, proba in (("every", every), ("gated", gated_proba(data.base_proba, every, rescored))):
+            frame = pd.DataFrame({"gene_id": data.gene_ids, "y": data.y, "fold": k, "rescored": rescored})
+            for t in SITE_TYPES:
+                i = LABELS.index(t)
+                frame[f"base_{t}"] = data.base_proba[:, i]
+                frame[f"meta_{t}"] = proba[:, i]
+                frame[f"base_call_{t}"] = data.base_proba[:, i] >= model.base_thresholds[t]
+                frame[f"meta_call_{t}"] = proba[:, i] >= model.thresholds[t]
+            parts[rule].append(frame)
+    return {rule: pd.concat(frames, ignore_index=True) for rule, frames in parts.items()}
+
+
+def margin_probe(name: str, builds: dict[str, Path], folds: list[list[str]], workdir: Path, booster: dict,
+                 nthread: int) -> pd.DataFrame:
+    """Does the meta-model lose the base model's ranking of its strongest candidates?
+
+    Each fold model's booster of one site type is refitted on the fold's training rows with the same
+    features, parameters and rounds, twice: from zero (as `train` fits it) and boosting from the base
+    model's logit of that type (xgboost's base_margin), so that where the features add nothing the base
+    model's order survives. Every nucleotide of the held-out genes is scored; AP and per-gene top-k of the
+    raw scores, pooled over folds, beside the base model's. Run after the recipe's folds are trained.
+    """
+    import xgboost as xgb
+
+    from gpumeta.model import logit_columns
+    from gpumeta.train.config import BoosterParams
+
+    found = {t: {who: ([], [], []) for who in ("base", "from_zero", "from_base")} for t in SITE_TYPES}
+    tag = "-".join(f"{key}{value:g}" for key, value in sorted(booster.items()))
+    for k, test_genes in enumerate(folds, start=1):
+        model = load_model(workdir / "runs" / f"{name}_{tag}" / f"fold_{k}" / "model", "cpu")
+        params = BoosterParams(**booster).xgb_params("cpu", nthread, seed=42)
+        train_ds = training_rows(builds, sorted({g for f in folds for g in f} - set(test_genes)),
+                                 RECIPES[name].negatives, workdir / "folds" / f"fold_{k}", seed=k)
+        sets = [load_dataset(path, "cpu", features=model.feature_names)
+                for path in (train_ds, workdir / "folds" / f"fold_{k}" / "test_all")]
+        X_train, X_test = (model.transform(model.matrix(d)) for d in sets)
         for t in SITE_TYPES:
             i = LABELS.index(t)
-            frame[f"base_{t}"] = data.base_proba[:, i]
-            frame[f"meta_{t}"] = proba[:, i]
-            frame[f"base_call_{t}"] = data.base_proba[:, i] >= model.base_thresholds[t]
-            frame[f"meta_call_{t}"] = proba[:, i] >= model.thresholds[t]
-        parts.append(frame)
-    return pd.concat(parts, ignore_index=True)
+            base_logit = [logit_columns(d.base_proba[:, [i]].astype(np.float64), [0], np)[:, 0] for d in sets]
+            truth = sets[1].y == i
+            found[t]["base"][0].append(truth)
+            found[t]["base"][1].append(sets[1].base_proba[:, i])
+            for who, margins in (("from_zero", (None, None)), ("from_base", base_logit)):
+                fit = xgb.DMatrix(X_train, label=(sets[0].y == i).astype(np.float32), base_margin=margins[0])
+                booster_fit = xgb.train(params, fit, num_boost_round=int(model.params["rounds"][t]))
+                found[t][who][0].append(truth)
+                found[t][who][1].append(booster_fit.predict(xgb.DMatrix(X_test, base_margin=margins[1]),
+                                                            output_margin=True))
+            for who in found[t]:
+                found[t][who][2].append(sets[1].gene_ids)
+    rows = {}
+    for t, by_who in found.items():
+        for who, (truths, scores, genes) in by_who.items():
+            truth, score_, gene = np.concatenate(truths), np.concatenate(scores), np.concatenate(genes)
+            uniques, codes = gene_codes(gene)
+            hits, k = top_k_per_gene(truth, score_, codes, len(uniques))
+            rows[t, who] = {"ap": average_precision(truth, score_), "topk": float(hits.sum() / max(k.sum(), 1))}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["site_type", "scorer"])
 
 
 def gene_errors(pred: pd.DataFrame) -> pd.DataFrame:
@@ -202,7 +299,7 @@ def score(pred: pd.DataFrame) -> dict:
     per_gene = gene_errors(pred)
     change, low, high = error_change_interval(per_gene["base"], per_gene["meta"])
     uniques, codes = gene_codes(pred["gene_id"].to_numpy())
-    row = {"genes": len(uniques), "nucleotides": len(pred),
+    row = {"genes": len(uniques), "nucleotides": len(pred), "rescored": float(pred["rescored"].mean()),
            "fp_fn_base": int(per_gene["base"].sum()), "fp_fn_meta": int(per_gene["meta"].sum()),
            "change": change, "change_low": low, "change_high": high}
     for t in SITE_TYPES:
@@ -221,17 +318,25 @@ def markdown(table: pd.DataFrame, kind: str) -> str:
     lines = [f"### {kind}: {first['genes']} genes, {first['nucleotides']:,} nucleotides, "
              f"{first['sites_donor']} donor + {first['sites_acceptor']} acceptor sites; "
              f"outer {first['folds']}-fold gene CV, every nucleotide, tuned thresholds", "",
-             "| recipe | FP+FN base (tuned) | FP+FN meta | change [95 % gene bootstrap] | AP donor base/meta | "
-             "AP acceptor base/meta | top-k donor base/meta | top-k acceptor base/meta | train s |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for name, r in table.iterrows():
+             "| recipe | scoring | FP+FN base (tuned) | FP+FN meta | change [95 % gene bootstrap] | "
+             "AP donor base/meta | AP acceptor base/meta | top-k donor base/meta | top-k acceptor base/meta | "
+             "wall s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for (name, rule), r in table.iterrows():
         lines.append(
-            f"| {name} | {r.fp_fn_base:.0f} | {r.fp_fn_meta:.0f} | {r.change:+.1%} [{r.change_low:+.1%}, "
+            f"| {name} | {rule} | {r.fp_fn_base:.0f} | {r.fp_fn_meta:.0f} | {r.change:+.1%} "
+            f"[{r.change_low:+.1%}, "
             f"{r.change_high:+.1%}] | {r.ap_donor_base:.3f} / {r.ap_donor_meta:.3f} | "
             f"{r.ap_acceptor_base:.3f} / {r.ap_acceptor_meta:.3f} | {r.topk_donor_base:.3f} / "
             f"{r.topk_donor_meta:.3f} | {r.topk_acceptor_base:.3f} / {r.topk_acceptor_meta:.3f} | "
             f"{r.seconds:.0f} |")
-    lines += ["", "Recipes: " + "; ".join(f"**{n}**: {RECIPES[n].description}" for n in table.index), ""]
+    share = table.xs("gated", level="scoring")["rescored"]
+    lines += ["", "Recipes: " + "; ".join(f"**{n}**: {RECIPES[n].description}"
+                                         for n in dict.fromkeys(table.index.get_level_values("recipe"))),
+              "", "Scoring: **every**: the meta-model's probability at every nucleotide; **gated**: the meta-model "
+              f"only where the base model is unsure ({share.min():.1%} of the nucleotides), the base probability "
+              "elsewhere (gpumeta.gating, the rule of `gpumeta annotate`'s selective mode). The base model's figures "
+              "are the same under both rules.", ""]
     return "\n".join(lines)
 
 
@@ -243,6 +348,9 @@ def main() -> None:
     parser.add_argument("--genes", type=int, default=120, help="synthetic genes (synth only)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--recipes", default=",".join(RECIPES))
+    parser.add_argument("--margin-probe", action="store_true",
+                        help="also refit each recipe's boosters from zero and from the base model's logit "
+                             "(margin_probe): writes OUT/<genome>_margin_probe.csv")
     parser.add_argument("--nthread", type=int, default=2, help="CPU cores the study may use")
     parser.add_argument("--learning-rate", type=float, default=0.1, help="booster learning rate (train's default)")
     parser.add_argument("--max-bin", type=int, default=256, help="booster histogram bins (train's default)")
@@ -263,18 +371,35 @@ def main() -> None:
     rows = {}
     for name in names:
         started = time.perf_counter()
-        pred = fold_predictions(RECIPES[name], name, builds, folds, work, booster)
-        rows[name] = {**score(pred), "folds": args.folds, "seconds": time.perf_counter() - started}
-        print(f"{name}: FP+FN base {rows[name]['fp_fn_base']} meta {rows[name]['fp_fn_meta']} "
-              f"({rows[name]['change']:+.1%})", flush=True)
+        preds = fold_predictions(RECIPES[name], name, builds, folds, work, booster)
+        seconds = time.perf_counter() - started
+        for rule, pred in preds.items():
+            row = rows[name, rule] = {**score(pred), "folds": args.folds, "seconds": seconds}
+            print(f"{name} ({rule}): FP+FN base {row['fp_fn_base']} meta {row['fp_fn_meta']} ({row['change']:+.1%})",
+                  flush=True)
         write_tables(rows, args)  # after each recipe: a stopped study keeps what it finished
+        if args.margin_probe:
+            probe = margin_probe(name, builds, folds, work, booster, args.nthread)
+            path = args.out / f"{args.genome}_margin_probe.csv"
+            earlier = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["recipe"])
+            probe = pd.concat([earlier[earlier["recipe"] != name], probe.reset_index().assign(recipe=name)])
+            write_text(path, probe.to_csv(index=False, float_format="%.4f"))
+            print(probe.to_string(index=False), flush=True)
 
 
 def write_tables(rows: dict, args) -> None:
+    """The table of this run's recipes plus those an earlier run of the same genome wrote (rerun ones replaced)."""
     table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.names = ["recipe", "scoring"]
+    csv = args.out / f"{args.genome}_recipes.csv"
+    if csv.is_file():
+        earlier = pd.read_csv(csv, index_col=["recipe", "scoring"])
+        table = pd.concat([earlier.drop(index=table.index, errors="ignore"), table])
     args.out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out / f"{args.genome}_recipes.csv", index_label="recipe")
-    (args.out / f"{args.genome}_recipes.md").write_text(markdown(table, args.genome))
+    order = {n: i for i, n in enumerate(RECIPES)}
+    table = table.sort_index(key=lambda level: level.map(order) if level.name == "recipe" else level)
+    write_text(csv, table.to_csv())
+    write_text(args.out / f"{args.genome}_recipes.md", markdown(table, args.genome))
     print(markdown(table, args.genome))
 
 
