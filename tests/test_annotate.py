@@ -12,7 +12,6 @@ import pytest
 
 from gpumeta.annotate import annotate, recipe_of_dataset, recipe_params
 from gpumeta.annotate.features import NEED_ANNOTATION, features_at, region_structure
-from gpumeta.annotate.scoring import rescore_mask
 from gpumeta.backend import get_backend
 from gpumeta.builder import build_dataset
 from gpumeta.builder.annotation import read_annotation
@@ -23,6 +22,7 @@ from gpumeta.builder.sequence import gene_sequence
 from gpumeta.cli import main
 from gpumeta.dataset import load_dataset
 from gpumeta.errors import GpumetaError
+from gpumeta.gating import rescore_mask
 from gpumeta.learners import get_algorithm
 from gpumeta.model import MetaModel, load_model
 from gpumeta.schema import is_feature_column, is_probability_feature

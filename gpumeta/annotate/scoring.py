@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from ..builder.annotation import Gene, gene_sites
 from ..builder.sequence import gene_sequence
+from ..gating import rescore_mask
 from ..progress import Timings
 from ..schema import LABELS
 from .features import features_at, region_structure
@@ -73,17 +74,6 @@ def base_scores(dataset, genes: list[Gene]) -> tuple[np.ndarray, np.ndarray]:
         base[:, k] = table.column(name).to_numpy().astype(np.float32, copy=False)[order]
     offsets = np.concatenate([[0], np.cumsum([g.length for g in genes])]).astype(np.int64)
     return offsets, base
-
-
-def rescore_mask(donor, acceptor, floor: float, context: int, xp):
-    """Nucleotides the base model is unsure of (max(donor, acceptor) >= floor) and those within +-context."""
-    unsure = xp.maximum(donor, acceptor) >= floor
-    if context <= 0:
-        return unsure
-    # A dilation by +-context: a nucleotide is kept when any unsure one lies within the window.
-    counts = xp.cumsum(xp.concatenate([xp.zeros(context + 1, dtype=xp.int64), unsure.astype(xp.int64),
-                                       xp.zeros(context, dtype=xp.int64)]))
-    return (counts[2 * context + 1:] - counts[: -2 * context - 1]) > 0
 
 
 def score_batch(model, genes: list[Gene], offsets: np.ndarray, base: np.ndarray, genome, params,
