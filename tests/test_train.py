@@ -256,7 +256,8 @@ def test_run_info_states_features_rounds_and_agreement(run):
 @pytest.mark.parametrize("overrides, expected", [
     ({"booster": {"rounds": [10, 20]}}, "booster rounds is [10, 20]"),
     ({"min_validation_sites": 0}, "min_validation_sites is 0"),
-    ({"agreement_tolerance": 1.5}, "agreement_tolerance is 1.5")])
+    ({"agreement_tolerance": 1.5}, "agreement_tolerance is 1.5"),
+    ({"figure_formats": ["png", "jpg"]}, "figure_formats: 'jpg' unknown")])
 def test_regime_keys_are_checked(overrides, expected):
     from gpumeta.train.config import load_config
 

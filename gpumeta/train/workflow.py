@@ -428,6 +428,7 @@ class _Trainer:
         from ..evaluate.heldout import evaluate_heldout
         from ..evaluate.importance import analyse_feature_importance
         from ..evaluate.metrics import best_f1_threshold
+        from ..evaluate.plots import figure_formats
         from ..evaluate.report import COMBINATION_RULE, ENSEMBLE_FILE, ensemble_table
 
         cfg = self.config
@@ -494,7 +495,7 @@ class _Trainer:
 
         target = test_dataset if test_dataset is not None else self.dataset
         self.check_heldout_size(target, test_genes)
-        with self.timings.measure("evaluation"):
+        with self.timings.measure("evaluation"), figure_formats(cfg.figure_formats):
             evaluation = evaluate_heldout(model, target, self.run_dir, genes=test_genes, full_dataset=eval_dataset,
                                           shap_genes=cfg.shap_genes, skip_shap=cfg.skip_shap,
                                           minimal=cfg.minimal_diagnostics, seed=cfg.seed, curves=curves,
