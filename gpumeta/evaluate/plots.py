@@ -27,8 +27,8 @@ _MAX_CURVE_POINTS = 2000
 #: Formats a figure may be saved in. PNG is always written: report.html embeds it and every plotting
 #: function returns its path. PDF costs a second render of every figure (a third of savefig's time).
 FIGURE_FORMATS = ("png", "pdf", "svg")
-#: Points of a SHAP beeswarm or dependence plot: drawing (and the beeswarm's layout) grows with the points,
-#: 5,000 cost ~4 s per class on 2 cores (issue 10); 2,000 show the same spread.
+#: Points of a SHAP beeswarm or dependence plot: drawing (and the beeswarm's layout) grows with the points;
+#: at 5,000 the nine SHAP figures took ~24 s of an issue-10 run (shared machine). The note says the sample.
 SHAP_MAX_POINTS = 2000
 _formats: ContextVar[tuple[str, ...]] = ContextVar("figure_formats", default=("png",))
 
