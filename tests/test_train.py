@@ -158,7 +158,8 @@ WRONG_INPUTS = {"unknown config key": "unknown key 'n_trees'", "other features":
                 "sample genes 0": "--sample-genes 0", "sample genes negative": "--sample-genes -3",
                 "unknown strategy": "unknown strategy 'fastest'", "one benchmark split": "--n-benchmark-splits 1",
                 "missing exclude file": "exclude file not found", "missing dataset": "no_such_dataset",
-                "research set of training genes": "every gene is also in"}
+                "research set of training genes": "every gene is also in",
+                "unknown figure format": "figure_formats: 'jpg' unknown"}
 
 
 @pytest.mark.parametrize("case", list(WRONG_INPUTS))
@@ -170,7 +171,8 @@ def test_wrong_input_is_one_line_exit_2_and_creates_nothing(case, dataset, tmp_p
              "unknown strategy": ["--strategy", "fastest"],
              "one benchmark split": ["--benchmark-mode", "--n-benchmark-splits", 1],
              "missing exclude file": ["--exclude-file", tmp_path / "none.txt"],
-             "research set of training genes": ["--test-dataset", dataset]}
+             "research set of training genes": ["--test-dataset", dataset],
+             "unknown figure format": ["--figure-formats", "png, jpg"]}
     args += extra.get(case, [])
     if case == "missing dataset":
         args[2] = tmp_path / "no_such_dataset"
