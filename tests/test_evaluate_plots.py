@@ -80,3 +80,27 @@ def test_gain_bars_have_an_axis_label(drawn, tmp_path):
     table = pd.DataFrame({"feature": ["a", "b"], **{f"gain_{c}": [2.0, 1.0] for c in ("neither", "donor", "acceptor")}})
     plots.plot_feature_importance(table, tmp_path)
     assert all("gain" in ax.get_xlabel() for ax in drawn["feature_importance"].axes)
+
+
+def test_figures_are_png_unless_other_formats_are_asked_for(tmp_path):
+    plt = plots._pyplot()
+    plots.save_figure(plt.subplots()[0], tmp_path, "default")
+    with plots.figure_formats(["pdf", "png", "pdf"]):
+        plots.save_figure(plt.subplots()[0], tmp_path, "both", note="a note")
+        assert plots._formats.get() == ("png", "pdf")
+    plots.save_figure(plt.subplots()[0], tmp_path, "after")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["after.png", "both.pdf", "both.png", "default.png"]
+    assert (tmp_path / "both.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_shap_scatter_plots_draw_a_stated_sample_of_points(tmp_path, monkeypatch):
+    notes = {}
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out_dir, name, note=None: notes.setdefault(name, note))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    contributions = np.column_stack([X * [1.0, 0.5, 0.1, 0.0], np.full(300, -2.0)])
+    plots.plot_shap(contributions, X, ["a", "b", "c", "d"], "donor", tmp_path, top=4, max_points=100,
+                    note="test genes")
+    plots._pyplot().close("all")
+    assert notes["shap_beeswarm_donor"] == notes["shap_dependence_donor"] == "test genes; points: 100 of the 300 rows"
+    assert notes["shap_waterfall_donor"] == "test genes"  # one row, not a sample

@@ -291,7 +291,7 @@ def test_shap_figures_are_drawn_from_a_learners_own_contributions(pipeline_runs,
     figures = plot_shap(contributions[1], X, model.feature_names, "donor", tmp_path, top=8, note="test genes")
     assert sorted(figures) == ["shap_beeswarm_donor", "shap_dependence_donor", "shap_waterfall_donor"]
     for png in figures.values():
-        assert png.stat().st_size > 10_000 and png.with_suffix(".pdf").is_file()
+        assert png.stat().st_size > 10_000 and not png.with_suffix(".pdf").exists()
 
 
 @pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])

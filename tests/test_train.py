@@ -158,7 +158,8 @@ WRONG_INPUTS = {"unknown config key": "unknown key 'n_trees'", "other features":
                 "sample genes 0": "--sample-genes 0", "sample genes negative": "--sample-genes -3",
                 "unknown strategy": "unknown strategy 'fastest'", "one benchmark split": "--n-benchmark-splits 1",
                 "missing exclude file": "exclude file not found", "missing dataset": "no_such_dataset",
-                "research set of training genes": "every gene is also in"}
+                "research set of training genes": "every gene is also in",
+                "unknown figure format": "figure_formats: 'jpg' unknown"}
 
 
 @pytest.mark.parametrize("case", list(WRONG_INPUTS))
@@ -170,7 +171,8 @@ def test_wrong_input_is_one_line_exit_2_and_creates_nothing(case, dataset, tmp_p
              "unknown strategy": ["--strategy", "fastest"],
              "one benchmark split": ["--benchmark-mode", "--n-benchmark-splits", 1],
              "missing exclude file": ["--exclude-file", tmp_path / "none.txt"],
-             "research set of training genes": ["--test-dataset", dataset]}
+             "research set of training genes": ["--test-dataset", dataset],
+             "unknown figure format": ["--figure-formats", "png, jpg"]}
     args += extra.get(case, [])
     if case == "missing dataset":
         args[2] = tmp_path / "no_such_dataset"
@@ -256,7 +258,8 @@ def test_run_info_states_features_rounds_and_agreement(run):
 @pytest.mark.parametrize("overrides, expected", [
     ({"booster": {"rounds": [10, 20]}}, "booster rounds is [10, 20]"),
     ({"min_validation_sites": 0}, "min_validation_sites is 0"),
-    ({"agreement_tolerance": 1.5}, "agreement_tolerance is 1.5")])
+    ({"agreement_tolerance": 1.5}, "agreement_tolerance is 1.5"),
+    ({"figure_formats": ["png", "jpg"]}, "figure_formats: 'jpg' unknown")])
 def test_regime_keys_are_checked(overrides, expected):
     from gpumeta.train.config import load_config
 

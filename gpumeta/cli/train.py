@@ -95,6 +95,9 @@ def train(
     skip_shap: Annotated[bool, typer.Option("--skip-shap", help="No SHAP values.")] = False,
     minimal_diagnostics: Annotated[bool, typer.Option(
         "--minimal-diagnostics", help="Metrics only: no plots beyond the essentials.")] = False,
+    figure_formats: Annotated[str | None, typer.Option(
+        "--figure-formats", help="Formats of RUN/plots/ figures, comma-separated: png (always), pdf, svg "
+                                 "(default png).")] = None,
     cluster: Annotated[str | None, typer.Option(
         "--cluster", help="'local': start a dask cluster here (one worker per GPU on cuda, processes on cpu) "
                           "for multi-instance/distributed training.")] = None,
@@ -144,7 +147,7 @@ def train(
         "--fast-shap", help=f"SHAP on at most {FAST_SHAP_ROWS} rows.", rich_help_panel=ORIGINAL)] = False,
     diag_sample: Annotated[int | None, typer.Option(
         "--diag-sample", help="Held-out rows sampled for feature_importance_analysis/ (permutation, mutual "
-                              "information; default 25000).", rich_help_panel=ORIGINAL)] = None,
+                              "information; default 10000).", rich_help_panel=ORIGINAL)] = None,
     max_diag_sample: Annotated[int | None, typer.Option(
         "--max-diag-sample", help="Upper bound on --diag-sample.", rich_help_panel=ORIGINAL)] = None,
     skip_feature_importance: Annotated[bool, typer.Option(
@@ -206,6 +209,8 @@ def train(
                            overwrite=overwrite, quiet=quiet, strategy=strategy, n_folds=n_folds, seed=seed,
                            shap_genes=shap_genes, skip_shap=skip_shap or None,
                            minimal_diagnostics=minimal_diagnostics or None, screening=screening or None,
+                           figure_formats=None if figure_formats is None else [
+                               f.strip() for f in figure_formats.split(",") if f.strip()],
                            genes_per_instance=genes_per_instance, instance_overlap=instance_overlap,
                            allow_partial_ensemble=allow_partial_ensemble or None,
                            algorithm=algorithm, algorithm_params=_json_object(algorithm_params, "--algorithm-params"),

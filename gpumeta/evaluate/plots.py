@@ -1,13 +1,16 @@
-"""Evaluation figures (matplotlib, Agg backend): each saved as PNG and PDF, atomically.
+"""Evaluation figures (matplotlib, Agg backend): each saved as PNG, and in the other `figure_formats`, atomically.
 
-Every function takes host arrays or tables, draws one figure, writes ``out_dir/<name>.png`` and
-``.pdf`` and returns the PNG path. `note` (e.g. "rows are a sample of each gene's nucleotides") is
-printed under the figure, so a figure never travels without saying which rows it was computed on.
+Every function takes host arrays or tables, draws one figure, writes ``out_dir/<name>.png`` (plus
+``.pdf``/``.svg`` inside a `figure_formats(...)` block that asks for them) and returns the PNG path.
+`note` (e.g. "rows are a sample of each gene's nucleotides") is printed under the figure, so a figure
+never travels without saying which rows it was computed on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +18,38 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_path
+from ..errors import GpumetaError
 from ..schema import LABELS
 from .metrics import SITE_TYPES, best_iteration
 
 _COLORS = {"base": "#7f7f7f", "meta": "#1f77b4"}
 _MAX_CURVE_POINTS = 2000
+#: Formats a figure may be saved in. PNG is always written: report.html embeds it and every plotting
+#: function returns its path. PDF costs a second render of every figure (a third of savefig's time).
+FIGURE_FORMATS = ("png", "pdf", "svg")
+#: Points of a SHAP beeswarm or dependence plot: drawing (and the beeswarm's layout) grows with the points;
+#: at 5,000 the nine SHAP figures took ~24 s of an issue-10 run (shared machine). The note says the sample.
+SHAP_MAX_POINTS = 2000
+_formats: ContextVar[tuple[str, ...]] = ContextVar("figure_formats", default=("png",))
+
+
+def check_figure_formats(formats: Sequence[str]) -> tuple[str, ...]:
+    """`formats` as a tuple with "png" first; GpumetaError naming an unknown format."""
+    unknown = [f for f in formats if f not in FIGURE_FORMATS]
+    if unknown:
+        raise GpumetaError(f"figure_formats: {', '.join(map(repr, unknown))} unknown; use any of "
+                           f"{', '.join(FIGURE_FORMATS)} (png is always written)")
+    return ("png", *dict.fromkeys(f for f in formats if f != "png"))
+
+
+@contextmanager
+def figure_formats(formats: Sequence[str]) -> Iterator[None]:
+    """Within the block, `save_figure` writes each figure in `formats` (PNG always)."""
+    token = _formats.set(check_figure_formats(formats))
+    try:
+        yield
+    finally:
+        _formats.reset(token)
 
 
 def _pyplot():
@@ -32,7 +62,8 @@ def _pyplot():
 
 
 def save_figure(fig, out_dir: str | Path, name: str, note: str | None = None) -> Path:
-    """Write `fig` as out_dir/name.png and .pdf (atomically) with `note` under it; close it."""
+    """Write `fig` as out_dir/name.png and in the block's other `figure_formats` (atomically) with `note`
+    under it; close it."""
     plt = _pyplot()
     out_dir = Path(out_dir)
     if note:
@@ -40,7 +71,7 @@ def save_figure(fig, out_dir: str | Path, name: str, note: str | None = None) ->
         fig.tight_layout(rect=(0, 0.05, 1, 1))
     else:
         fig.tight_layout()
-    for suffix in ("png", "pdf"):
+    for suffix in _formats.get():
         with atomic_path(out_dir / f"{name}.{suffix}") as tmp:
             fig.savefig(tmp, format=suffix, dpi=110)
     plt.close(fig)
@@ -239,7 +270,7 @@ def _shap_explanation(contributions: np.ndarray, X: np.ndarray, feature_names: S
 
 
 def plot_shap(contributions: np.ndarray, X: np.ndarray, feature_names: Sequence[str], label: str,
-              out_dir: str | Path, top: int = 20, max_points: int = 5000, seed: int = 0,
+              out_dir: str | Path, top: int = 20, max_points: int = SHAP_MAX_POINTS, seed: int = 0,
               note: str | None = None) -> dict[str, Path]:
     """The `shap` package's figures of one class, from contributions the learners computed (on device
     where they run): a beeswarm of the `top` features, the dependence of the top feature's SHAP value on
@@ -247,28 +278,31 @@ def plot_shap(contributions: np.ndarray, X: np.ndarray, feature_names: Sequence[
     sample's highest-scoring row for the class (the site the model is surest of).
 
     `contributions` is (n, p+1) for this class, in log-odds, the last column the bias; rows beyond
-    `max_points` are a seeded sample (beeswarm and dependence). Returns {figure name: PNG path}.
+    `max_points` are a seeded sample (beeswarm and dependence; their note says so). Returns {figure name:
+    PNG path}.
     """
     import shap
 
     plt = _pyplot()
     explanation = _shap_explanation(contributions, X, feature_names)
     site = int(np.argmax(explanation.values.sum(axis=1) + explanation.base_values))
+    sampled_note = note
     if len(explanation.values) > max_points:
         rows = np.sort(np.random.default_rng(seed).choice(len(explanation.values), max_points, replace=False))
         explanation = explanation[rows]
+        sampled_note = (f"{note}; " if note else "") + f"points: {max_points:,} of the {len(contributions):,} rows"
     top_feature = int(np.argmax(np.abs(explanation.values).mean(axis=0)))
     figures = {}
 
     shap.plots.beeswarm(explanation, max_display=top, show=False, plot_size=(7.5, 0.32 * min(top, len(
         feature_names)) + 1.6))
     plt.gca().set_title(f"SHAP summary: {label} (log-odds of {label} vs rest)", fontsize=9)
-    figures[f"shap_beeswarm_{label}"] = save_figure(plt.gcf(), out_dir, f"shap_beeswarm_{label}", note)
+    figures[f"shap_beeswarm_{label}"] = save_figure(plt.gcf(), out_dir, f"shap_beeswarm_{label}", sampled_note)
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     shap.plots.scatter(explanation[:, top_feature], color=explanation, ax=ax, show=False)
     ax.set_title(f"SHAP dependence of {label} on its top feature, {feature_names[top_feature]}", fontsize=9)
-    figures[f"shap_dependence_{label}"] = save_figure(fig, out_dir, f"shap_dependence_{label}", note)
+    figures[f"shap_dependence_{label}"] = save_figure(fig, out_dir, f"shap_dependence_{label}", sampled_note)
 
     full = _shap_explanation(contributions, X, feature_names)
     shap.plots.waterfall(full[site], max_display=min(top, 12), show=False)

@@ -291,7 +291,7 @@ def _artifacts_section(run_dir: Path, info: dict) -> list[str]:
     if isinstance(artifacts, dict):
         lines += [f"  {key}: {value}" for key, value in artifacts.items()]
     elif isinstance(artifacts, list):
-        # One line per top-level file; a folder's files counted (plots/ holds a PNG and PDF per figure).
+        # One line per top-level file; a folder's files counted (plots/: a PNG per figure, + figure_formats extras).
         folders: dict[str, int] = {}
         for value in map(str, artifacts):
             head, sep, _ = value.partition("/")

@@ -93,11 +93,14 @@ class TrainConfig:
     max_shap_rows: int = 20_000
     skip_shap: bool = False
     minimal_diagnostics: bool = False
+    #: Formats of RUN/plots/ figures: PNG always (report.html embeds it); "pdf" or "svg" add a vector copy of
+    #: each, at about a third more of the figures' time each (gpumeta.evaluate.plots.FIGURE_FORMATS).
+    figure_formats: list = field(default_factory=lambda: ["png"])
     #: feature_importance_analysis/: weight/cover/gain, permutation importance on held-out genes, mutual
     #: information and fold stability, on at most `importance_rows` held-out rows (the original's
     #: --diag-sample) and the `importance_features` features of highest gain (permutation is one predict each).
     skip_feature_importance: bool = False
-    importance_rows: int = 25_000
+    importance_rows: int = 10_000  # gpumeta.evaluate.importance.IMPORTANCE_ROWS: ~3 CPU-s of permutation
     importance_features: int = 30
     #: The learner (gpumeta.learners.ALGORITHMS) and its parameters over its defaults; for xgboost the
     #: `booster` block gives the defaults.
@@ -107,6 +110,7 @@ class TrainConfig:
     screening: ScreeningParams = field(default_factory=ScreeningParams)
 
     def validate(self) -> TrainConfig:
+        from ..evaluate.plots import check_figure_formats
         from ..learners import get_algorithm
 
         get_algorithm(self.algorithm, self.algorithm_params)  # unknown names or parameters: one line
@@ -130,6 +134,9 @@ class TrainConfig:
         for name in ("max_shap_rows", "importance_rows", "importance_features"):
             if getattr(self, name) < 1:
                 raise GpumetaError(f"{name} is {getattr(self, name)}: it must be at least 1")
+        if not all(isinstance(f, str) for f in self.figure_formats):
+            raise GpumetaError(f"figure_formats is {self.figure_formats!r}: give a list of format names")
+        check_figure_formats(self.figure_formats)
         if not 0 < self.agreement_tolerance < 1:
             raise GpumetaError(f"agreement_tolerance is {self.agreement_tolerance}: give a fraction in (0, 1)")
         return self
