@@ -36,7 +36,7 @@ def _row_chunks(backend, X, rows: np.ndarray, label: np.ndarray, weight: np.ndar
                 return False
             idx = rows[self._starts[self._i]:self._starts[self._i] + _CHUNK_ROWS]
             chunk = logit_columns(X[backend.asarray(idx)], logit_idx, backend.xp, copy=False)
-            input_data(data=chunk, label=None if label is None else backend.asarray(label[idx]),
+            input_data(data=chunk, label=backend.asarray(label[idx]),
                        weight=None if weight is None else backend.asarray(weight[idx]))
             self._i += 1
             return True
@@ -151,20 +151,12 @@ class XGBoostLearner(Learner):
                                                                    max_bin=max_bin)
         return self._boost(backend, dtrain, dval, n_rounds, seed, nthread, on_round)
 
-    def quantile_reference(self, backend, X, rows: np.ndarray, logit_idx):
-        """A QuantileDMatrix of `rows` of X in the learner's view, features only (no label, no weight): its
-        cut points, passed as `ref=` to `fit_one_vs_rest`, spare each fit its own quantile sketch (a pass over
-        its rows that costs about as much as binning them: 2.6 vs 1.2 CPU-s at 100 k x 142, issue 10)."""
-        return backend.quantile_dmatrix(_row_chunks(backend, X, rows, None, None, logit_idx),
-                                        max_bin=self.params["max_bin"])
-
     def fit_one_vs_rest(self, backend, X, y, train_rows, val_rows, logit_idx, *, weights=None, n_rounds=None,
-                        seed: int, nthread: int, on_round: OnRound = None, ref=None) -> list[XGBoostBinary]:
-        """`ref`: a `quantile_reference` whose cut points the training matrix takes instead of sketching its own."""
+                        seed: int, nthread: int, on_round: OnRound = None) -> list[XGBoostBinary]:
         max_bin = self.params["max_bin"]
         targets = [(y == k).astype(np.float32) for k in range(len(LABELS))]
         dtrain = backend.quantile_dmatrix(_row_chunks(backend, X, train_rows, targets[0], weights, logit_idx),
-                                          ref=ref, max_bin=max_bin)
+                                          max_bin=max_bin)
         dval = backend.quantile_dmatrix(_row_chunks(backend, X, val_rows, targets[0], weights, logit_idx),
                                         ref=dtrain, max_bin=max_bin) if len(val_rows) else None
         models = []

@@ -7,9 +7,7 @@ row chunks into one quantised matrix on the backend's device, the others take th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -20,40 +18,6 @@ from .config import TrainConfig
 #: The `booster:` block of a config holds xgboost's hyper-parameters (its keys are XGBoostLearner's), so
 #: configs written before the learners existed keep training the same model; `algorithm_params` go over it.
 _BOOSTER_ALGORITHM = "xgboost"
-#: Rows of the pool the shared quantile sketch reads at most (a seeded sample beyond): the reference matrix
-#: stays alive through the run, and 256 quantiles of a million rows are as good as those of all of them.
-MAX_CUT_ROWS = 1 << 20
-_shared_cuts: ContextVar[tuple | None] = ContextVar("shared_cuts", default=None)
-
-
-def quantile_cuts(learner: Learner, dataset, rows: np.ndarray, logit_features: Sequence[str]) -> tuple | None:
-    """Quantile cut points of the learner sketched once on `rows` of the dataset's matrix, for `shared_cuts`;
-    None when the learner bins on its own (no `quantile_reference`) or the matrix is not in memory.
-
-    `rows` are the CV pool's (every training gene; never a held-out test gene). Sharing the pool's cuts with
-    every fold is not leakage: cut points are quantiles of feature values only, no label or weight enters
-    them, and a fold's test genes are binned the same way at prediction time whatever the cuts. xgboost
-    3.x takes them through `QuantileDMatrix(..., ref=)`, iterator input included: the fold's matrix then
-    skips its sketch pass and only bins its rows.
-    """
-    if dataset.X is None or not hasattr(learner, "quantile_reference"):
-        return None
-    if len(rows) > MAX_CUT_ROWS:
-        rows = np.sort(np.random.default_rng(0).choice(rows, MAX_CUT_ROWS, replace=False))
-    features = list(dataset.feature_names)
-    reference = learner.quantile_reference(dataset.backend, dataset.X, np.asarray(rows),
-                                           [features.index(f) for f in logit_features])
-    return dataset.X, learner.name, learner.params.get("max_bin"), reference
-
-
-@contextmanager
-def shared_cuts(cuts: tuple | None) -> Iterator[None]:
-    """Within the block, fits of the same learner on the same matrix bin with `cuts` (`quantile_cuts`)."""
-    token = _shared_cuts.set(cuts)
-    try:
-        yield
-    finally:
-        _shared_cuts.reset(token)
 
 
 def learner_of(config: TrainConfig) -> Learner:
@@ -78,12 +42,9 @@ def fit_one_vs_rest(learner: Learner, backend, X, y: np.ndarray, train_rows: np.
     """
     if rounds is None and not len(val_rows):
         raise ValueError("early stopping needs validation rows; give rounds to train without them")
-    cuts = _shared_cuts.get()
-    shared = cuts is not None and cuts[0] is X and cuts[1:3] == (learner.name, learner.params.get("max_bin"))
     return learner.fit_one_vs_rest(backend, X, y, train_rows, val_rows, logit_idx, weights=weights,
                                    n_rounds=None if rounds is None else list(rounds), seed=seed,
-                                   nthread=nthread or backend.n_threads, on_round=on_round,
-                                   **({"ref": cuts[3]} if shared else {}))
+                                   nthread=nthread or backend.n_threads, on_round=on_round)
 
 
 def trained_on(learner: Learner, backend, models: list) -> str:

@@ -34,7 +34,7 @@ from ..model import SITE_TYPES, EnsembleModel, MetaModel, load_model
 from ..progress import Progress, Timings, log, run_log
 from ..schema import LABELS
 from .config import TrainConfig, load_config
-from .fit import learner_of, quantile_cuts, shared_cuts
+from .fit import learner_of
 from .screening import read_exclude_file, screen_features
 from .splits import GeneSplitter, gene_groups
 from .strategies import STRATEGIES, fit_model, plan_strategy
@@ -147,7 +147,6 @@ class _Trainer:
         self.label = label  # "split 01: " in benchmark mode, so warnings say which run they concern
         self.n_features_dataset = len(dataset.feature_names)
         self.learner = learner_of(config)
-        self.cuts = None  # the run's one quantile sketch (fit.quantile_cuts), from `run`
         self.summary: dict = {}
 
     def warn(self, message: str) -> None:
@@ -175,7 +174,7 @@ class _Trainer:
             self.config.booster, rounds=None if rounds is None else list(rounds)))
         val_rows = watch_rows if watch_rows is not None else self.dataset.rows_of(list(val_genes))
         tick = self.progress.task(description, total=(sum(rounds) if rounds else self.learner.max_rounds() * 3))
-        with self.timings.measure(FIT_TIMING), shared_cuts(self.cuts):
+        with self.timings.measure(FIT_TIMING):
             model = fit_model(self.strategy, self.dataset, self.dataset.rows_of(train_genes), val_rows,
                               self.features, self.logit_features, config, self.weights, on_round=tick,
                               cluster=self.cluster,
@@ -445,10 +444,6 @@ class _Trainer:
         write_text(self.run_dir / "global_excluded_features.txt",
                    "".join(f"{f}\t{why}\n" for f, why in screening.excluded.items()))
         self.dataset = self.dataset.with_features(self.features, in_place=self.owns_dataset)
-        if self.strategy == "single":  # every fold and the final model bin with the CV pool's cut points
-            with self.timings.measure(FIT_TIMING):
-                self.cuts = quantile_cuts(self.learner, self.dataset, self.dataset.rows_of(train_genes),
-                                          self.logit_features)
 
         with self.timings.measure("cross-validation"):
             cv, oof_rows, oof_margins, curves = self.cross_validate(splitter, train_genes)
@@ -484,7 +479,6 @@ class _Trainer:
             model.params = {**model.params, **_learner_params(cfg), "strategy": self.strategy,
                             "calibration": cfg.calibration, "seed": cfg.seed}
             model.save(model_dir)
-        self.cuts = None  # no more fits: free the reference matrix
         write_json(self.run_dir / "model_metadata.json", self.model_metadata(model))
         ensemble = ensemble_table(model_dir)
         if ensemble is not None:  # the original's per-instance table; the summary explains it in words
