@@ -42,6 +42,18 @@ class BinaryModel(abc.ABC):
     def contributions(self, X) -> np.ndarray:
         """SHAP values in log-odds, host (n, n_features + 1): last column the bias; rows sum to `margin`."""
 
+    def margin_from_base(self, X, base_margin: np.ndarray) -> np.ndarray:
+        """`margin` of a model fitted from a per-row starting margin (host (n,), the base model's logit):
+        the starting margin plus the model's. Learners whose library adds it natively override this."""
+        return self.margin(X) + np.asarray(base_margin, dtype=np.float64)
+
+    def contributions_from_base(self, X, base_margin: np.ndarray) -> np.ndarray:
+        """`contributions` of a model fitted from a per-row starting margin: that margin is its own term,
+        added to the bias column, so rows still sum to `margin_from_base`."""
+        contributions = np.array(self.contributions(X), copy=True)
+        contributions[:, -1] += np.asarray(base_margin, dtype=contributions.dtype)
+        return contributions
+
     @abc.abstractmethod
     def feature_importance(self) -> np.ndarray:
         """Importance per feature column, host float64 (n_features,): total gain where the learner has it."""
@@ -68,6 +80,16 @@ class Learner(abc.ABC):
     #: Python modules the learner imports and the pip extra that provides them (None: a core dependency).
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
+    #: Whether `fit_one_vs_rest` can start each class from the base model's logit (train's boost_from_base).
+    boosts_from_base: ClassVar[bool] = False
+
+    @classmethod
+    def check_boost_from_base(cls) -> None:
+        """A one-line error when this learner cannot boost from the base model's logit."""
+        if not cls.boosts_from_base:
+            raise GpumetaError(f"algorithm {cls.name!r} cannot boost from the base model's logit "
+                               "(booster.boost_from_base / --boost-from-base): use algorithm xgboost or "
+                               "xgboost-rf, or turn the option off")
 
     def __init__(self, **params):
         unknown = sorted(set(params) - set(self.DEFAULTS))
@@ -117,11 +139,15 @@ class Learner(abc.ABC):
     def fit_one_vs_rest(self, backend, X, y: np.ndarray, train_rows: np.ndarray, val_rows: np.ndarray,
                         logit_idx: Sequence[int], *, weights: np.ndarray | None = None,
                         n_rounds: Sequence[int] | None = None, seed: int, nthread: int,
-                        on_round: OnRound = None) -> list[BinaryModel]:
+                        on_round: OnRound = None, base_margin_idx: Sequence[int] = ()) -> list[BinaryModel]:
         """One binary model per class (LABELS order) on rows of the raw matrix X (host y, rows, weights).
 
         `n_rounds`: one count per class for the final model (no early stopping), or None.
+        `base_margin_idx`: the raw donor and acceptor score columns whose logits (`gpumeta.model.base_margins`)
+        each class starts from, or () to boost from zero; only learners with `boosts_from_base` take them.
         """
+        if len(base_margin_idx):
+            self.check_boost_from_base()
         has_val = len(val_rows) > 0  # a fixed-rounds fit may have no validation rows
         X_train = logit_columns(X[backend.asarray(train_rows)], logit_idx, backend.xp, copy=False)
         X_val = logit_columns(X[backend.asarray(val_rows)], logit_idx, backend.xp, copy=False) if has_val else None

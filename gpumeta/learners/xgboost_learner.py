@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..model import logit_columns
+from ..model import base_margins, logit_columns
 from ..schema import LABELS
 from .base import BinaryModel, Learner, OnRound, file_in
 
@@ -71,6 +71,18 @@ class XGBoostBinary(BinaryModel):
         # TreeSHAP; GPUTreeShap when the booster's device is cuda.
         return self.backend.to_host(self.booster.predict(self.backend.dmatrix(X), pred_contribs=True))
 
+    # A booster fitted from base_margin learnt no intercept of its own: xgboost replaces its base_score by
+    # the margin given, as in training (the bias column of SHAP then holds the margin as well).
+    def margin_from_base(self, X, base_margin: np.ndarray) -> np.ndarray:
+        margin = self.booster.inplace_predict(X, predict_type="margin",
+                                              base_margin=np.ascontiguousarray(base_margin, dtype=np.float32))
+        return np.asarray(self.backend.to_host(margin), dtype=np.float64)
+
+    def contributions_from_base(self, X, base_margin: np.ndarray) -> np.ndarray:
+        matrix = self.backend.dmatrix(X)
+        matrix.set_base_margin(np.ascontiguousarray(base_margin, dtype=np.float32))
+        return self.backend.to_host(self.booster.predict(matrix, pred_contribs=True))
+
     def feature_importance(self) -> np.ndarray:
         gain = np.zeros(self.booster.num_features(), dtype=np.float64)
         for key, value in self.booster.get_score(importance_type="total_gain").items():
@@ -96,6 +108,7 @@ class XGBoostLearner(Learner):
 
     name = "xgboost"
     model_class = XGBoostBinary
+    boosts_from_base = True
     DEFAULTS: ClassVar[dict] = {
         "n_estimators": 1000,  # an upper bound: early stopping on validation genes picks the number
         "learning_rate": 0.25,  # with a patience of 12: see BoosterParams (0.1 and 30 before)
@@ -152,18 +165,28 @@ class XGBoostLearner(Learner):
         return self._boost(backend, dtrain, dval, n_rounds, seed, nthread, on_round)
 
     def fit_one_vs_rest(self, backend, X, y, train_rows, val_rows, logit_idx, *, weights=None, n_rounds=None,
-                        seed: int, nthread: int, on_round: OnRound = None) -> list[XGBoostBinary]:
+                        seed: int, nthread: int, on_round: OnRound = None,
+                        base_margin_idx=()) -> list[XGBoostBinary]:
         max_bin = self.params["max_bin"]
         targets = [(y == k).astype(np.float32) for k in range(len(LABELS))]
         dtrain = backend.quantile_dmatrix(_row_chunks(backend, X, train_rows, targets[0], weights, logit_idx),
                                           max_bin=max_bin)
         dval = backend.quantile_dmatrix(_row_chunks(backend, X, val_rows, targets[0], weights, logit_idx),
                                         ref=dtrain, max_bin=max_bin) if len(val_rows) else None
+        # Boosting from the base model: each class starts from its base logit, set per class like the label.
+        # Only the two score columns of the rows are gathered, not the rows' whole matrix.
+        xp, cols = backend.xp, backend.asarray(np.asarray(base_margin_idx, dtype=np.int64))
+        starts = [None if not len(base_margin_idx) or not len(rows)
+                  else base_margins(X[backend.asarray(rows)[:, None], cols[None, :]], [0, 1], xp)
+                  for rows in (train_rows, val_rows)]
         models = []
         for k in range(len(LABELS)):
             dtrain.set_label(backend.asarray(targets[k][train_rows]))
             if dval is not None:
                 dval.set_label(backend.asarray(targets[k][val_rows]))
+            for matrix, start in zip((dtrain, dval), starts):
+                if start is not None:
+                    matrix.set_base_margin(xp.ascontiguousarray(start[:, k]))
             models.append(self._boost(backend, dtrain, dval, None if n_rounds is None else int(n_rounds[k]),
                                       seed, nthread, on_round))
         return models
