@@ -1,0 +1,175 @@
+"""Boosting from the base model's logit (train's booster.boost_from_base, issue 11): the learners start
+from it in training, the model adds it to every margin it answers (probabilities, decisions, SHAP, the
+files), and learners that cannot start from it say so in one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from datasets import make_dataset
+
+from gpumeta.backend import get_backend
+from gpumeta.calibration import apply_calibrator
+from gpumeta.cli import main
+from gpumeta.dataset import load_dataset
+from gpumeta.errors import GpumetaError
+from gpumeta.learners import get_algorithm
+from gpumeta.model import MetaModel, base_margins, boost_from_base_features, load_model, logit_columns
+from gpumeta.train.config import load_config
+
+FEATURES = ["donor_score", "acceptor_score", "motif", "noise"]
+LOGIT = ["donor_score", "acceptor_score"]
+XGB = {"n_estimators": 15, "early_stopping_rounds": 5, "max_depth": 3}
+
+
+def _logit(p):
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def _data(n_genes: int = 30, rows: int = 80, seed: int = 3):
+    """Rows where the base scores rank the sites well and a motif explains the sites they miss."""
+    rng = np.random.default_rng(seed)
+    n = n_genes * rows
+    y = rng.choice(3, n, p=[0.8, 0.1, 0.1])
+    missed = rng.random(n) < 0.3
+    donor = np.where((y == 1) & ~missed, 0.8, 0.02) * rng.random(n) ** 0.3
+    acceptor = np.where((y == 2) & ~missed, 0.8, 0.02) * rng.random(n) ** 0.3
+    motif = np.where(missed & (y > 0), y, 0) + rng.normal(0, 0.3, n)
+    X = np.column_stack([donor, acceptor, motif, rng.normal(size=n)]).astype(np.float32)
+    gene = np.repeat(np.arange(n_genes), rows)
+    return X, y, (np.flatnonzero(gene < 18), np.flatnonzero((gene >= 18) & (gene < 22)), np.flatnonzero(gene >= 22))
+
+
+def _fit(X, y, train_rows, val_rows, n_rounds=None) -> MetaModel:
+    learner = get_algorithm("xgboost", XGB)
+    base = boost_from_base_features(FEATURES, True)
+    learners = learner.fit_one_vs_rest(get_backend("cpu"), X, y, train_rows, val_rows,
+                                       [FEATURES.index(f) for f in LOGIT], seed=0, nthread=1, n_rounds=n_rounds,
+                                       base_margin_idx=[FEATURES.index(f) for f in base])
+    return MetaModel(learners=learners, feature_names=list(FEATURES), logit_features=list(LOGIT),
+                     algorithm="xgboost", algorithm_params=learner.get_params(), base_margin_features=base,
+                     calibrators=[{"method": "platt", "a": 0.9, "b": -0.2}] * 3)
+
+
+def test_base_margins_are_the_logits_of_the_base_scores_and_of_their_rest():
+    X = np.array([[0.2, 0.7, 5.0], [0.0, 1.0, 1.0], [0.5, 0.5, 0.0]], dtype=np.float64)
+    got = base_margins(X, [0, 1], np)
+    expected = _logit(np.column_stack([1 - X[:, 0] - X[:, 1], X[:, 0], X[:, 1]]))
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+    assert got[1, 0] == pytest.approx(_logit(0.0)) and got[1, 2] == pytest.approx(_logit(1.0))  # clipped, finite
+
+
+def test_boosters_train_from_the_base_logit_as_xgboost_itself_does():
+    """Fixed rounds: each class's booster equals one xgb.train on the learner's view with base_margin."""
+    X, y, (train_rows, val_rows, _) = _data()
+    model = _fit(X, y, train_rows, val_rows, n_rounds=[6, 6, 6])
+    view = logit_columns(X[train_rows], [0, 1], np)
+    start = base_margins(X[train_rows], [0, 1], np)
+    params = get_algorithm("xgboost", XGB).booster_params(get_backend("cpu"), 0, 1)
+    for k, learner in enumerate(model.learners):
+        direct = xgb.train(params, xgb.QuantileDMatrix(view, label=(y[train_rows] == k).astype(np.float32),
+                                                       base_margin=start[:, k], max_bin=params["max_bin"]),
+                           num_boost_round=6)
+        trees = xgb.DMatrix(view, base_margin=np.zeros(len(view)))
+        np.testing.assert_allclose(learner.booster.predict(trees, output_margin=True),
+                                   direct.predict(trees, output_margin=True), rtol=1e-5, atol=1e-5)
+
+
+def test_margins_are_the_boosters_plus_the_base_logit_and_probabilities_follow():
+    X, y, (train_rows, val_rows, test_rows) = _data()
+    model = _fit(X, y, train_rows, val_rows)
+    assert model.boost_from_base
+    X_test = X[test_rows]
+    view = xgb.DMatrix(logit_columns(X_test, [0, 1], np), base_margin=np.zeros(len(X_test)))
+    start = _logit(np.column_stack([1 - X_test[:, 0] - X_test[:, 1], X_test[:, 0], X_test[:, 1]]))
+    trees = np.column_stack([learner.booster.predict(view, output_margin=True) for learner in model.learners])
+    margins = model.margins(X_test)
+    np.testing.assert_allclose(margins, trees + start, rtol=1e-5, atol=1e-4)
+    proba = np.column_stack([apply_calibrator(c, margins[:, k]) for k, c in enumerate(model.calibrators)])
+    np.testing.assert_allclose(model.predict_proba(X_test), proba / proba.sum(axis=1, keepdims=True), rtol=1e-6)
+    # The base logit moves the margins: the same trees from zero would give another answer.
+    assert np.abs(margins - trees).max() > 1.0
+
+
+def test_shap_has_the_base_logit_as_its_own_term_and_sums_to_the_margin():
+    X, y, (train_rows, val_rows, test_rows) = _data()
+    model = _fit(X, y, train_rows, val_rows)
+    X_test = X[test_rows][:200]
+    contributions = model.contributions(X_test)
+    np.testing.assert_allclose(contributions.sum(axis=-1).T, model.margins(X_test), rtol=1e-4, atol=1e-3)
+    bias_less_base = contributions[:, :, -1] - base_margins(X_test, [0, 1], np).T
+    np.testing.assert_allclose(bias_less_base, bias_less_base[:, :1].repeat(len(X_test), axis=1), atol=1e-3)
+
+
+def test_the_model_files_carry_it_and_older_models_load_as_boosted_from_zero(tmp_path):
+    X, y, (train_rows, val_rows, test_rows) = _data()
+    model = _fit(X, y, train_rows, val_rows)
+    model.save(tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["base_margin_features"] == ["donor_score", "acceptor_score"]
+    loaded = load_model(tmp_path / "m", "cpu")
+    assert loaded.boost_from_base
+    np.testing.assert_array_equal(loaded.predict_proba(X[test_rows]), model.predict_proba(X[test_rows]))
+    del manifest["base_margin_features"]  # a model written before the option
+    (tmp_path / "m" / "manifest.json").write_text(json.dumps(manifest))
+    older = load_model(tmp_path / "m", "cpu")
+    assert not older.boost_from_base and older.base_margin_features == []
+    assert np.abs(older.margins(X[test_rows]) - model.margins(X[test_rows])).max() > 1.0
+
+
+def test_features_without_the_base_scores_are_refused_in_one_line():
+    with pytest.raises(GpumetaError, match="features lack acceptor_score"):
+        boost_from_base_features(["donor_score", "motif"], True)
+    assert boost_from_base_features(["motif"], False) == []
+
+
+@pytest.mark.parametrize("algorithm", ["lightgbm", "catboost", "random_forest", "logistic_regression"])
+def test_learners_without_a_starting_margin_refuse_the_option_in_one_line(algorithm):
+    with pytest.raises(GpumetaError, match=f"algorithm '{algorithm}' cannot boost from the base model's logit"):
+        load_config(overrides={"algorithm": algorithm, "booster": {"boost_from_base": True}})
+    X, y, (train_rows, val_rows, _) = _data(n_genes=6, rows=40)
+    with pytest.raises(GpumetaError, match="cannot boost from the base model's logit"):
+        get_algorithm(algorithm).fit_one_vs_rest(get_backend("cpu"), X, y, train_rows, val_rows, [0, 1], seed=0,
+                                                 nthread=1, base_margin_idx=[0, 1])
+
+
+def test_the_cli_refuses_it_for_another_learner_before_writing(tmp_path, capsys):
+    dataset = make_dataset(tmp_path / "ds", n_genes=10, rows_per_gene=40)
+    code = main(["train", "--dataset", str(dataset), "--out-dir", str(tmp_path / "run"), "--device", "cpu", "-q",
+                 "--algorithm", "lightgbm", "--boost-from-base"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and "\n" not in err and "cannot boost" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_cli_and_predict_carry_the_base_margin_end_to_end(tmp_path, capsys):
+    """`gpumeta train --boost-from-base`, then `gpumeta predict` (the call `annotate` and `serve` make too):
+    the saved model boosts from the base scores and its predictions are its calibrated margins."""
+    dataset = make_dataset(tmp_path / "ds", n_genes=30, rows_per_gene=100)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(dataset), "--out-dir", str(run), "--device", "cpu", "-q",
+                 "--boost-from-base", "--n-folds", "3", "--n-estimators", "30", "--skip-shap",
+                 "--minimal-diagnostics"]) == 0
+    model = load_model(run / "model", "cpu")
+    assert model.boost_from_base
+    assert json.loads((run / "run_config.json").read_text())["config"]["booster"]["boost_from_base"] is True
+    out = tmp_path / "pred.parquet"
+    assert main(["predict", "--model", str(run / "model"), "--dataset", str(dataset), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    predicted = pd.read_parquet(out)
+    data = load_dataset(dataset, "cpu", features=model.feature_names)
+    X = model.backend.to_host(model.matrix(data))
+    scores = X[:, [model.feature_names.index(c) for c in LOGIT]].astype(np.float64)
+    start = _logit(np.column_stack([1 - scores.sum(axis=1), scores[:, 0], scores[:, 1]]))
+    view = xgb.DMatrix(model.transform(X), base_margin=np.zeros(len(X)))
+    margins = np.column_stack([learner.booster.predict(view, output_margin=True) for learner in model.learners])
+    proba = np.column_stack([apply_calibrator(c, margins[:, k] + start[:, k])
+                             for k, c in enumerate(model.calibrators)])
+    proba /= proba.sum(axis=1, keepdims=True)
+    for k, label in enumerate(("neither", "donor", "acceptor")):
+        np.testing.assert_allclose(predicted[f"prob_{label}"], proba[:, k], rtol=1e-4, atol=1e-6)
