@@ -8,17 +8,23 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import xgboost as xgb
 from datasets import make_dataset
 
+from gpumeta.annotate import annotate, recipe_of_dataset
 from gpumeta.backend import get_backend
+from gpumeta.builder import build_dataset
+from gpumeta.builder.annotation import read_annotation
 from gpumeta.calibration import apply_calibrator
 from gpumeta.cli import main
 from gpumeta.dataset import load_dataset
 from gpumeta.errors import GpumetaError
 from gpumeta.learners import get_algorithm
 from gpumeta.model import MetaModel, base_margins, boost_from_base_features, load_model, logit_columns
+from gpumeta.schema import is_probability_feature
+from gpumeta.synth import synth_genome
 from gpumeta.train.config import load_config
 
 FEATURES = ["donor_score", "acceptor_score", "motif", "noise"]
@@ -173,3 +179,36 @@ def test_train_cli_and_predict_carry_the_base_margin_end_to_end(tmp_path, capsys
     proba /= proba.sum(axis=1, keepdims=True)
     for k, label in enumerate(("neither", "donor", "acceptor")):
         np.testing.assert_allclose(predicted[f"prob_{label}"], proba[:, k], rtol=1e-4, atol=1e-6)
+
+
+def test_annotate_scores_a_boosted_model_as_its_predict_proba_on_build_rows(tmp_path):
+    """`gpumeta annotate --all-positions` of a model boosted from the base scores: each nucleotide's meta
+    probabilities are the model's prediction on the builder's row of it (the base margin included)."""
+    genome = synth_genome(tmp_path / "genome", n_genes=6, seed=5)
+    genes = sorted(read_annotation(genome.gtf))
+    options = {"kmer_sizes": [2], "context_width": 2, "seq_window": 4}
+    build_dataset(genome.fasta, genome.gtf, tmp_path / "ds", predictions=genome.predictions, device="cpu",
+                  genes=genes[:4], **options)
+    data = load_dataset(tmp_path / "ds", "cpu")
+    features = list(data.feature_names)
+    logit = [f for f in features if is_probability_feature(f)]
+    base = boost_from_base_features(features, True)
+    learners = get_algorithm("xgboost", XGB).fit_one_vs_rest(
+        data.backend, data.X, data.y, data.rows_of(genes[:3]), data.rows_of(genes[3:4]),
+        [features.index(f) for f in logit], seed=0, nthread=1, base_margin_idx=[features.index(f) for f in base])
+    MetaModel(learners=learners, feature_names=features, logit_features=logit, base_margin_features=base,
+              recipe=recipe_of_dataset(tmp_path / "ds")).save(tmp_path / "model")
+    held_out = genes[4:]
+    built = build_dataset(genome.fasta, genome.gtf, tmp_path / "rows", predictions=genome.predictions, device="cpu",
+                          genes=held_out, all_positions=True, **options)
+    rows = pd.concat([pq.read_table(f).to_pandas() for f in built.batch_files])
+    result = annotate(tmp_path / "model", genome.fasta, tmp_path / "out", annotation=genome.gtf, genes=held_out,
+                      predictions=genome.predictions, device="cpu", all_positions=True)
+    model = load_model(tmp_path / "model", "cpu")
+    assert model.boost_from_base
+    proba = model.predict_proba(rows[model.feature_names].to_numpy(np.float32))
+    scored = pd.read_parquet(result.out_dir / "nucleotides").astype({"gene_id": str})
+    got = pd.DataFrame({"gene_id": rows["gene_id"].to_numpy(), "position": rows["absolute_position"].to_numpy()}) \
+        .merge(scored, on=["gene_id", "position"], how="left", validate="one_to_one")
+    for k, label in enumerate(("neither", "donor", "acceptor")):
+        np.testing.assert_allclose(got[f"meta_{label}"], proba[:, k], rtol=1e-6, atol=1e-7, err_msg=label)
