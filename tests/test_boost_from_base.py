@@ -26,6 +26,7 @@ from gpumeta.model import MetaModel, base_margins, boost_from_base_features, loa
 from gpumeta.schema import is_probability_feature
 from gpumeta.synth import synth_genome
 from gpumeta.train.config import load_config
+from gpumeta.train.strategies import fit_model
 
 FEATURES = ["donor_score", "acceptor_score", "motif", "noise"]
 LOGIT = ["donor_score", "acceptor_score"]
@@ -212,3 +213,28 @@ def test_annotate_scores_a_boosted_model_as_its_predict_proba_on_build_rows(tmp_
         .merge(scored, on=["gene_id", "position"], how="left", validate="one_to_one")
     for k, label in enumerate(("neither", "donor", "acceptor")):
         np.testing.assert_allclose(got[f"meta_{label}"], proba[:, k], rtol=1e-6, atol=1e-7, err_msg=label)
+
+
+def test_multi_instance_members_boost_from_the_base_and_distributed_refuses(tmp_path):
+    dataset = load_dataset(make_dataset(tmp_path / "ds", n_genes=24, rows_per_gene=60), "cpu")
+    val_genes = list(dataset.genes[:5])
+    train_rows, val_rows = dataset.rows_of(dataset.genes[5:]), dataset.rows_of(val_genes)
+    features = list(dataset.feature_names)
+
+    def config(boost: bool):
+        return load_config(overrides={"strategy": "multi-instance", "genes_per_instance": 10,
+                                      "booster": {"n_estimators": 15, "early_stopping_rounds": 5,
+                                                  "boost_from_base": boost}})
+
+    boosted = fit_model("multi-instance", dataset, train_rows, val_rows, features, ["donor_score"], config(True))
+    assert len(boosted.instances) >= 2
+    assert all(m.base_margin_features == ["donor_score", "acceptor_score"] for m in boosted.instances)
+    # Instances travel from their workers as model files: the base margin must survive that trip.
+    member = boosted.instances[0]
+    X = dataset.matrix_of(val_genes)
+    start = base_margins(X, [features.index("donor_score"), features.index("acceptor_score")], np)
+    view = xgb.DMatrix(member.transform(X), base_margin=np.zeros(len(X)))
+    trees = np.column_stack([learner.booster.predict(view, output_margin=True) for learner in member.learners])
+    np.testing.assert_allclose(member.margins(X), trees + start, rtol=1e-5, atol=1e-4)
+    with pytest.raises(GpumetaError, match="boost_from_base is not available with --strategy distributed"):
+        fit_model("distributed", dataset, train_rows, val_rows, features, ["donor_score"], config(True))
