@@ -59,8 +59,7 @@ def base_margins(X, columns: Sequence[int], xp):
     columns of X: where each one-vs-rest learner of a model boosted from the base model starts (xgboost's
     ``base_margin``), so its trees learn corrections and keep the base model's order where they add nothing.
     Neither's probability is one minus both, clipped like every logit here."""
-    idx = xp.asarray(np.asarray(columns, dtype=np.int64))
-    donor, acceptor = (X[:, idx[0]], X[:, idx[1]])
+    donor, acceptor = X[:, int(columns[0])], X[:, int(columns[1])]
     p = xp.clip(xp.stack([1 - donor - acceptor, donor, acceptor], axis=1), _LOGIT_EPS, 1 - _LOGIT_EPS)
     return xp.log(p) - xp.log1p(-p)
 

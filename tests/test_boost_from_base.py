@@ -238,3 +238,23 @@ def test_multi_instance_members_boost_from_the_base_and_distributed_refuses(tmp_
     np.testing.assert_allclose(member.margins(X), trees + start, rtol=1e-5, atol=1e-4)
     with pytest.raises(GpumetaError, match="boost_from_base is not available with --strategy distributed"):
         fit_model("distributed", dataset, train_rows, val_rows, features, ["donor_score"], config(True))
+
+
+@pytest.mark.gpu
+def test_a_boosted_model_fits_predicts_and_explains_on_cuda(tmp_path):
+    """The starting margins are gathered and set on the device; margins equal the boosters' plus the base
+    logit there too, SHAP sums to them, and the saved model reloads on the host to the same margins."""
+    backend = get_backend("cuda")
+    X, y, (train_rows, val_rows, test_rows) = _data()
+    learners = get_algorithm("xgboost", XGB).fit_one_vs_rest(
+        backend, backend.asarray(X), y, train_rows, val_rows, [0, 1], seed=0, nthread=1, base_margin_idx=[0, 1])
+    model = MetaModel(learners=learners, feature_names=list(FEATURES), logit_features=list(LOGIT),
+                      base_margin_features=list(LOGIT), backend=backend)
+    held_out = backend.asarray(X[test_rows])
+    margins = model.margins(held_out)
+    view = xgb.DMatrix(logit_columns(X[test_rows], [0, 1], np), base_margin=np.zeros(len(test_rows)))
+    trees = np.column_stack([learner.booster.predict(view, output_margin=True) for learner in learners])
+    np.testing.assert_allclose(margins, trees + base_margins(X[test_rows], [0, 1], np), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(model.contributions(held_out).sum(axis=2).T, margins, atol=1e-3)
+    model.save(tmp_path / "model")
+    np.testing.assert_allclose(load_model(tmp_path / "model", "cpu").margins(X[test_rows]), margins, atol=1e-4)

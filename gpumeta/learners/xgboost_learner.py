@@ -71,8 +71,8 @@ class XGBoostBinary(BinaryModel):
         # TreeSHAP; GPUTreeShap when the booster's device is cuda.
         return self.backend.to_host(self.booster.predict(self.backend.dmatrix(X), pred_contribs=True))
 
-    # A booster fitted from base_margin learnt no intercept of its own: xgboost replaces its base_score by
-    # the margin given, as in training (the bias column of SHAP then holds the margin as well).
+    # xgboost replaces a booster's base_score by the base_margin given, in training and at prediction: a
+    # booster fitted from the base model's logit is given it again here (SHAP's bias column then holds it).
     def margin_from_base(self, X, base_margin: np.ndarray) -> np.ndarray:
         margin = self.booster.inplace_predict(X, predict_type="margin",
                                               base_margin=np.ascontiguousarray(base_margin, dtype=np.float32))
