@@ -49,7 +49,9 @@ def _data(n_genes: int = 30, rows: int = 80, seed: int = 3):
     motif = np.where(missed & (y > 0), y, 0) + rng.normal(0, 0.3, n)
     X = np.column_stack([donor, acceptor, motif, rng.normal(size=n)]).astype(np.float32)
     gene = np.repeat(np.arange(n_genes), rows)
-    return X, y, (np.flatnonzero(gene < 18), np.flatnonzero((gene >= 18) & (gene < 22)), np.flatnonzero(gene >= 22))
+    val, test = round(0.6 * n_genes), round(0.73 * n_genes)  # 60 % train, 13 % validation, the rest held out
+    return X, y, (np.flatnonzero(gene < val), np.flatnonzero((gene >= val) & (gene < test)),
+                  np.flatnonzero(gene >= test))
 
 
 def _fit(X, y, train_rows, val_rows, n_rounds=None) -> MetaModel:
@@ -85,6 +87,58 @@ def test_boosters_train_from_the_base_logit_as_xgboost_itself_does():
         trees = xgb.DMatrix(view, base_margin=np.zeros(len(view)))
         np.testing.assert_allclose(learner.booster.predict(trees, output_margin=True),
                                    direct.predict(trees, output_margin=True), rtol=1e-5, atol=1e-5)
+
+
+def _library_fit(algorithm: str, view, label, start, view_val, label_val, start_val, rounds: int):
+    """The library's own fit from an init score (LightGBM init_score, CatBoost baseline), with the learner's
+    parameters and fixed rounds, and its raw scores without the init score: (fit, raw score of a matrix)."""
+    learner = get_algorithm(algorithm, LIBRARY_FAST[algorithm])
+    if algorithm == "lightgbm":
+        import lightgbm as lgb
+
+        p = learner.params
+        params = {"objective": "binary", "learning_rate": p["learning_rate"], "num_leaves": p["num_leaves"],
+                  "max_depth": p["max_depth"], "min_child_samples": p["min_child_samples"],
+                  "bagging_fraction": p["subsample"], "bagging_freq": 1, "feature_fraction": p["colsample_bytree"],
+                  "lambda_l2": p["reg_lambda"], "max_bin": p["max_bin"], "seed": 0, "num_threads": 1,
+                  "deterministic": True, "verbosity": -1}
+        dtrain = lgb.Dataset(view, label=label, init_score=start, params={"max_bin": p["max_bin"]})
+        booster = lgb.train(params, dtrain, num_boost_round=rounds)
+        return lambda X: booster.predict(X, raw_score=True)
+    from catboost import CatBoost, Pool
+
+    p = learner.params
+    model = CatBoost({"loss_function": "Logloss", "eval_metric": "Logloss", "iterations": rounds,
+                      "learning_rate": p["learning_rate"], "depth": p["depth"], "l2_leaf_reg": p["l2_leaf_reg"],
+                      "border_count": p["border_count"], "random_seed": 0, "thread_count": 1, "task_type": "CPU",
+                      "allow_writing_files": False, "verbose": False, "use_best_model": False})
+    model.fit(Pool(view, label=label, baseline=start), eval_set=Pool(view_val, label=label_val, baseline=start_val))
+    return lambda X: model.predict(Pool(X), prediction_type="RawFormulaVal")
+
+
+LIBRARY_FAST = {"lightgbm": {"n_estimators": 8, "num_leaves": 7}, "catboost": {"n_estimators": 8, "depth": 3}}
+
+
+@pytest.mark.parametrize("algorithm", list(LIBRARY_FAST))
+def test_lightgbm_and_catboost_boost_from_their_init_score(algorithm):
+    """Fixed rounds: each class's model equals the library's own fit from the base logit as its init score,
+    and the model's margin is that fit's raw score plus the base logit (the files hold trees only)."""
+    pytest.importorskip(algorithm)
+    X, y, (train_rows, val_rows, test_rows) = _data(n_genes=20, rows=60)
+    assert len(test_rows) > 200
+    learner = get_algorithm(algorithm, LIBRARY_FAST[algorithm])
+    learners = learner.fit_one_vs_rest(get_backend("cpu"), X, y, train_rows, val_rows, [0, 1], seed=0, nthread=1,
+                                       n_rounds=[8, 8, 8], base_margin_idx=[0, 1])
+    model = MetaModel(learners=learners, feature_names=list(FEATURES), logit_features=list(LOGIT),
+                      algorithm=algorithm, base_margin_features=list(LOGIT))
+    view, view_test = (logit_columns(X[rows], [0, 1], np) for rows in (train_rows, test_rows))
+    start, start_val, start_test = (base_margins(X[rows], [0, 1], np) for rows in (train_rows, val_rows, test_rows))
+    for k in range(3):
+        raw = _library_fit(algorithm, view, (y[train_rows] == k).astype(np.float32), start[:, k],
+                           logit_columns(X[val_rows], [0, 1], np), (y[val_rows] == k).astype(np.float32),
+                           start_val[:, k], 8)
+        np.testing.assert_allclose(model.margins(X[test_rows])[:, k], raw(view_test) + start_test[:, k],
+                                   rtol=1e-5, atol=1e-5)
 
 
 def test_margins_are_the_boosters_plus_the_base_logit_and_probabilities_follow():
@@ -135,7 +189,7 @@ def test_features_without_the_base_scores_are_refused_in_one_line():
     assert boost_from_base_features(["motif"], False) == []
 
 
-@pytest.mark.parametrize("algorithm", ["lightgbm", "catboost", "random_forest", "logistic_regression"])
+@pytest.mark.parametrize("algorithm", ["random_forest", "logistic_regression"])
 def test_learners_without_a_starting_margin_refuse_the_option_in_one_line(algorithm):
     with pytest.raises(GpumetaError, match=f"algorithm '{algorithm}' cannot boost from the base model's logit"):
         load_config(overrides={"algorithm": algorithm, "booster": {"boost_from_base": True}})
@@ -148,7 +202,7 @@ def test_learners_without_a_starting_margin_refuse_the_option_in_one_line(algori
 def test_the_cli_refuses_it_for_another_learner_before_writing(tmp_path, capsys):
     dataset = make_dataset(tmp_path / "ds", n_genes=10, rows_per_gene=40)
     code = main(["train", "--dataset", str(dataset), "--out-dir", str(tmp_path / "run"), "--device", "cpu", "-q",
-                 "--algorithm", "lightgbm", "--boost-from-base"])
+                 "--algorithm", "random_forest", "--boost-from-base"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: ") and "\n" not in err and "cannot boost" in err
     assert not (tmp_path / "run").exists()

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import GpumetaError
-from ..model import logit_columns
+from ..model import base_margins, logit_columns
 from ..schema import LABELS
 
 OnRound = Callable[[], None] | None
@@ -88,8 +88,8 @@ class Learner(abc.ABC):
         """A one-line error when this learner cannot boost from the base model's logit."""
         if not cls.boosts_from_base:
             raise GpumetaError(f"algorithm {cls.name!r} cannot boost from the base model's logit "
-                               "(booster.boost_from_base / --boost-from-base): use algorithm xgboost or "
-                               "xgboost-rf, or turn the option off")
+                               "(booster.boost_from_base / --boost-from-base): use xgboost, xgboost-rf, "
+                               "lightgbm or catboost, or turn the option off")
 
     def __init__(self, **params):
         unknown = sorted(set(params) - set(self.DEFAULTS))
@@ -133,7 +133,9 @@ class Learner(abc.ABC):
 
         `n_rounds` given: train exactly that many rounds without early stopping (the final model, with
         the count cross-validation picked); X_val, y_val and w_val are then None when there are no
-        validation rows. y is 0/1, w None or per-row weights, all backend arrays.
+        validation rows. y is 0/1, w None or per-row weights, all backend arrays. Learners with
+        `boosts_from_base` also take ``start_train`` and ``start_val``: host per-row starting margins (the
+        library's init score), given only when the model boosts from the base model.
         """
 
     def fit_one_vs_rest(self, backend, X, y: np.ndarray, train_rows: np.ndarray, val_rows: np.ndarray,
@@ -149,6 +151,8 @@ class Learner(abc.ABC):
         if len(base_margin_idx):
             self.check_boost_from_base()
         has_val = len(val_rows) > 0  # a fixed-rounds fit may have no validation rows
+        starts = [None if start is None else backend.to_host(start)
+                  for start in (starting_margins(backend, X, rows, base_margin_idx) for rows in (train_rows, val_rows))]
         X_train = logit_columns(X[backend.asarray(train_rows)], logit_idx, backend.xp, copy=False)
         X_val = logit_columns(X[backend.asarray(val_rows)], logit_idx, backend.xp, copy=False) if has_val else None
         w_train = None if weights is None else backend.asarray(weights[train_rows])
@@ -156,12 +160,24 @@ class Learner(abc.ABC):
         models = []
         for k in range(len(LABELS)):
             target = (y == k).astype(np.float32)
+            start = {} if starts[0] is None else {
+                "start_train": starts[0][:, k], "start_val": None if starts[1] is None else starts[1][:, k]}
             models.append(self.fit_binary(
                 backend, X_train, backend.asarray(target[train_rows]), w_train,
                 X_val, backend.asarray(target[val_rows]) if has_val else None, w_val,
                 n_rounds=None if n_rounds is None else int(n_rounds[k]), seed=seed, nthread=nthread,
-                on_round=on_round))
+                on_round=on_round, **start))
         return models
+
+
+def starting_margins(backend, X, rows: np.ndarray, base_margin_idx: Sequence[int]):
+    """The base model's logit per class (len(rows), 3) of rows of the raw matrix X, a backend array, or None
+    when the model boosts from zero or there are no rows. Only the two score columns of the rows are
+    gathered, not the rows' whole matrix."""
+    if not len(base_margin_idx) or not len(rows):
+        return None
+    cols = backend.asarray(np.asarray(base_margin_idx, dtype=np.int64))
+    return base_margins(X[backend.asarray(rows)[:, None], cols[None, :]], [0, 1], backend.xp)
 
 
 def host_float32(backend, X) -> np.ndarray:

@@ -13,9 +13,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..model import base_margins, logit_columns
+from ..model import logit_columns
 from ..schema import LABELS
-from .base import BinaryModel, Learner, OnRound, file_in
+from .base import BinaryModel, Learner, OnRound, file_in, starting_margins
 
 _CHUNK_ROWS = 1 << 16
 
@@ -174,11 +174,7 @@ class XGBoostLearner(Learner):
         dval = backend.quantile_dmatrix(_row_chunks(backend, X, val_rows, targets[0], weights, logit_idx),
                                         ref=dtrain, max_bin=max_bin) if len(val_rows) else None
         # Boosting from the base model: each class starts from its base logit, set per class like the label.
-        # Only the two score columns of the rows are gathered, not the rows' whole matrix.
-        xp, cols = backend.xp, backend.asarray(np.asarray(base_margin_idx, dtype=np.int64))
-        starts = [None if not len(base_margin_idx) or not len(rows)
-                  else base_margins(X[backend.asarray(rows)[:, None], cols[None, :]], [0, 1], xp)
-                  for rows in (train_rows, val_rows)]
+        starts = [starting_margins(backend, X, rows, base_margin_idx) for rows in (train_rows, val_rows)]
         models = []
         for k in range(len(LABELS)):
             dtrain.set_label(backend.asarray(targets[k][train_rows]))
@@ -186,7 +182,7 @@ class XGBoostLearner(Learner):
                 dval.set_label(backend.asarray(targets[k][val_rows]))
             for matrix, start in zip((dtrain, dval), starts):
                 if start is not None:
-                    matrix.set_base_margin(xp.ascontiguousarray(start[:, k]))
+                    matrix.set_base_margin(backend.xp.ascontiguousarray(start[:, k]))
             models.append(self._boost(backend, dtrain, dval, None if n_rounds is None else int(n_rounds[k]),
                                       seed, nthread, on_round))
         return models
