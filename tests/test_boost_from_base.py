@@ -139,6 +139,8 @@ def test_lightgbm_and_catboost_boost_from_their_init_score(algorithm):
                            start_val[:, k], 8)
         np.testing.assert_allclose(model.margins(X[test_rows])[:, k], raw(view_test) + start_test[:, k],
                                    rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.contributions(X[test_rows]).sum(axis=-1).T, model.margins(X[test_rows]),
+                               rtol=1e-4, atol=1e-4)
 
 
 def test_margins_are_the_boosters_plus_the_base_logit_and_probabilities_follow():
