@@ -9,6 +9,8 @@ class's model in its library's own format (xgboost UBJSON, LightGBM text, CatBoo
 
 Manifest format 2 records ``algorithm``, ``algorithm_params`` and per class its ``files`` and
 ``best_iteration``; format 1 manifests (xgboost boosters listed under ``boosters``) still load.
+``base_margin_features`` names the base-score columns a model boosted from (`base_margins`); manifests
+without the key are models boosted from zero.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ SITE_TYPES = ("donor", "acceptor")
 #: Rows per prediction chunk: bounds the memory of the logit transform and of SHAP matrices.
 CHUNK_ROWS = 1 << 16
 _LOGIT_EPS = 1e-7
+#: The base model's score columns a model boosted from the base model's logit starts from (donor,
+#: acceptor); neither's starting probability is one minus both (`base_margins`).
+BASE_MARGIN_FEATURES = ("donor_score", "acceptor_score")
 
 
 def logit_columns(X, columns: Sequence[int], xp, copy: bool = True):
@@ -47,6 +52,28 @@ def logit_columns(X, columns: Sequence[int], xp, copy: bool = True):
     p = xp.clip(X[:, idx], _LOGIT_EPS, 1 - _LOGIT_EPS)
     X[:, idx] = xp.log(p) - xp.log1p(-p)
     return X
+
+
+def base_margins(X, columns: Sequence[int], xp):
+    """The base model's logit per class (n, 3) in LABELS order, from the raw donor and acceptor probability
+    columns of X: where each one-vs-rest learner of a model boosted from the base model starts (xgboost's
+    ``base_margin``), so its trees learn corrections and keep the base model's order where they add nothing.
+    Neither's probability is one minus both, clipped like every logit here."""
+    donor, acceptor = X[:, int(columns[0])], X[:, int(columns[1])]
+    p = xp.clip(xp.stack([1 - donor - acceptor, donor, acceptor], axis=1), _LOGIT_EPS, 1 - _LOGIT_EPS)
+    return xp.log(p) - xp.log1p(-p)
+
+
+def boost_from_base_features(feature_names: Sequence[str], boost_from_base: bool) -> list[str]:
+    """The columns a model boosts from (`BASE_MARGIN_FEATURES`), or [] when it boosts from zero; a one-line
+    error when the features lack them."""
+    if not boost_from_base:
+        return []
+    missing = [f for f in BASE_MARGIN_FEATURES if f not in feature_names]
+    if missing:
+        raise GpumetaError(f"boost_from_base starts from the base model's scores but the features lack "
+                           f"{shown(missing)}; take them out of the exclude file or turn boost_from_base off")
+    return list(BASE_MARGIN_FEATURES)
 
 
 def normalise(proba: np.ndarray) -> np.ndarray:
@@ -113,7 +140,8 @@ class _Predictor(abc.ABC):
 
     @abc.abstractmethod
     def contributions(self, X) -> np.ndarray:
-        """SHAP values (3, n, p+1) in log-odds, last column the bias; each row sums to its margin."""
+        """SHAP values (3, n, p+1) in log-odds, last column the bias; each row sums to its margin. A model
+        boosted from the base model's logit puts that logit in the bias column, as its own term."""
 
     @abc.abstractmethod
     def feature_importance(self) -> pd.DataFrame:
@@ -143,11 +171,23 @@ class MetaModel(_Predictor):
     backend: Backend = field(default_factory=lambda: get_backend("cpu"))
     #: How the training dataset's features were made (gpumeta.annotate.recipe); None when unknown.
     recipe: dict | None = None
+    #: The raw base-score columns (donor, acceptor) whose logits the learners boosted from
+    #: (`base_margins`; train's ``booster.boost_from_base``); [] for learners boosted from zero.
+    base_margin_features: list[str] = field(default_factory=list)
 
     kind = "single"
 
     def __post_init__(self) -> None:
         self._logit_idx = [self.feature_names.index(f) for f in self.logit_features]
+        if self.base_margin_features and list(self.base_margin_features) != list(BASE_MARGIN_FEATURES):
+            raise GpumetaError(f"base_margin_features {self.base_margin_features}: a model boosts from "
+                               f"{list(BASE_MARGIN_FEATURES)} or from zero ([])")
+        self._base_idx = [self.feature_names.index(f) for f in self.base_margin_features]
+
+    @property
+    def boost_from_base(self) -> bool:
+        """Whether each learner's margin starts from the base model's logit of its class."""
+        return bool(self._base_idx)
 
     @property
     def evals_result(self) -> dict:
@@ -161,28 +201,40 @@ class MetaModel(_Predictor):
         return logit_columns(X, self._logit_idx, self.backend.xp)
 
     def _per_chunk(self, X, answer, width: int | None, dtype) -> np.ndarray:
-        """answer(learner, chunk) for every class over row chunks of X: (3, n) or (3, n, width), host."""
+        """answer(learner, chunk, base) for every class over row chunks of X: (3, n) or (3, n, width), host;
+        base is the class's base-model logit per row of the chunk, or None for a model boosted from zero."""
         self._check_width(X)
         shape = (len(LABELS), X.shape[0]) + (() if width is None else (width,))
         out = np.empty(shape, dtype=dtype)
+        xp = self.backend.xp
         for start in range(0, X.shape[0], CHUNK_ROWS):
-            chunk = self.transform(self.backend.asarray(X[start:start + CHUNK_ROWS]))
+            raw = self.backend.asarray(X[start:start + CHUNK_ROWS])
+            base = self.backend.to_host(base_margins(raw, self._base_idx, xp)) if self._base_idx else None
+            chunk = self.transform(raw)
             for k, learner in enumerate(self.learners):
-                out[k, start:start + chunk.shape[0]] = answer(learner, chunk)
+                out[k, start:start + chunk.shape[0]] = answer(learner, chunk, None if base is None else base[:, k])
         return out
 
     def margins(self, X) -> np.ndarray:
-        """Raw one-vs-rest margins (n, 3), host."""
-        return self._per_chunk(X, lambda learner, chunk: learner.margin(chunk), None, np.float64).T.copy()
+        """Raw one-vs-rest margins (n, 3), host: the learners' plus, when boosted from the base model, the
+        base model's logit of each class (what calibration, thresholds and every prediction see)."""
+        def margin(learner, chunk, base):
+            return learner.margin(chunk) if base is None else learner.margin_from_base(chunk, base)
+
+        return self._per_chunk(X, margin, None, np.float64).T.copy()
 
     def contributions(self, X) -> np.ndarray:
         """SHAP values (3, n, p+1) of each class's learner in log-odds (native where the library has them).
 
         Contributions are attributed to the raw feature columns: the logit transform is monotone per
-        column, so each column's contribution is unchanged by it.
+        column, so each column's contribution is unchanged by it. A model boosted from the base model's
+        logit has that logit as its own term in the last (bias) column: the feature columns are then the
+        trees' corrections to the base model, and each row still sums to its margin.
         """
-        return self._per_chunk(X, lambda learner, chunk: learner.contributions(chunk), X.shape[1] + 1,
-                               np.float32)
+        def contributions(learner, chunk, base):
+            return learner.contributions(chunk) if base is None else learner.contributions_from_base(chunk, base)
+
+        return self._per_chunk(X, contributions, X.shape[1] + 1, np.float32)
 
     def feature_importance(self) -> pd.DataFrame:
         """Total gain (or the learner's nearest measure) per feature (rows) and class (columns)."""
@@ -199,6 +251,7 @@ class MetaModel(_Predictor):
             "thresholds": self.thresholds, "base_thresholds": self.base_thresholds,
             "training_genes": list(self.training_genes), "dataset_fingerprint": self.dataset_fingerprint,
             "params": self.params, "evals_result": self.evals_result, "recipe": self.recipe,
+            "base_margin_features": list(self.base_margin_features),
         }
 
     def write_into(self, directory: Path) -> None:
@@ -238,7 +291,8 @@ class MetaModel(_Predictor):
                    calibrators=manifest["calibration"], thresholds=manifest["thresholds"],
                    base_thresholds=manifest["base_thresholds"], training_genes=manifest["training_genes"],
                    dataset_fingerprint=manifest["dataset_fingerprint"], params=manifest.get("params", {}),
-                   backend=backend, recipe=manifest.get("recipe"))
+                   backend=backend, recipe=manifest.get("recipe"),
+                   base_margin_features=manifest.get("base_margin_features", []))
 
 
 @dataclass

@@ -112,6 +112,9 @@ def train(
     allow_partial_ensemble: Annotated[bool, typer.Option(
         "--allow-partial-ensemble", help="multi-instance: finish without instances that still fail after "
                                          "retries, with a loud warning (default: stop and name them).")] = False,
+    boost_from_base: Annotated[bool, typer.Option(
+        "--boost-from-base", help="Start each one-vs-rest booster from the base model's logit of its class "
+                                  "(config booster.boost_from_base; xgboost learners).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out-dir.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run in --out-dir.")] = False,
     quiet: QuietOption = False,
@@ -198,6 +201,8 @@ def train(
     if calibration is not None and calib_method is not None and calibration != calib_method:
         raise GpumetaError(f"--calibration {calibration} and --calib-method {calib_method} disagree: give one")
     original["calibration"] = calibration or calib_method
+    if boost_from_base:
+        original["booster"] = {**(original["booster"] or {}), "boost_from_base": True}
     screening = {k: v for k, v in {"auto_exclude_leaky": auto_exclude_leaky or None,
                                    "exclude_file": str(exclude_file) if exclude_file else None}.items()
                  if v is not None}

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import GpumetaError
-from ..model import logit_columns
+from ..model import base_margins, logit_columns
 from ..schema import LABELS
 
 OnRound = Callable[[], None] | None
@@ -41,6 +41,18 @@ class BinaryModel(abc.ABC):
     @abc.abstractmethod
     def contributions(self, X) -> np.ndarray:
         """SHAP values in log-odds, host (n, n_features + 1): last column the bias; rows sum to `margin`."""
+
+    def margin_from_base(self, X, base_margin: np.ndarray) -> np.ndarray:
+        """`margin` of a model fitted from a per-row starting margin (host (n,), the base model's logit):
+        the starting margin plus the model's. Learners whose library adds it natively override this."""
+        return self.margin(X) + np.asarray(base_margin, dtype=np.float64)
+
+    def contributions_from_base(self, X, base_margin: np.ndarray) -> np.ndarray:
+        """`contributions` of a model fitted from a per-row starting margin: that margin is its own term,
+        added to the bias column, so rows still sum to `margin_from_base`."""
+        contributions = np.array(self.contributions(X), copy=True)
+        contributions[:, -1] += np.asarray(base_margin, dtype=contributions.dtype)
+        return contributions
 
     @abc.abstractmethod
     def feature_importance(self) -> np.ndarray:
@@ -68,6 +80,16 @@ class Learner(abc.ABC):
     #: Python modules the learner imports and the pip extra that provides them (None: a core dependency).
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
+    #: Whether `fit_one_vs_rest` can start each class from the base model's logit (train's boost_from_base).
+    boosts_from_base: ClassVar[bool] = False
+
+    @classmethod
+    def check_boost_from_base(cls) -> None:
+        """A one-line error when this learner cannot boost from the base model's logit."""
+        if not cls.boosts_from_base:
+            raise GpumetaError(f"algorithm {cls.name!r} cannot boost from the base model's logit "
+                               "(booster.boost_from_base / --boost-from-base): use xgboost, xgboost-rf, "
+                               "lightgbm or catboost, or turn the option off")
 
     def __init__(self, **params):
         unknown = sorted(set(params) - set(self.DEFAULTS))
@@ -111,18 +133,26 @@ class Learner(abc.ABC):
 
         `n_rounds` given: train exactly that many rounds without early stopping (the final model, with
         the count cross-validation picked); X_val, y_val and w_val are then None when there are no
-        validation rows. y is 0/1, w None or per-row weights, all backend arrays.
+        validation rows. y is 0/1, w None or per-row weights, all backend arrays. Learners with
+        `boosts_from_base` also take ``start_train`` and ``start_val``: host per-row starting margins (the
+        library's init score), given only when the model boosts from the base model.
         """
 
     def fit_one_vs_rest(self, backend, X, y: np.ndarray, train_rows: np.ndarray, val_rows: np.ndarray,
                         logit_idx: Sequence[int], *, weights: np.ndarray | None = None,
                         n_rounds: Sequence[int] | None = None, seed: int, nthread: int,
-                        on_round: OnRound = None) -> list[BinaryModel]:
+                        on_round: OnRound = None, base_margin_idx: Sequence[int] = ()) -> list[BinaryModel]:
         """One binary model per class (LABELS order) on rows of the raw matrix X (host y, rows, weights).
 
         `n_rounds`: one count per class for the final model (no early stopping), or None.
+        `base_margin_idx`: the raw donor and acceptor score columns whose logits (`gpumeta.model.base_margins`)
+        each class starts from, or () to boost from zero; only learners with `boosts_from_base` take them.
         """
+        if len(base_margin_idx):
+            self.check_boost_from_base()
         has_val = len(val_rows) > 0  # a fixed-rounds fit may have no validation rows
+        starts = [None if start is None else backend.to_host(start)
+                  for start in (starting_margins(backend, X, rows, base_margin_idx) for rows in (train_rows, val_rows))]
         X_train = logit_columns(X[backend.asarray(train_rows)], logit_idx, backend.xp, copy=False)
         X_val = logit_columns(X[backend.asarray(val_rows)], logit_idx, backend.xp, copy=False) if has_val else None
         w_train = None if weights is None else backend.asarray(weights[train_rows])
@@ -130,12 +160,24 @@ class Learner(abc.ABC):
         models = []
         for k in range(len(LABELS)):
             target = (y == k).astype(np.float32)
+            start = {} if starts[0] is None else {
+                "start_train": starts[0][:, k], "start_val": None if starts[1] is None else starts[1][:, k]}
             models.append(self.fit_binary(
                 backend, X_train, backend.asarray(target[train_rows]), w_train,
                 X_val, backend.asarray(target[val_rows]) if has_val else None, w_val,
                 n_rounds=None if n_rounds is None else int(n_rounds[k]), seed=seed, nthread=nthread,
-                on_round=on_round))
+                on_round=on_round, **start))
         return models
+
+
+def starting_margins(backend, X, rows: np.ndarray, base_margin_idx: Sequence[int]):
+    """The base model's logit per class (len(rows), 3) of rows of the raw matrix X, a backend array, or None
+    when the model boosts from zero or there are no rows. Only the two score columns of the rows are
+    gathered, not the rows' whole matrix."""
+    if not len(base_margin_idx) or not len(rows):
+        return None
+    cols = backend.asarray(np.asarray(base_margin_idx, dtype=np.int64))
+    return base_margins(X[backend.asarray(rows)[:, None], cols[None, :]], [0, 1], backend.xp)
 
 
 def host_float32(backend, X) -> np.ndarray:

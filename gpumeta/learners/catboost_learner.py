@@ -55,6 +55,7 @@ class CatBoostLearner(Learner):
 
     name = "catboost"
     model_class = CatBoostBinary
+    boosts_from_base = True
     requires = ("catboost",)
     extra = "catboost"
     DEFAULTS: ClassVar[dict] = {
@@ -73,7 +74,8 @@ class CatBoostLearner(Learner):
         return self.params["n_estimators"]
 
     def fit_binary(self, backend, X_train, y_train, w_train, X_val, y_val, w_val, *, n_rounds=None,
-                   seed: int, nthread: int, on_round: OnRound = None) -> CatBoostBinary:
+                   seed: int, nthread: int, on_round: OnRound = None, start_train=None,
+                   start_val=None) -> CatBoostBinary:
         from catboost import CatBoost, Pool
 
         p = self.params
@@ -92,10 +94,11 @@ class CatBoostLearner(Learner):
                 tick(on_round)
                 return True  # keep training
 
+        # Boosting from the base model: CatBoost's baseline, which the saved model does not hold (see base).
         train = Pool(host_float32(backend, X_train), label=host_or_none(backend, y_train),
-                     weight=host_or_none(backend, w_train))
+                     weight=host_or_none(backend, w_train), baseline=start_train)
         val = None if X_val is None else Pool(host_float32(backend, X_val), label=host_or_none(backend, y_val),
-                                              weight=host_or_none(backend, w_val))
+                                              weight=host_or_none(backend, w_val), baseline=start_val)
         # CatBoost's GPU mode takes no Python callbacks: the progress ticks come after the fit there.
         model.fit(train, eval_set=val, callbacks=None if on_gpu else [Tick()])
         log = model.get_evals_result()

@@ -2,7 +2,8 @@
 
 LightGBM's pip wheel computes on the host (its CUDA build is a separate compile), so on cuda the
 learner's view is copied to the host for fitting and prediction. Saved as LightGBM's text model;
-contributions are its native TreeSHAP (``pred_contrib``).
+contributions are its native TreeSHAP (``pred_contrib``). Boosting from the base model's logit is
+LightGBM's ``init_score``, which the saved model does not hold: `margin_from_base` adds it back.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class LightGBMLearner(Learner):
 
     name = "lightgbm"
     model_class = LightGBMBinary
+    boosts_from_base = True
     requires = ("lightgbm",)
     extra = "lightgbm"
     DEFAULTS: ClassVar[dict] = {
@@ -71,7 +73,8 @@ class LightGBMLearner(Learner):
         return self.params["n_estimators"]
 
     def fit_binary(self, backend, X_train, y_train, w_train, X_val, y_val, w_val, *, n_rounds=None,
-                   seed: int, nthread: int, on_round: OnRound = None) -> LightGBMBinary:
+                   seed: int, nthread: int, on_round: OnRound = None, start_train=None,
+                   start_val=None) -> LightGBMBinary:
         import lightgbm as lgb
 
         p = self.params
@@ -84,11 +87,13 @@ class LightGBMLearner(Learner):
             "deterministic": True, "verbosity": -1,
         }
         dtrain = lgb.Dataset(host_float32(backend, X_train), label=host_or_none(backend, y_train),
-                             weight=host_or_none(backend, w_train), params={"max_bin": p["max_bin"]})
+                             weight=host_or_none(backend, w_train), init_score=start_train,
+                             params={"max_bin": p["max_bin"]})
         sets = {"train": dtrain}
         if X_val is not None:
             sets["validation"] = lgb.Dataset(host_float32(backend, X_val), label=host_or_none(backend, y_val),
-                                             weight=host_or_none(backend, w_val), reference=dtrain)
+                                             weight=host_or_none(backend, w_val), init_score=start_val,
+                                             reference=dtrain)
         log: dict = {}
         callbacks = [lgb.record_evaluation(log), lambda env: on_round() if on_round is not None else None]
         if not n_rounds:

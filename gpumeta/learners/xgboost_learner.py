@@ -15,7 +15,7 @@ import numpy as np
 
 from ..model import logit_columns
 from ..schema import LABELS
-from .base import BinaryModel, Learner, OnRound, file_in
+from .base import BinaryModel, Learner, OnRound, file_in, starting_margins
 
 _CHUNK_ROWS = 1 << 16
 
@@ -71,6 +71,18 @@ class XGBoostBinary(BinaryModel):
         # TreeSHAP; GPUTreeShap when the booster's device is cuda.
         return self.backend.to_host(self.booster.predict(self.backend.dmatrix(X), pred_contribs=True))
 
+    # xgboost replaces a booster's base_score by the base_margin given, in training and at prediction: a
+    # booster fitted from the base model's logit is given it again here (SHAP's bias column then holds it).
+    def margin_from_base(self, X, base_margin: np.ndarray) -> np.ndarray:
+        margin = self.booster.inplace_predict(X, predict_type="margin",
+                                              base_margin=np.ascontiguousarray(base_margin, dtype=np.float32))
+        return np.asarray(self.backend.to_host(margin), dtype=np.float64)
+
+    def contributions_from_base(self, X, base_margin: np.ndarray) -> np.ndarray:
+        matrix = self.backend.dmatrix(X)
+        matrix.set_base_margin(np.ascontiguousarray(base_margin, dtype=np.float32))
+        return self.backend.to_host(self.booster.predict(matrix, pred_contribs=True))
+
     def feature_importance(self) -> np.ndarray:
         gain = np.zeros(self.booster.num_features(), dtype=np.float64)
         for key, value in self.booster.get_score(importance_type="total_gain").items():
@@ -96,6 +108,7 @@ class XGBoostLearner(Learner):
 
     name = "xgboost"
     model_class = XGBoostBinary
+    boosts_from_base = True
     DEFAULTS: ClassVar[dict] = {
         "n_estimators": 1000,  # an upper bound: early stopping on validation genes picks the number
         "learning_rate": 0.25,  # with a patience of 12: see BoosterParams (0.1 and 30 before)
@@ -152,18 +165,24 @@ class XGBoostLearner(Learner):
         return self._boost(backend, dtrain, dval, n_rounds, seed, nthread, on_round)
 
     def fit_one_vs_rest(self, backend, X, y, train_rows, val_rows, logit_idx, *, weights=None, n_rounds=None,
-                        seed: int, nthread: int, on_round: OnRound = None) -> list[XGBoostBinary]:
+                        seed: int, nthread: int, on_round: OnRound = None,
+                        base_margin_idx=()) -> list[XGBoostBinary]:
         max_bin = self.params["max_bin"]
         targets = [(y == k).astype(np.float32) for k in range(len(LABELS))]
         dtrain = backend.quantile_dmatrix(_row_chunks(backend, X, train_rows, targets[0], weights, logit_idx),
                                           max_bin=max_bin)
         dval = backend.quantile_dmatrix(_row_chunks(backend, X, val_rows, targets[0], weights, logit_idx),
                                         ref=dtrain, max_bin=max_bin) if len(val_rows) else None
+        # Boosting from the base model: each class starts from its base logit, set per class like the label.
+        starts = [starting_margins(backend, X, rows, base_margin_idx) for rows in (train_rows, val_rows)]
         models = []
         for k in range(len(LABELS)):
             dtrain.set_label(backend.asarray(targets[k][train_rows]))
             if dval is not None:
                 dval.set_label(backend.asarray(targets[k][val_rows]))
+            for matrix, start in zip((dtrain, dval), starts):
+                if start is not None:
+                    matrix.set_base_margin(backend.xp.ascontiguousarray(start[:, k]))
             models.append(self._boost(backend, dtrain, dval, None if n_rounds is None else int(n_rounds[k]),
                                       seed, nthread, on_round))
         return models

@@ -39,6 +39,9 @@ class BoosterParams:
     #: Fixed boosting rounds per class (LABELS order), no early stopping. The workflow sets it for the final
     #: model (the CV folds' rounds) and for folds whose validation set is too small; None: early stopping.
     rounds: list[int] | None = None
+    #: Start each one-vs-rest learner from the base model's logit of its class (xgboost base_margin) so the
+    #: trees learn corrections and keep the base model's order where they add nothing (issue 11).
+    boost_from_base: bool = False
 
     def xgb_params(self, device: str, nthread: int, seed: int) -> dict:
         return {
@@ -113,7 +116,9 @@ class TrainConfig:
         from ..evaluate.plots import check_figure_formats
         from ..learners import get_algorithm
 
-        get_algorithm(self.algorithm, self.algorithm_params)  # unknown names or parameters: one line
+        learner = get_algorithm(self.algorithm, self.algorithm_params)  # unknown names or parameters: one line
+        if self.booster.boost_from_base:
+            learner.check_boost_from_base()
         if self.calibration not in METHODS:
             raise GpumetaError(f"calibration {self.calibration!r} is unknown: use one of {', '.join(METHODS)}")
         if self.n_folds < 2:

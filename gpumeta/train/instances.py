@@ -42,7 +42,7 @@ from ..backend import device_errors, get_backend
 from ..cluster import worker_memory_budget
 from ..dataset import load_dataset
 from ..errors import GpumetaError
-from ..model import EnsembleModel, MetaModel, load_model
+from ..model import EnsembleModel, MetaModel, boost_from_base_features, load_model
 from ..schema import LABELS
 from .config import TrainConfig
 from .fit import fit_one_vs_rest, learner_of, trained_on, training_matrix_bytes
@@ -134,14 +134,17 @@ def fit_instance(device: str, task: InstanceTask, logit_features: list[str], con
     learner = learner_of(config)
     with device_errors(f"training an instance of {len(task.fit_genes) + len(task.stop_genes)} genes"):
         part = load_dataset(task.path, backend, features=features, genes=[*task.fit_genes, *task.stop_genes])
+        base = boost_from_base_features(features, config.booster.boost_from_base)
         models = fit_one_vs_rest(learner, backend, part.X, part.y, part.rows_of(task.fit_genes),
                                  part.rows_of(task.stop_genes), [features.index(f) for f in logit_features],
                                  seed=config.seed, rounds=config.booster.rounds,
-                                 weights=part.weights if task.weighted else None, nthread=_worker_threads())
+                                 weights=part.weights if task.weighted else None, nthread=_worker_threads(),
+                                 base_margin_idx=[features.index(f) for f in base])
         del part
         score = load_dataset(task.path, backend, features=features, genes=task.score_genes)
         model = MetaModel(learners=models, feature_names=features, logit_features=logit_features,
-                          algorithm=learner.name, algorithm_params=learner.get_params(), backend=backend)
+                          algorithm=learner.name, algorithm_params=learner.get_params(), backend=backend,
+                          base_margin_features=base)
         skill = validation_skill(model.margins(score.X), score.y, score.weights if task.weighted else None)
     with tempfile.TemporaryDirectory() as tmp:
         model.write_into(Path(tmp))

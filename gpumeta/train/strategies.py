@@ -26,7 +26,7 @@ from ..backend import Backend, device_errors
 from ..cluster import n_workers_of
 from ..dataset import DatasetShape
 from ..errors import GpumetaError
-from ..model import EnsembleModel, MetaModel
+from ..model import EnsembleModel, MetaModel, boost_from_base_features
 from .config import TrainConfig
 from .fit import fit_one_vs_rest, learner_of, trained_on, training_matrix_bytes
 
@@ -102,6 +102,10 @@ def _fit(strategy, dataset, train_rows, val_rows, features, logit_features, conf
     if strategy == "distributed":
         from .distributed import fit_distributed
 
+        if config.booster.boost_from_base:
+            raise GpumetaError("booster.boost_from_base is not available with --strategy distributed "
+                               "(xgboost.dask): use --strategy single or multi-instance, or turn it off")
+
         return fit_distributed(dataset, train_rows, val_rows, features, logit_features, config, weights,
                                on_round, cluster)
     if strategy != "single":
@@ -110,9 +114,12 @@ def _fit(strategy, dataset, train_rows, val_rows, features, logit_features, conf
         raise GpumetaError("the single strategy needs the matrix in memory: load the dataset with its matrix, or "
                            "use --strategy multi-instance")
     learner = learner_of(config)
+    base = boost_from_base_features(features, config.booster.boost_from_base)
     models = fit_one_vs_rest(learner, dataset.backend, dataset.X, dataset.y, train_rows, val_rows,
                              [features.index(f) for f in logit_features], seed=config.seed,
-                             rounds=config.booster.rounds, weights=weights, on_round=on_round)
+                             rounds=config.booster.rounds, weights=weights, on_round=on_round,
+                             base_margin_idx=[features.index(f) for f in base])
     return MetaModel(learners=models, feature_names=list(features), logit_features=list(logit_features),
                      algorithm=learner.name, algorithm_params=learner.get_params(), backend=dataset.backend,
+                     base_margin_features=base,
                      params={"strategy": "single", "trained_on": trained_on(learner, dataset.backend, models)})
