@@ -296,6 +296,34 @@ def test_track_intervals_merge_equal_runs_and_keep_the_larger_overlapping_score(
     assert list(zip(start.tolist(), end.tolist(), value.tolist())) == [(2, 4, 0.2), (4, 5, 0.4), (6, 8, 0.3)]
 
 
+def test_bigwig_holds_every_value_whether_written_as_runs_or_as_blocks(tmp_path):
+    # chr1: few runs (mostly zeros), written as bedGraph-like entries; chr2: a new value at most positions,
+    # written as fixed-step blocks. Both must read back as the rounded scores, gaps left empty.
+    import contextlib
+
+    import pyBigWig
+
+    from gpumeta.annotate.tracks import DECIMALS, RUNS_PER_BLOCK_VALUE, _TrackWriter, runs
+
+    rng = np.random.default_rng(0)
+    position = np.r_[np.arange(101, 401), np.arange(501, 601)]
+    sparse = np.zeros(position.size)
+    sparse[[10, 11, 250]] = [0.31234, 0.31234, 0.9]
+    dense = np.round(rng.random(position.size), DECIMALS)
+    assert len(runs(position, sparse)[0]) * RUNS_PER_BLOCK_VALUE < position.size
+    assert len(runs(position, dense)[0]) * RUNS_PER_BLOCK_VALUE >= position.size
+    with contextlib.ExitStack() as stack:
+        writer = _TrackWriter(stack, tmp_path, "meta_donor", "plus", ["chr1", "chr2"], {"chr1": 1000, "chr2": 1000})
+        writer.add("chr1", position, np.round(sparse, DECIMALS))
+        writer.add("chr2", position, dense)
+    bw = pyBigWig.open(str(tmp_path / "meta_donor.plus.bw"))
+    for chrom, expected in (("chr1", np.round(sparse, DECIMALS)), ("chr2", dense)):
+        values = np.asarray(bw.values(chrom, 100, 600))
+        np.testing.assert_allclose(values[position - 101], expected, atol=1e-6)
+        assert np.isnan(values[300:400]).all()  # positions 401-500 were not scored
+    bw.close()
+
+
 @pytest.mark.parametrize("change, message", [
     ({"parameters": {"context_width": 2, "hypothetical_option": 1}}, "cannot be reproduced"),
     ({"format": "gpumeta-recipe/99"}, "recipe format"),

@@ -92,6 +92,21 @@ def test_top_k_per_gene_counts_hits():
     assert k.tolist() == [3, 1] and hits.tolist() == [2, 0]
 
 
+def test_top_k_per_gene_equals_ranking_each_gene_whole_with_ties():
+    # The rows below every true site of their gene are dropped before the sort: the counts must equal
+    # ranking each gene's rows whole (stable by row order on tied scores).
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        n, n_genes = int(rng.integers(1, 200)), int(rng.integers(1, 6))
+        score = np.round(rng.random(n), 1)  # many ties
+        y_bin, codes = rng.random(n) < 0.2, rng.integers(0, n_genes, n)
+        hits, k = top_k_per_gene(y_bin, score, codes, n_genes)
+        for g in range(n_genes):
+            rows = np.flatnonzero(codes == g)
+            ranked = rows[np.argsort(-score[rows], kind="stable")]
+            assert k[g] == y_bin[rows].sum() and hits[g] == y_bin[ranked[: k[g]]].sum()
+
+
 def test_best_f1_threshold():
     y = np.array([1, 1, 0, 1, 0])
     score = np.array([0.9, 0.8, 0.7, 0.4, 0.1])
