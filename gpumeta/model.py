@@ -84,9 +84,14 @@ def normalise(proba: np.ndarray) -> np.ndarray:
 def decide(proba: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
     """Labels from probabilities with per-type thresholds: the site type whose probability clears its
     threshold by the largest ratio, else neither."""
-    ratios = np.stack([proba[:, LABELS.index(t)] / thresholds[t] for t in SITE_TYPES], axis=1)
-    best = ratios.argmax(axis=1)
-    return np.where(ratios.max(axis=1) >= 1.0, best + 1, 0).astype(np.int8)
+    label = np.zeros(len(proba), dtype=np.int8)
+    best = np.ones(len(proba))  # a type must clear its threshold (ratio >= 1); on a tie the first type keeps it
+    for t in SITE_TYPES:
+        ratio = proba[:, LABELS.index(t)] / thresholds[t]
+        wins = (ratio >= 1.0) & ((ratio > best) | (label == 0))
+        label[wins] = LABELS.index(t)
+        best = np.where(wins, ratio, best)
+    return label
 
 
 class _Predictor(abc.ABC):

@@ -296,6 +296,25 @@ def test_track_intervals_merge_equal_runs_and_keep_the_larger_overlapping_score(
     assert list(zip(start.tolist(), end.tolist(), value.tolist())) == [(2, 4, 0.2), (4, 5, 0.4), (6, 8, 0.3)]
 
 
+def test_a_batch_reads_only_the_row_groups_of_its_genes(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gpumeta.builder.predictions import Predictions
+
+    n = 1000  # four genes of 250 rows, a row group each; a fifth gene in a second file
+    table = pa.table({"gene_id": np.repeat(["a", "b", "c", "d"], n // 4), "chrom": ["c1"] * n, "strand": ["+"] * n,
+                      "position": np.tile(np.arange(1, n // 4 + 1), 4), "donor_prob": np.zeros(n),
+                      "acceptor_prob": np.zeros(n), "neither_prob": np.ones(n)})
+    pq.write_table(table, tmp_path / "p1.parquet", row_group_size=n // 4)
+    pq.write_table(table.slice(0, 10).set_column(0, "gene_id", pa.array(["e"] * 10)), tmp_path / "p2.parquet")
+    source = Predictions(tmp_path)
+    chosen = source.of_genes(["b", "c", "e"])
+    assert len(list(chosen.get_fragments())) == 3
+    ids = chosen.to_table(columns=["gene_id"]).column("gene_id").to_pylist()
+    assert sorted(set(ids)) == ["b", "c", "e"] and len(ids) == 2 * n // 4 + 10
+
+
 def test_bigwig_holds_every_value_whether_written_as_runs_or_as_blocks(tmp_path):
     # chr1: few runs (mostly zeros), written as bedGraph-like entries; chr2: a new value at most positions,
     # written as fixed-step blocks. Both must read back as the rounded scores, gaps left empty.

@@ -25,6 +25,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,24 +134,21 @@ def annotate(model, fasta, out_dir, *, annotation=None, regions=None, genes: lis
                     ("nucleotides", CARD_FILE), "an annotate run") is None:
         write_json(out_dir / STATE_FILE, state)
 
-    import pyarrow.dataset as ds
-
-    dataset = ds.dataset([str(f) for f in source.files], format="parquet")
     by_id = {g.gene_id: g for g in selected}
     training = set(meta_model.training_genes)
-    files, n_resumed = [], 0
-    for number, batch in enumerate(plan, start=1):
-        path = out_dir / "nucleotides" / f"part_{number:05d}.parquet"
-        side = out_dir / "batches" / f"part_{number:05d}.json"
-        if path.exists() and side.exists():
-            n_resumed += 1
-        else:
+    files = [out_dir / "nucleotides" / f"part_{number:05d}.parquet" for number in range(1, len(plan) + 1)]
+    n_resumed = 0
+    with _Writes(files, on_batch) as writes:
+        for batch, path in zip(plan, files):
+            side = out_dir / "batches" / f"{path.stem}.json"
+            if path.exists() and side.exists():
+                n_resumed += 1
+                writes.already_done()
+                continue
             with timings.measure("batches"):
-                _score_batch(path, side, [by_id[g] for g in batch], meta_model, genome, dataset, params, floor,
-                             overlaps, annotated, training, backend, timings)
-        files.append(path)
-        if on_batch is not None:
-            on_batch(number, len(plan), path)
+                scores = _score_batch([by_id[g] for g in batch], meta_model, genome, source, params, floor,
+                                      overlaps, backend, timings)
+            writes.submit(_write_batch, path, side, scores, meta_model, params, annotated, training, timings)
     return _finish(out_dir, files, state, meta_model, genome, selected, annotated, training,
                    n_resumed, started, timings, model)
 
@@ -194,15 +192,66 @@ def _dictionary(values: list[str], codes: np.ndarray) -> pa.Array:
     return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(values, pa.string()))
 
 
-def _score_batch(path: Path, side: Path, batch: list[Gene], model, genome, dataset, params, floor, overlaps,
-                 annotated: bool, training: set, backend, timings: Timings) -> None:
-    """Score one batch and write its Parquet, then its side file (per-gene summary and site calls, by
-    column): together they mark the batch done. Every step is array code over the whole batch."""
+class _Writes:
+    """Batches written on a second thread while the next one is scored (Arrow's Parquet writer and
+    xgboost release the GIL, so the two overlap on a 2-core machine). At most one batch waits to be
+    written (memory: two batches); `on_batch(k, n, path)` runs in batch order once batch k is on disk."""
+
+    def __init__(self, files: list[Path], on_batch: Callable[[int, int, Path], None] | None):
+        self.files, self.on_batch = files, on_batch
+        self.pending: list = []  # per batch: its write's future, or None when it was on disk already
+        self.reported = 0
+
+    def __enter__(self) -> _Writes:
+        self.executor = ThreadPoolExecutor(max_workers=1)
+        return self
+
+    def submit(self, write, *args) -> None:
+        self._report(len(self.pending))
+        self.pending.append(self.executor.submit(write, *args))
+
+    def already_done(self) -> None:
+        self.pending.append(None)
+        self._report(len(self.pending))
+
+    def _report(self, upto: int) -> None:
+        while self.reported < upto:
+            future = self.pending[self.reported]
+            if future is not None:
+                future.result()  # a failed write raises here
+            self.reported += 1
+            if self.on_batch is not None:
+                self.on_batch(self.reported, len(self.files), self.files[self.reported - 1])
+
+    def __exit__(self, kind, error, traceback) -> None:
+        try:
+            if kind is None:
+                self._report(len(self.pending))
+        finally:
+            self.executor.shutdown(wait=True)  # an interrupted run still finishes the batch being written
+
+
+def _dictionary_parts(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
+    """(values, each row's index into them) of a dictionary-encoded text column."""
+    array = column.combine_chunks()  # one dictionary for every chunk
+    return array.dictionary.to_pylist(), array.indices.to_numpy()
+
+
+def _score_batch(batch: list[Gene], model, genome, source, params, floor, overlaps, backend,
+                 timings: Timings) -> BatchScores:
+    """Base scores of one batch from the predictions (its own row groups only), and the meta-model's."""
+    with timings.measure("load"):
+        offsets, base = base_scores(source.of_genes(g.gene_id for g in batch), batch)
+    return score_batch(model, batch, offsets, base, genome, params, floor, overlaps, backend, timings)
+
+
+def _write_batch(path: Path, side: Path, scores: BatchScores, model, params, annotated: bool, training: set,
+                 timings: Timings) -> None:
+    """Write one scored batch's Parquet, then its side file (per-gene summary and site calls, by column):
+    together they mark the batch done. Every step is array code over the whole batch."""
     import pyarrow.parquet as pq
 
-    with timings.measure("load"):
-        offsets, base = base_scores(dataset, batch)
-    scores = score_batch(model, batch, offsets, base, genome, params, floor, overlaps, backend, timings)
+    batch = scores.genes
     with timings.measure("write"):
         truth = annotated_types(scores, params.site_convention) if annotated else None
         region = scores.region_of_rows()
@@ -277,10 +326,16 @@ def _finish(out_dir: Path, files: list[Path], state: dict, model, genome, select
         _write_bed(out_dir / f"{which}_sites.bed", calls, which)
     chrom_order = [c for c in dict.fromkeys(g.chrom for g in selected)]
     lengths = {c: genome.lengths[genome.fasta_name(c)] for c in chrom_order}
-    with timings.measure("tracks"):
-        write_tracks(files, sorted(chrom_order), lengths, out_dir / "tracks")
-    with timings.measure("evaluation"):
-        evaluation = _evaluate(out_dir, files, model, summary, training) if annotated else None
+    def evaluate() -> dict | None:
+        with timings.measure("evaluation"):
+            return _evaluate(out_dir, files, model, summary, training)
+
+    # The evaluation (NumPy sorts, which release the GIL) runs beside the tracks (pyBigWig).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        evaluating = pool.submit(evaluate) if annotated else None
+        with timings.measure("tracks"):
+            write_tracks(files, sorted(chrom_order), lengths, out_dir / "tracks")
+        evaluation = evaluating.result() if evaluating is not None else None
     n_nt, n_rescored = int(summary["nucleotides"].sum()), int(summary["rescored"].sum())
     counts = {"genes": len(summary), "nucleotides": n_nt, "rescored": n_rescored,
               "rescored_fraction": n_rescored / max(n_nt, 1),
@@ -336,15 +391,16 @@ def _evaluate(out_dir: Path, files: list[Path], model, summary: pd.DataFrame, tr
         columns=["gene_id", "annotated_type", *(f"{p}_{c}" for p in ("base", "meta") for c in LABELS)],
         filter=ds.field("gene_id").isin(held_out))
 
-    def strings(name):
-        return table.column(name).cast(pa.string()).to_numpy(zero_copy_only=False)
-
     def proba(prefix):
         return np.stack([table.column(f"{prefix}_{c}").to_numpy() for c in LABELS], axis=1).astype(np.float64)
 
-    y = pd.Categorical(strings("annotated_type"), categories=list(LABELS)).codes.astype(np.int64)
-    result, per_gene = evaluate_predictions(y, proba("base"), proba("meta"), strings("gene_id"),
-                                            model.base_thresholds, model.thresholds)
+    # Both text columns were written as dictionaries: decode through them, not a Python string per row.
+    labels, label_index = _dictionary_parts(table.column("annotated_type"))
+    y = np.array([LABELS.index(v) for v in labels], dtype=np.int64)[label_index]
+    genes, gene_index = _dictionary_parts(table.column("gene_id"))
+    gene_ids = np.asarray(genes, dtype=object)[gene_index]
+    result, per_gene = evaluate_predictions(y, proba("base"), proba("meta"), gene_ids, model.base_thresholds,
+                                            model.thresholds)
     result["excluded_training_genes"] = sorted(set(summary["gene_id"]) & training)
     write_json(out_dir / "evaluation.json", result)
     write_csv(out_dir / "evaluation_per_gene.tsv", per_gene, sep="\t")
