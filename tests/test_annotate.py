@@ -296,23 +296,38 @@ def test_track_intervals_merge_equal_runs_and_keep_the_larger_overlapping_score(
     assert list(zip(start.tolist(), end.tolist(), value.tolist())) == [(2, 4, 0.2), (4, 5, 0.4), (6, 8, 0.3)]
 
 
-def test_a_batch_reads_only_the_row_groups_of_its_genes(tmp_path):
+def test_a_batch_reads_only_the_row_groups_of_its_genes_and_keeps_them_for_the_next(tmp_path, monkeypatch):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from gpumeta.builder.predictions import Predictions
 
-    n = 1000  # four genes of 250 rows, a row group each; a fifth gene in a second file
+    n = 1000  # four genes of 250 rows in two row groups of 500, rows shuffled within each; a fifth gene in file 2
+    order = np.r_[np.random.default_rng(0).permutation(500), 500 + np.random.default_rng(1).permutation(500)]
     table = pa.table({"gene_id": np.repeat(["a", "b", "c", "d"], n // 4), "chrom": ["c1"] * n, "strand": ["+"] * n,
-                      "position": np.tile(np.arange(1, n // 4 + 1), 4), "donor_prob": np.zeros(n),
-                      "acceptor_prob": np.zeros(n), "neither_prob": np.ones(n)})
-    pq.write_table(table, tmp_path / "p1.parquet", row_group_size=n // 4)
+                      "position": np.tile(np.arange(1, n // 4 + 1), 4), "donor_prob": np.linspace(0, 1, n),
+                      "acceptor_prob": np.zeros(n), "neither_prob": np.ones(n)}).take(order)
+    pq.write_table(table, tmp_path / "p1.parquet", row_group_size=n // 2)
     pq.write_table(table.slice(0, 10).set_column(0, "gene_id", pa.array(["e"] * 10)), tmp_path / "p2.parquet")
     source = Predictions(tmp_path)
-    chosen = source.of_genes(["b", "c", "e"])
-    assert len(list(chosen.get_fragments())) == 3
-    ids = chosen.to_table(columns=["gene_id"]).column("gene_id").to_pylist()
-    assert sorted(set(ids)) == ["b", "c", "e"] and len(ids) == 2 * n // 4 + 10
+    decoded = []
+    decode = Predictions._decode
+    monkeypatch.setattr(Predictions, "_decode", lambda self, key: decoded.append(key) or decode(self, key))
+
+    def rows(genes):
+        got = source.rows_of(genes).to_pandas().sort_values(["gene_id", "position"], ignore_index=True)
+        expected = pd.concat([table.to_pandas(), table.slice(0, 10).to_pandas().assign(gene_id="e")])
+        expected = expected[expected["gene_id"].isin(genes)][got.columns]
+        pd.testing.assert_frame_equal(got, expected.sort_values(["gene_id", "position"], ignore_index=True))
+
+    rows(["a", "b"])  # the first row group only
+    assert decoded == [0]
+    rows(["b", "c", "e"])  # the first kept, the second and the other file's read
+    assert decoded == [0, 1, 2]
+    rows(["a"])  # still decoded: nothing read; the others are dropped
+    assert decoded == [0, 1, 2]
+    rows(["d"])  # the second read again
+    assert decoded == [0, 1, 2, 1]
 
 
 def test_bigwig_holds_every_value_whether_written_as_runs_or_as_blocks(tmp_path):

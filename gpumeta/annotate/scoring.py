@@ -56,16 +56,14 @@ class BatchScores:
         return np.add.reduceat(values.astype(np.int64), self.offsets[:-1])
 
 
-def base_scores(dataset, genes: list[Gene]) -> tuple[np.ndarray, np.ndarray]:
-    """(offsets, base probabilities (n, 3) float32 in LABELS order) of `genes` from a pyarrow dataset of
-    predictions, in the batch layout. `regions.check_coverage` has made sure each gene's rows are exactly
-    its body, once each."""
+def base_scores(table: pa.Table, genes: list[Gene]) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, base probabilities (n, 3) float32 in LABELS order) of `genes` from their prediction rows
+    (`Predictions.rows_of`, any order), in the batch layout. `regions.check_coverage` has made sure each
+    gene's rows are exactly its body, once each."""
     import pyarrow.compute as pc
-    import pyarrow.dataset as ds
 
     ids = [g.gene_id for g in genes]
-    table = dataset.to_table(columns=["gene_id", "position", *_LABEL_COLUMNS], filter=ds.field("gene_id").isin(ids))
-    rank = pc.index_in(table.column("gene_id").cast(pa.string()), value_set=pa.array(ids, pa.string()))
+    rank = pc.index_in(table.column("gene_id"), value_set=pa.array(ids, pa.string()))
     # One sort by (region, position): positions are below 2**32, so both fit one int64 key.
     key = (rank.to_numpy().astype(np.int64) << 32) | table.column("position").to_numpy().astype(np.int64)
     order = np.argsort(key, kind="stable")

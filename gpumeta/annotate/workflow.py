@@ -241,7 +241,7 @@ def _score_batch(batch: list[Gene], model, genome, source, params, floor, overla
                  timings: Timings) -> BatchScores:
     """Base scores of one batch from the predictions (its own row groups only), and the meta-model's."""
     with timings.measure("load"):
-        offsets, base = base_scores(source.of_genes(g.gene_id for g in batch), batch)
+        offsets, base = base_scores(source.rows_of(g.gene_id for g in batch), batch)
     return score_batch(model, batch, offsets, base, genome, params, floor, overlaps, backend, timings)
 
 

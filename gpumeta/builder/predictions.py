@@ -106,28 +106,52 @@ class Predictions:
                 self._coded.to_table(columns=["gene_id", "chrom", "strand", "position"]))
         return self._coverage_table
 
-    def of_genes(self, gene_ids):
-        """The Parquet row groups that hold any of `gene_ids`, as one dataset (filter it by gene_id).
+    def rows_of(self, gene_ids) -> pa.Table:
+        """gene_id, position and the three probabilities of every row of `gene_ids` (in no set order).
 
-        A batch of genes then reads its own row groups instead of every file: annotating a genome batch by
-        batch stays linear in its size where files or row groups follow the genes (the SpliceAI runner writes
-        a file per batch; a large file has row groups of up to 1 Mi rows), and costs one extra pass over the
-        gene_id column where they do not.
+        Only the Parquet row groups that hold those genes are read, and a row group read for one batch of
+        genes stays decoded, its rows grouped by gene, while the next batch needs it: batches in genome
+        order read each row group about once where files or row groups follow the genes (the SpliceAI
+        runner writes a file per batch; a large file has row groups of up to 1 Mi rows), so a genome
+        batch by batch costs one pass, not one per batch. Memory: the row groups of one batch.
         """
-        import pyarrow.compute as pc
-        import pyarrow.dataset as ds
+        wanted = list(dict.fromkeys(gene_ids))
+        needed = [key for key, genes in enumerate(self._row_group_genes()) if not genes.isdisjoint(wanted)]
+        self._decoded = {key: self._decoded.get(key) or self._decode(key) for key in needed}
+        parts = []
+        for table, spans in self._decoded.values():
+            for gene in wanted:
+                if gene in spans:
+                    start, stop = spans[gene]
+                    parts.append(table.slice(start, stop - start))
+        columns = ["gene_id", "position", *PROB_COLUMNS]
+        if not parts:
+            return pa.table({c: pa.array([], self._dataset.schema.field(c).type) for c in columns})
+        return pa.concat_tables(parts)
 
-        if not hasattr(self, "_row_group_genes"):
-            self._row_group_genes = []
-            for file, coded in zip(self._dataset.get_fragments(), self._coded.get_fragments()):
-                for row_group, coded_group in zip(file.split_by_row_group(), coded.split_by_row_group()):
-                    ids = coded_group.to_table(columns=["gene_id"]).column("gene_id").combine_chunks()
+    def _row_group_genes(self) -> list[set[str]]:
+        """Per row group (files in order): the gene ids it holds (one pass over gene_id, cached)."""
+        import pyarrow.compute as pc
+
+        if not hasattr(self, "_genes_per_row_group"):
+            self._row_groups, self._genes_per_row_group, self._decoded = [], [], {}
+            for file in self._coded.get_fragments():
+                for row_group in file.split_by_row_group():
+                    ids = row_group.to_table(columns=["gene_id"]).column("gene_id").combine_chunks()
                     present = (ids.dictionary.take(pc.unique(ids.indices)) if pa.types.is_dictionary(ids.type)
                                else pc.unique(ids))
-                    self._row_group_genes.append((row_group, set(present.to_pylist())))
-        wanted = set(gene_ids)
-        fragments = [fragment for fragment, genes in self._row_group_genes if genes & wanted]
-        return ds.FileSystemDataset(fragments, self._dataset.schema, self._dataset.format, self._dataset.filesystem)
+                    self._row_groups.append(row_group)
+                    self._genes_per_row_group.append(set(present.to_pylist()))
+        return self._genes_per_row_group
+
+    def _decode(self, key: int) -> tuple[pa.Table, dict[str, tuple[int, int]]]:
+        """One row group's rows sorted by gene (stable), and each gene's (start, stop) in them."""
+        table = self._row_groups[key].to_table(columns=["gene_id", "position", *PROB_COLUMNS])
+        genes, codes = _sorted_codes(table.column("gene_id"))
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(genes) + 1))
+        table = table.take(order).set_column(0, "gene_id", table.column("gene_id").take(order).cast(pa.string()))
+        return table, {g: (int(bounds[k]), int(bounds[k + 1])) for k, g in enumerate(genes)}
 
     def _where(self, gene_id: str) -> str:
         """ "predictions FILE: gene G" naming the first file holding the gene (only called for a message)."""
@@ -209,11 +233,7 @@ class Predictions:
 
     def load(self, gene_ids) -> dict[str, pd.DataFrame]:
         """Rows of the given genes, sorted by position, one frame per gene."""
-        import pyarrow.dataset as ds
-
-        table = self._dataset.to_table(columns=["gene_id", "position", *PROB_COLUMNS],
-                                       filter=ds.field("gene_id").isin(list(gene_ids)))
-        table = table.sort_by([("gene_id", "ascending"), ("position", "ascending")])
+        table = self.rows_of(gene_ids).sort_by([("gene_id", "ascending"), ("position", "ascending")])
         frame = table.to_pandas()
         return {gene_id: part for gene_id, part in frame.groupby("gene_id", sort=False)}
 
