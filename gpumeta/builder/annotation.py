@@ -10,6 +10,7 @@ MetaSpliceAI extractor's choice).
 from __future__ import annotations
 
 import gzip
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,21 +233,45 @@ def _read_gff(path: Path, kind: str) -> dict[str, Gene]:
     _check_inside(path, exons, tx_rows.dropna(subset=["transcript_id"])[["transcript_id", *columns]],
                   "transcript_id", "transcript")
     bounds = {g.gene_id: (int(g.start), int(g.end)) for g in gene_rows.itertuples()}
+    return _genes_of_exons(exons, bounds, path)
+
+
+def _genes_of_exons(exons: pd.DataFrame, bounds: dict[str, tuple[int, int]], path: Path) -> dict[str, Gene]:
+    """Genes (in gene_id order) of exon rows (gene_id, transcript_id, chrom, strand, start, end, line), each
+    checked: one chromosome and strand per gene, a transcript's exons from base 1 on and disjoint. Array code
+    over all exons, then one slice per transcript: a GENCODE annotation has 1.6 M exons."""
+    exons = exons.sort_values(["gene_id", "transcript_id", "start"], kind="stable", ignore_index=True)
+    gene_ids = exons["gene_id"].astype(str).to_numpy(object)
+    tx_ids = exons["transcript_id"].astype(str).to_numpy(object)
+    spans = exons[["start", "end"]].to_numpy(np.int64)
+    per_gene = exons.groupby("gene_id", sort=True).agg(n_chroms=("chrom", "nunique"), n_strands=("strand", "nunique"),
+                                                        start=("start", "min"), end=("end", "max"))
+    mixed = per_gene.index[(per_gene["n_chroms"] != 1) | (per_gene["n_strands"] != 1)]
+    if len(mixed):
+        rows = exons[exons["gene_id"] == mixed[0]]
+        raise GpumetaError(f"{_where(path, rows['line'].min())}: gene {mixed[0]} spans several chromosomes/strands "
+                           f"({','.join(rows['chrom'].unique())} {','.join(rows['strand'].unique())}); fix or drop it")
+    new_gene = np.r_[True, gene_ids[1:] != gene_ids[:-1]]
+    new_tx = new_gene | np.r_[True, tx_ids[1:] != tx_ids[:-1]]
+    # Errors in (gene, transcript) order: an exon before base 1, or one overlapping its predecessor.
+    bad = (spans[:, 0] < 1) | np.r_[False, ~new_tx[1:] & (spans[1:, 0] <= spans[:-1, 1])]
+    if bad.any():
+        k = int(np.argmax(bad))
+        first = int(np.flatnonzero(new_tx[: k + 1])[-1])
+        tx_rows = slice(first, first + int(np.argmax(np.r_[new_tx[first + 1:], True])) + 1)
+        _check_exons(spans[tx_rows], 1, np.iinfo(np.int64).max, f"transcript {tx_ids[k]}",
+                     _where(path, int(exons["line"].iloc[tx_rows].min())))
+    tx_starts = np.flatnonzero(new_tx).tolist() + [len(exons)]
+    chroms, strands = exons["chrom"].to_numpy(object), exons["strand"].to_numpy(object)
     genes: dict[str, Gene] = {}
-    exons = exons.sort_values(["gene_id", "transcript_id", "start"], kind="stable")
-    for gene_id, gene_exons in exons.groupby("gene_id", sort=False):
-        chroms, strands = gene_exons["chrom"].unique(), gene_exons["strand"].unique()
-        if len(chroms) != 1 or len(strands) != 1:
-            raise GpumetaError(f"{_where(path, gene_exons['line'].min())}: gene {gene_id} spans several "
-                               f"chromosomes/strands ({','.join(chroms)} {','.join(strands)}); fix or drop it")
-        transcripts = []
-        for tid, tx in gene_exons.groupby("transcript_id", sort=True):
-            exon_array = tx[["start", "end"]].to_numpy(np.int64)
-            _check_exons(exon_array, 1, np.iinfo(np.int64).max, f"transcript {tid}",
-                         _where(path, int(tx["line"].min())))
-            transcripts.append(Transcript(str(tid), exon_array))
-        start, end = bounds.get(gene_id, (int(gene_exons["start"].min()), int(gene_exons["end"].max())))
-        genes[str(gene_id)] = Gene(str(gene_id), str(chroms[0]), str(strands[0]), start, end, transcripts)
+    # A gene line's bounds where there is one, else its exons' extent.
+    bodies = {**dict(zip(per_gene.index, zip(per_gene["start"], per_gene["end"]))), **bounds}
+    for lo, hi in itertools.pairwise(tx_starts):
+        gene = genes.get(gene_ids[lo])
+        if gene is None:
+            start, end = bodies[gene_ids[lo]]
+            gene = genes[gene_ids[lo]] = Gene(gene_ids[lo], str(chroms[lo]), str(strands[lo]), int(start), int(end))
+        gene.transcripts.append(Transcript(tx_ids[lo], spans[lo:hi]))
     return genes
 
 
