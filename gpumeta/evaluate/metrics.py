@@ -86,11 +86,12 @@ def _ranked_counts(y_bin: np.ndarray, score: np.ndarray, w: np.ndarray | None) -
     score = np.asarray(score, dtype=np.float64)
     order = np.argsort(-score)
     s, hit = score[order], y_bin[order]
-    ww = np.ones(len(s)) if w is None else np.asarray(w, dtype=np.float64)[order]
     cut = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]
-    tp = np.cumsum(ww * hit)[cut]
-    fp = np.cumsum(ww * ~hit)[cut]
-    return tp, fp
+    if w is None:  # unweighted: every row called so far is a TP or an FP
+        tp = np.cumsum(hit)[cut].astype(np.float64)
+        return tp, cut + 1.0 - tp
+    ww = np.asarray(w, dtype=np.float64)[order]
+    return np.cumsum(ww * hit)[cut], np.cumsum(ww * ~hit)[cut]
 
 
 def ranking_scores(y_bin: np.ndarray, score: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
