@@ -115,6 +115,10 @@ BROKEN = {
     "spliceai start after end": ("genes.txt", _replace("genes.txt", "\t100\t900\t", "\t950\t900\t"),
                                  "TX_START 950 is not below TX_END 900", []),
     "spliceai duplicated gene": ("genes.txt", _replace("genes.txt", "G2\t", "G1\t"), "gene G1 appears twice", []),
+    "spliceai overlapping exons": ("genes.txt", _replace("genes.txt", "1200,1500,1800,", "1200,1250,1800,"),
+                                   "exons 1201-1300 and 1251-1600 of gene G2 overlap", []),
+    "spliceai exon ending before it starts": ("genes.txt", _replace("genes.txt", "2200,2500,", "2050,2500,"),
+                                              "line 4: exon 2100-2050 of gene G3 ends before it starts", []),
     # genome
     "chromosome not in the FASTA": ("genes.gtf", lambda i: write_genome(i / "genome.fa", chrom="chrX"),
                                     "chromosome 'chr1' of annotation", []),
