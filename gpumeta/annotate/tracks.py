@@ -28,10 +28,10 @@ RUNS_PER_BLOCK_VALUE = 8
 
 
 def runs(position: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(start0, end, value) intervals of sorted unique 1-based positions, equal contiguous values merged."""
+    """(start0, end, value) intervals of sorted unique 1-based positions, equal contiguous values merged
+    (compared exactly: `_TrackWriter.add` rounds them first)."""
     if position.size == 0:
         return (np.empty(0, np.int64),) * 2 + (np.empty(0, np.float64),)
-    value = np.round(value.astype(np.float64), DECIMALS)
     brk = np.ones(position.size, dtype=bool)
     brk[1:] = (np.diff(position) != 1) | (value[1:] != value[:-1])
     first = np.nonzero(brk)[0]
@@ -61,8 +61,7 @@ def write_tracks(nucleotide_files: list[Path], chrom_order: list[str], chrom_len
                     continue
                 position, values = _largest_per_position(table.filter(on_strand))
                 for signal in SIGNALS:
-                    writers[strand, signal].add(chrom, position,
-                                                np.round(values[signal].astype(np.float64), DECIMALS))
+                    writers[strand, signal].add(chrom, position, values[signal])
     return [path for w in writers.values() for path in w.paths]
 
 
@@ -90,6 +89,7 @@ class _TrackWriter:
         import pyarrow as pa
         import pyarrow.csv as csv
 
+        value = np.round(value.astype(np.float64), DECIMALS)
         start, end, merged = runs(position, value)
         csv.write_csv(pa.table({"chrom": pa.repeat(pa.scalar(chrom), len(start)).cast(pa.string()),
                                 "start": start, "end": end, "value": merged}), self.graph, self.options)
