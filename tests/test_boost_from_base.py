@@ -178,7 +178,7 @@ def test_the_model_files_carry_it_and_older_models_load_as_boosted_from_zero(tmp
     loaded = load_model(tmp_path / "m", "cpu")
     assert loaded.boost_from_base
     np.testing.assert_array_equal(loaded.predict_proba(X[test_rows]), model.predict_proba(X[test_rows]))
-    del manifest["base_margin_features"]  # a model written before the option
+    del manifest["base_margin_features"], manifest["base_margin_classes"]  # a model written before the option
     (tmp_path / "m" / "manifest.json").write_text(json.dumps(manifest))
     older = load_model(tmp_path / "m", "cpu")
     assert not older.boost_from_base and older.base_margin_features == []
