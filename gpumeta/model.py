@@ -9,8 +9,9 @@ class's model in its library's own format (xgboost UBJSON, LightGBM text, CatBoo
 
 Manifest format 2 records ``algorithm``, ``algorithm_params`` and per class its ``files`` and
 ``best_iteration``; format 1 manifests (xgboost boosters listed under ``boosters``) still load.
-``base_margin_features`` names the base-score columns a model boosted from (`base_margins`); manifests
-without the key are models boosted from zero.
+``base_margin_features`` names the base-score columns a model boosted from (`base_margins`) and
+``base_margin_classes`` the classes whose learners start from them; manifests without the first key are
+models boosted from zero, manifests with it but without the second boosted every class from the base.
 """
 
 from __future__ import annotations
@@ -64,10 +65,27 @@ def base_margins(X, columns: Sequence[int], xp):
     return xp.log(p) - xp.log1p(-p)
 
 
-def boost_from_base_features(feature_names: Sequence[str], boost_from_base: bool) -> list[str]:
-    """The columns a model boosts from (`BASE_MARGIN_FEATURES`), or [] when it boosts from zero; a one-line
-    error when the features lack them."""
-    if not boost_from_base:
+def boost_from_base_classes(boost_from_base) -> list[str]:
+    """The classes (LABELS order) whose learners start from the base model's logit, from train's
+    ``booster.boost_from_base``: false (none), true (every class) or a list of class names; a one-line
+    error naming what is not a class."""
+    if isinstance(boost_from_base, bool):
+        return list(LABELS) if boost_from_base else []
+    if not isinstance(boost_from_base, (list, tuple)) or not all(isinstance(c, str) for c in boost_from_base):
+        raise GpumetaError(f"boost_from_base is {boost_from_base!r}: give true, false or a list of classes "
+                           f"from {', '.join(LABELS)}")
+    unknown = sorted(set(boost_from_base) - set(LABELS))
+    if unknown:
+        raise GpumetaError(f"boost_from_base (--boost-from-base-classes) names unknown class(es) "
+                           f"{shown(unknown, quote=True)}: use names from {', '.join(LABELS)}")
+    return [c for c in LABELS if c in boost_from_base]
+
+
+def boost_from_base_features(feature_names: Sequence[str], classes: Sequence[str]) -> list[str]:
+    """The columns a model boosts from (`BASE_MARGIN_FEATURES`) when some class starts from the base model
+    (`boost_from_base_classes`), or [] when every class boosts from zero; a one-line error when the
+    features lack them."""
+    if not classes:
         return []
     missing = [f for f in BASE_MARGIN_FEATURES if f not in feature_names]
     if missing:
@@ -179,6 +197,9 @@ class MetaModel(_Predictor):
     #: The raw base-score columns (donor, acceptor) whose logits the learners boosted from
     #: (`base_margins`; train's ``booster.boost_from_base``); [] for learners boosted from zero.
     base_margin_features: list[str] = field(default_factory=list)
+    #: The classes (LABELS order) whose learners start from the base model's logit; the others boosted from
+    #: zero. None: every class when `base_margin_features` is given (models saved before the choice), else none.
+    base_margin_classes: list[str] | None = None
 
     kind = "single"
 
@@ -187,11 +208,18 @@ class MetaModel(_Predictor):
         if self.base_margin_features and list(self.base_margin_features) != list(BASE_MARGIN_FEATURES):
             raise GpumetaError(f"base_margin_features {self.base_margin_features}: a model boosts from "
                                f"{list(BASE_MARGIN_FEATURES)} or from zero ([])")
+        if self.base_margin_classes is None:
+            self.base_margin_classes = list(LABELS) if self.base_margin_features else []
+        if bool(self.base_margin_features) != bool(self.base_margin_classes) \
+                or boost_from_base_classes(list(self.base_margin_classes)) != list(self.base_margin_classes):
+            raise GpumetaError(f"base_margin_classes {self.base_margin_classes}: name classes from {list(LABELS)} "
+                               "in that order, exactly when base_margin_features names the base-score columns")
         self._base_idx = [self.feature_names.index(f) for f in self.base_margin_features]
+        self._base_classes = {LABELS.index(c) for c in self.base_margin_classes}
 
     @property
     def boost_from_base(self) -> bool:
-        """Whether each learner's margin starts from the base model's logit of its class."""
+        """Whether any learner's margin starts from the base model's logit of its class."""
         return bool(self._base_idx)
 
     @property
@@ -207,7 +235,7 @@ class MetaModel(_Predictor):
 
     def _per_chunk(self, X, answer, width: int | None, dtype) -> np.ndarray:
         """answer(learner, chunk, base) for every class over row chunks of X: (3, n) or (3, n, width), host;
-        base is the class's base-model logit per row of the chunk, or None for a model boosted from zero."""
+        base is the class's base-model logit per row of the chunk, or None for a class boosted from zero."""
         self._check_width(X)
         shape = (len(LABELS), X.shape[0]) + (() if width is None else (width,))
         out = np.empty(shape, dtype=dtype)
@@ -217,12 +245,13 @@ class MetaModel(_Predictor):
             base = self.backend.to_host(base_margins(raw, self._base_idx, xp)) if self._base_idx else None
             chunk = self.transform(raw)
             for k, learner in enumerate(self.learners):
-                out[k, start:start + chunk.shape[0]] = answer(learner, chunk, None if base is None else base[:, k])
+                from_base = base is not None and k in self._base_classes
+                out[k, start:start + chunk.shape[0]] = answer(learner, chunk, base[:, k] if from_base else None)
         return out
 
     def margins(self, X) -> np.ndarray:
-        """Raw one-vs-rest margins (n, 3), host: the learners' plus, when boosted from the base model, the
-        base model's logit of each class (what calibration, thresholds and every prediction see)."""
+        """Raw one-vs-rest margins (n, 3), host: the learners' plus, for the classes boosted from the base
+        model, the base model's logit of that class (what calibration, thresholds and every prediction see)."""
         def margin(learner, chunk, base):
             return learner.margin(chunk) if base is None else learner.margin_from_base(chunk, base)
 
@@ -232,7 +261,7 @@ class MetaModel(_Predictor):
         """SHAP values (3, n, p+1) of each class's learner in log-odds (native where the library has them).
 
         Contributions are attributed to the raw feature columns: the logit transform is monotone per
-        column, so each column's contribution is unchanged by it. A model boosted from the base model's
+        column, so each column's contribution is unchanged by it. A class boosted from the base model's
         logit has that logit as its own term in the last (bias) column: the feature columns are then the
         trees' corrections to the base model, and each row still sums to its margin.
         """
@@ -257,6 +286,7 @@ class MetaModel(_Predictor):
             "training_genes": list(self.training_genes), "dataset_fingerprint": self.dataset_fingerprint,
             "params": self.params, "evals_result": self.evals_result, "recipe": self.recipe,
             "base_margin_features": list(self.base_margin_features),
+            "base_margin_classes": list(self.base_margin_classes),
         }
 
     def write_into(self, directory: Path) -> None:
@@ -297,7 +327,8 @@ class MetaModel(_Predictor):
                    base_thresholds=manifest["base_thresholds"], training_genes=manifest["training_genes"],
                    dataset_fingerprint=manifest["dataset_fingerprint"], params=manifest.get("params", {}),
                    backend=backend, recipe=manifest.get("recipe"),
-                   base_margin_features=manifest.get("base_margin_features", []))
+                   base_margin_features=manifest.get("base_margin_features", []),
+                   base_margin_classes=manifest.get("base_margin_classes"))
 
 
 @dataclass

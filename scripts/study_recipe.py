@@ -191,6 +191,15 @@ def outer_folds(dataset: Path, n_folds: int, seed: int) -> list[list[str]]:
     return splitter.kfold(sorted(counts), n_folds, counts, salt=7)
 
 
+def booster_tag(booster: dict) -> str:
+    """The booster settings as a directory name: numbers and booleans as numbers (True is 1), lists of class
+    names (booster.boost_from_base) joined by '+'."""
+    def shown(value) -> str:
+        return "+".join(map(str, value)) if isinstance(value, list) else f"{value:g}"
+
+    return "-".join(f"{key}{shown(value)}" for key, value in sorted(booster.items()))
+
+
 def fold_predictions(recipe: Recipe, name: str, builds: dict[str, Path], folds: list[list[str]],
                      workdir: Path, booster: dict) -> dict[str, pd.DataFrame]:
     """Every nucleotide of every gene, scored by the fold model that did not train on it, under each
@@ -211,8 +220,7 @@ def fold_predictions(recipe: Recipe, name: str, builds: dict[str, Path], folds: 
         fold_dir = workdir / "folds" / f"fold_{k}"
         train_ds = training_rows(builds, train_genes, recipe.negatives, fold_dir, seed=k)
         test_ds = gene_subset(builds["all"], test_genes, fold_dir / "test_all")
-        tag = "-".join(f"{key}{value:g}" for key, value in sorted(booster.items()))  # a run per booster setting
-        run = workdir / "runs" / f"{name}_{tag}" / f"fold_{k}"
+        run = workdir / "runs" / f"{name}_{booster_tag(booster)}" / f"fold_{k}"  # a run per booster setting
         if not (run / "model" / "manifest.json").is_file():
             train(train_ds, run, device="cpu", test_dataset=test_ds, overwrite=True, quiet=True,
                   n_folds=3, skip_shap=True, minimal_diagnostics=True,
@@ -250,7 +258,7 @@ def margin_probe(name: str, builds: dict[str, Path], folds: list[list[str]], wor
     from gpumeta.train.config import BoosterParams
 
     found = {t: {who: ([], [], []) for who in ("base", "from_zero", "from_base")} for t in SITE_TYPES}
-    tag = "-".join(f"{key}{value:g}" for key, value in sorted(booster.items()))
+    tag = booster_tag(booster)
     for k, test_genes in enumerate(folds, start=1):
         model = load_model(workdir / "runs" / f"{name}_{tag}" / f"fold_{k}" / "model", "cpu")
         params = BoosterParams(**booster).xgb_params("cpu", nthread, seed=42)

@@ -22,8 +22,15 @@ from gpumeta.cli import main
 from gpumeta.dataset import load_dataset
 from gpumeta.errors import GpumetaError
 from gpumeta.learners import get_algorithm
-from gpumeta.model import MetaModel, base_margins, boost_from_base_features, load_model, logit_columns
-from gpumeta.schema import is_probability_feature
+from gpumeta.model import (
+    MetaModel,
+    base_margins,
+    boost_from_base_classes,
+    boost_from_base_features,
+    load_model,
+    logit_columns,
+)
+from gpumeta.schema import LABELS, is_probability_feature
 from gpumeta.synth import synth_genome
 from gpumeta.train.config import load_config
 from gpumeta.train.strategies import fit_model
@@ -54,15 +61,17 @@ def _data(n_genes: int = 30, rows: int = 80, seed: int = 3):
                   np.flatnonzero(gene >= test))
 
 
-def _fit(X, y, train_rows, val_rows, n_rounds=None) -> MetaModel:
-    learner = get_algorithm("xgboost", XGB)
-    base = boost_from_base_features(FEATURES, True)
+def _fit(X, y, train_rows, val_rows, n_rounds=None, classes=LABELS, algorithm="xgboost", params=XGB) -> MetaModel:
+    """A model whose `classes` start from the base logit (the others from zero; () boosts all from zero)."""
+    learner = get_algorithm(algorithm, params)
+    base = boost_from_base_features(FEATURES, list(classes))
     learners = learner.fit_one_vs_rest(get_backend("cpu"), X, y, train_rows, val_rows,
                                        [FEATURES.index(f) for f in LOGIT], seed=0, nthread=1, n_rounds=n_rounds,
-                                       base_margin_idx=[FEATURES.index(f) for f in base])
+                                       base_margin_idx=[FEATURES.index(f) for f in base],
+                                       base_margin_classes=list(classes))
     return MetaModel(learners=learners, feature_names=list(FEATURES), logit_features=list(LOGIT),
-                     algorithm="xgboost", algorithm_params=learner.get_params(), base_margin_features=base,
-                     calibrators=[{"method": "platt", "a": 0.9, "b": -0.2}] * 3)
+                     algorithm=algorithm, algorithm_params=learner.get_params(), base_margin_features=base,
+                     base_margin_classes=list(classes), calibrators=[{"method": "platt", "a": 0.9, "b": -0.2}] * 3)
 
 
 def test_base_margins_are_the_logits_of_the_base_scores_and_of_their_rest():
@@ -178,7 +187,7 @@ def test_the_model_files_carry_it_and_older_models_load_as_boosted_from_zero(tmp
     loaded = load_model(tmp_path / "m", "cpu")
     assert loaded.boost_from_base
     np.testing.assert_array_equal(loaded.predict_proba(X[test_rows]), model.predict_proba(X[test_rows]))
-    del manifest["base_margin_features"]  # a model written before the option
+    del manifest["base_margin_features"], manifest["base_margin_classes"]  # a model written before the option
     (tmp_path / "m" / "manifest.json").write_text(json.dumps(manifest))
     older = load_model(tmp_path / "m", "cpu")
     assert not older.boost_from_base and older.base_margin_features == []
@@ -296,6 +305,115 @@ def test_multi_instance_members_boost_from_the_base_and_distributed_refuses(tmp_
         fit_model("distributed", dataset, train_rows, val_rows, features, ["donor_score"], config(True))
 
 
+# ---- a per-class choice: booster.boost_from_base = [classes] --------------------------------------------
+
+def test_the_option_reads_false_true_or_a_list_of_classes_in_label_order():
+    assert boost_from_base_classes(False) == [] and boost_from_base_classes(True) == list(LABELS)
+    assert boost_from_base_classes(["acceptor", "neither"]) == ["neither", "acceptor"]
+    assert load_config(overrides={"booster": {"boost_from_base": ["acceptor"]}}).booster.boost_from_base_classes() \
+        == ["acceptor"]
+    with pytest.raises(GpumetaError, match="unknown class\\(es\\) 'acceptr': use names from neither, donor, acceptor"):
+        load_config(overrides={"booster": {"boost_from_base": ["acceptr"]}})
+    with pytest.raises(GpumetaError, match="'boost_from_base' must be a bool or a list, got 'acceptor'"):
+        load_config(overrides={"booster": {"boost_from_base": "acceptor"}})
+
+
+@pytest.mark.parametrize("algorithm", ["xgboost", "lightgbm"])
+@pytest.mark.parametrize("classes", [["donor"], ["neither", "acceptor"]])
+def test_only_the_chosen_classes_start_from_the_base_logit(algorithm, classes):
+    """The chosen classes' learners are the all-classes fit's, the others the from-zero fit's (xgboost clears
+    the base margin it set for an earlier class), and margins and SHAP add the base logit to the chosen only."""
+    pytest.importorskip(algorithm)
+    params = XGB if algorithm == "xgboost" else LIBRARY_FAST["lightgbm"]
+    X, y, (train_rows, val_rows, test_rows) = _data()
+    fit = {name: _fit(X, y, train_rows, val_rows, [6, 6, 6], chosen, algorithm, params)
+           for name, chosen in (("some", classes), ("all", LABELS), ("none", ()))}
+    X_test = X[test_rows][:300]
+    start = base_margins(X_test, [0, 1], np)
+    margins = {name: model.margins(X_test) for name, model in fit.items()}
+    for k, label in enumerate(LABELS):
+        same = "all" if label in classes else "none"
+        np.testing.assert_array_equal(margins["some"][:, k], margins[same][:, k], err_msg=label)
+        learner, view = fit["some"].learners[k], logit_columns(X_test, [0, 1], np)
+        if label in classes:  # the trees from a zero start (xgboost's base margin replaces its base_score)
+            expected = learner.margin_from_base(view, np.zeros(len(view))) + start[:, k]
+        else:
+            expected = learner.margin(view)
+        np.testing.assert_allclose(margins["some"][:, k], expected, rtol=1e-5, atol=1e-5, err_msg=label)
+    contributions = fit["some"].contributions(X_test)
+    np.testing.assert_allclose(contributions.sum(axis=-1).T, margins["some"], rtol=1e-4, atol=1e-3)
+    for k, label in enumerate(LABELS):  # the bias column holds the base logit for the chosen classes only
+        bias = contributions[k, :, -1] - (start[:, k] if label in classes else 0)
+        np.testing.assert_allclose(bias, bias[0], atol=1e-3, err_msg=label)
+
+
+def test_the_chosen_classes_survive_the_model_files_and_older_boosted_models_boost_every_class(tmp_path):
+    X, y, (train_rows, val_rows, test_rows) = _data()
+    model = _fit(X, y, train_rows, val_rows, classes=["acceptor"])
+    model.save(tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["base_margin_classes"] == ["acceptor"]
+    loaded = load_model(tmp_path / "m", "cpu")
+    assert loaded.base_margin_classes == ["acceptor"]
+    np.testing.assert_array_equal(loaded.predict_proba(X[test_rows]), model.predict_proba(X[test_rows]))
+    # A model saved before the per-class choice names the base-score columns only: every class boosted.
+    every = _fit(X, y, train_rows, val_rows)
+    every.save(tmp_path / "old")
+    manifest = json.loads((tmp_path / "old" / "manifest.json").read_text())
+    del manifest["base_margin_classes"]
+    (tmp_path / "old" / "manifest.json").write_text(json.dumps(manifest))
+    older = load_model(tmp_path / "old", "cpu")
+    assert older.base_margin_classes == list(LABELS)
+    np.testing.assert_array_equal(older.predict_proba(X[test_rows]), every.predict_proba(X[test_rows]))
+    with pytest.raises(GpumetaError, match="exactly when base_margin_features names the base-score columns"):
+        MetaModel(learners=model.learners, feature_names=list(FEATURES), logit_features=list(LOGIT),
+                  base_margin_classes=["acceptor"])
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--boost-from-base-classes", "acceptor,splice"], "unknown class(es) 'splice'"),
+    (["--boost-from-base-classes", " , "], "names no class"),
+    (["--boost-from-base", "--boost-from-base-classes", "acceptor"], "disagree: give one"),
+])
+def test_the_cli_refuses_bad_class_choices_in_one_line_before_writing(tmp_path, capsys, options, message):
+    dataset = make_dataset(tmp_path / "ds", n_genes=10, rows_per_gene=40)
+    code = main(["train", "--dataset", str(dataset), "--out-dir", str(tmp_path / "run"), "--device", "cpu", "-q",
+                 *options])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and "\n" not in err and message in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_cli_boosts_the_named_classes_from_the_base(tmp_path):
+    dataset = make_dataset(tmp_path / "ds", n_genes=30, rows_per_gene=100)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(dataset), "--out-dir", str(run), "--device", "cpu", "-q",
+                 "--boost-from-base-classes", "acceptor", "--n-folds", "3", "--n-estimators", "30", "--skip-shap",
+                 "--minimal-diagnostics"]) == 0
+    model = load_model(run / "model", "cpu")
+    assert model.base_margin_classes == ["acceptor"]
+    assert model.base_margin_features == ["donor_score", "acceptor_score"]
+    assert json.loads((run / "run_config.json").read_text())["config"]["booster"]["boost_from_base"] == ["acceptor"]
+    data = load_dataset(dataset, "cpu", features=model.feature_names)
+    X = model.backend.to_host(model.matrix(data))
+    acceptor = _logit(X[:, model.feature_names.index("acceptor_score")])
+    neither, donor, from_base = model.learners
+    view = model.transform(X)
+    expected = np.column_stack([neither.margin(view), donor.margin(view),
+                                from_base.margin_from_base(view, np.zeros(len(X))) + acceptor])
+    np.testing.assert_allclose(model.margins(X), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_a_class_list_is_refused_where_the_option_is(tmp_path):
+    with pytest.raises(GpumetaError, match="algorithm 'random_forest' cannot boost from the base model's logit"):
+        load_config(overrides={"algorithm": "random_forest", "booster": {"boost_from_base": ["acceptor"]}})
+    dataset = load_dataset(make_dataset(tmp_path / "ds", n_genes=12, rows_per_gene=40), "cpu")
+    config = load_config(overrides={"booster": {"boost_from_base": ["acceptor"]}})
+    with pytest.raises(GpumetaError, match="boost_from_base is not available with --strategy distributed"):
+        fit_model("distributed", dataset, dataset.rows_of(dataset.genes[3:]), dataset.rows_of(dataset.genes[:3]),
+                  list(dataset.feature_names), ["donor_score"], config)
+
+
 @pytest.mark.gpu
 def test_a_boosted_model_fits_predicts_and_explains_on_cuda(tmp_path):
     """The starting margins are gathered and set on the device; margins equal the boosters' plus the base
@@ -314,3 +432,23 @@ def test_a_boosted_model_fits_predicts_and_explains_on_cuda(tmp_path):
     np.testing.assert_allclose(model.contributions(held_out).sum(axis=2).T, margins, atol=1e-3)
     model.save(tmp_path / "model")
     np.testing.assert_allclose(load_model(tmp_path / "model", "cpu").margins(X[test_rows]), margins, atol=1e-4)
+
+
+@pytest.mark.gpu
+def test_only_the_chosen_class_starts_from_the_base_on_cuda():
+    """On the device too, a class after one boosted from the base starts from zero again (the base margin
+    set on the shared quantised matrix is cleared), and the chosen class equals the all-classes fit."""
+    backend = get_backend("cuda")
+    X, y, (train_rows, val_rows, test_rows) = _data()
+
+    def fitted(classes):
+        learners = get_algorithm("xgboost", XGB).fit_one_vs_rest(
+            backend, backend.asarray(X), y, train_rows, val_rows, [0, 1], seed=0, nthread=1, n_rounds=[6, 6, 6],
+            base_margin_idx=[0, 1] if classes else (), base_margin_classes=classes)
+        return MetaModel(learners=learners, feature_names=list(FEATURES), logit_features=list(LOGIT),
+                         base_margin_features=list(LOGIT) if classes else [], base_margin_classes=classes,
+                         backend=backend).margins(backend.asarray(X[test_rows]))
+
+    some, every, none = fitted(["donor"]), fitted(list(LABELS)), fitted([])
+    np.testing.assert_allclose(some[:, 1], every[:, 1], atol=1e-5)
+    np.testing.assert_allclose(some[:, [0, 2]], none[:, [0, 2]], atol=1e-5)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import GpumetaError
+from ..schema import LABELS
 from .app import DeviceOption, QuietOption, app
 
 #: The original MetaSpliceAI trainer's --workflow-mode values gpumeta runs (docs/METASPLICEAI.md).
@@ -115,6 +116,11 @@ def train(
     boost_from_base: Annotated[bool, typer.Option(
         "--boost-from-base", help="Start each one-vs-rest booster from the base model's logit of its class "
                                   "(config booster.boost_from_base; xgboost learners).")] = False,
+    boost_from_base_classes: Annotated[str | None, typer.Option(
+        "--boost-from-base-classes", help="Start only these classes' boosters from the base model's logit, "
+                                          "comma-separated from neither,donor,acceptor (e.g. acceptor); the "
+                                          "others boost from zero (config booster.boost_from_base: [acceptor]).")
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out-dir.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run in --out-dir.")] = False,
     quiet: QuietOption = False,
@@ -201,8 +207,14 @@ def train(
     if calibration is not None and calib_method is not None and calibration != calib_method:
         raise GpumetaError(f"--calibration {calibration} and --calib-method {calib_method} disagree: give one")
     original["calibration"] = calibration or calib_method
-    if boost_from_base:
-        original["booster"] = {**(original["booster"] or {}), "boost_from_base": True}
+    if boost_from_base and boost_from_base_classes is not None:
+        raise GpumetaError("--boost-from-base (every class) and --boost-from-base-classes disagree: give one")
+    if boost_from_base or boost_from_base_classes is not None:
+        chosen = True if boost_from_base else [c.strip() for c in boost_from_base_classes.split(",") if c.strip()]
+        if not chosen:
+            raise GpumetaError(f"--boost-from-base-classes {boost_from_base_classes!r} names no class: give "
+                               f"classes from {','.join(LABELS)}, e.g. acceptor")
+        original["booster"] = {**(original["booster"] or {}), "boost_from_base": chosen}
     screening = {k: v for k, v in {"auto_exclude_leaky": auto_exclude_leaky or None,
                                    "exclude_file": str(exclude_file) if exclude_file else None}.items()
                  if v is not None}

@@ -141,12 +141,14 @@ class Learner(abc.ABC):
     def fit_one_vs_rest(self, backend, X, y: np.ndarray, train_rows: np.ndarray, val_rows: np.ndarray,
                         logit_idx: Sequence[int], *, weights: np.ndarray | None = None,
                         n_rounds: Sequence[int] | None = None, seed: int, nthread: int,
-                        on_round: OnRound = None, base_margin_idx: Sequence[int] = ()) -> list[BinaryModel]:
+                        on_round: OnRound = None, base_margin_idx: Sequence[int] = (),
+                        base_margin_classes: Sequence[str] = LABELS) -> list[BinaryModel]:
         """One binary model per class (LABELS order) on rows of the raw matrix X (host y, rows, weights).
 
         `n_rounds`: one count per class for the final model (no early stopping), or None.
         `base_margin_idx`: the raw donor and acceptor score columns whose logits (`gpumeta.model.base_margins`)
-        each class starts from, or () to boost from zero; only learners with `boosts_from_base` take them.
+        the classes named in `base_margin_classes` start from (the others boost from zero), or () to boost
+        every class from zero; only learners with `boosts_from_base` take them.
         """
         if len(base_margin_idx):
             self.check_boost_from_base()
@@ -160,7 +162,7 @@ class Learner(abc.ABC):
         models = []
         for k in range(len(LABELS)):
             target = (y == k).astype(np.float32)
-            start = {} if starts[0] is None else {
+            start = {} if starts[0] is None or LABELS[k] not in base_margin_classes else {
                 "start_train": starts[0][:, k], "start_val": None if starts[1] is None else starts[1][:, k]}
             models.append(self.fit_binary(
                 backend, X_train, backend.asarray(target[train_rows]), w_train,

@@ -166,14 +166,15 @@ class XGBoostLearner(Learner):
 
     def fit_one_vs_rest(self, backend, X, y, train_rows, val_rows, logit_idx, *, weights=None, n_rounds=None,
                         seed: int, nthread: int, on_round: OnRound = None,
-                        base_margin_idx=()) -> list[XGBoostBinary]:
+                        base_margin_idx=(), base_margin_classes=LABELS) -> list[XGBoostBinary]:
         max_bin = self.params["max_bin"]
         targets = [(y == k).astype(np.float32) for k in range(len(LABELS))]
         dtrain = backend.quantile_dmatrix(_row_chunks(backend, X, train_rows, targets[0], weights, logit_idx),
                                           max_bin=max_bin)
         dval = backend.quantile_dmatrix(_row_chunks(backend, X, val_rows, targets[0], weights, logit_idx),
                                         ref=dtrain, max_bin=max_bin) if len(val_rows) else None
-        # Boosting from the base model: each class starts from its base logit, set per class like the label.
+        # Boosting from the base model: a class starts from its base logit, set per class like the label; an
+        # empty base margin clears it for a class boosted from zero (xgboost then uses its own base_score).
         starts = [starting_margins(backend, X, rows, base_margin_idx) for rows in (train_rows, val_rows)]
         models = []
         for k in range(len(LABELS)):
@@ -182,7 +183,8 @@ class XGBoostLearner(Learner):
                 dval.set_label(backend.asarray(targets[k][val_rows]))
             for matrix, start in zip((dtrain, dval), starts):
                 if start is not None:
-                    matrix.set_base_margin(backend.xp.ascontiguousarray(start[:, k]))
+                    matrix.set_base_margin(backend.xp.ascontiguousarray(start[:, k])
+                                           if LABELS[k] in base_margin_classes else np.empty(0, np.float32))
             models.append(self._boost(backend, dtrain, dval, None if n_rounds is None else int(n_rounds[k]),
                                       seed, nthread, on_round))
         return models

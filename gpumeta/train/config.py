@@ -39,9 +39,17 @@ class BoosterParams:
     #: Fixed boosting rounds per class (LABELS order), no early stopping. The workflow sets it for the final
     #: model (the CV folds' rounds) and for folds whose validation set is too small; None: early stopping.
     rounds: list[int] | None = None
-    #: Start each one-vs-rest learner from the base model's logit of its class (xgboost base_margin) so the
-    #: trees learn corrections and keep the base model's order where they add nothing (issue 11).
-    boost_from_base: bool = False
+    #: Start one-vs-rest learners from the base model's logit of their class (xgboost base_margin) so the
+    #: trees learn corrections and keep the base model's order where they add nothing (issue 11): false,
+    #: true (every class) or a list of the classes that start from it, e.g. [acceptor] (the others boost
+    #: from zero; `gpumeta.model.boost_from_base_classes`).
+    boost_from_base: bool | list = field(default=False, metadata={"types": (bool, list)})
+
+    def boost_from_base_classes(self) -> list[str]:
+        """The classes (LABELS order) that start from the base model's logit; [] when none do."""
+        from ..model import boost_from_base_classes
+
+        return boost_from_base_classes(self.boost_from_base)
 
     def xgb_params(self, device: str, nthread: int, seed: int) -> dict:
         return {
@@ -117,7 +125,7 @@ class TrainConfig:
         from ..learners import get_algorithm
 
         learner = get_algorithm(self.algorithm, self.algorithm_params)  # unknown names or parameters: one line
-        if self.booster.boost_from_base:
+        if self.booster.boost_from_base_classes():  # unknown class names: one line
             learner.check_boost_from_base()
         if self.calibration not in METHODS:
             raise GpumetaError(f"calibration {self.calibration!r} is unknown: use one of {', '.join(METHODS)}")
@@ -161,9 +169,11 @@ def _merge(target: Any, updates: dict, where: str) -> None:
                 raise GpumetaError(f"{where}: {key!r} must be a mapping of its own keys")
             _merge(current, value, f"{where}: {key}")
         else:
-            if value is not None and current is not None and not isinstance(value, type(current)) \
+            types = known[key].metadata.get("types", (type(current),))  # a key may take more than one type
+            if value is not None and current is not None and not isinstance(value, types) \
                     and not (isinstance(current, float) and isinstance(value, int)):
-                raise GpumetaError(f"{where}: {key!r} must be a {type(current).__name__}, got {value!r}")
+                raise GpumetaError(f"{where}: {key!r} must be a {' or a '.join(t.__name__ for t in types)}, "
+                                   f"got {value!r}")
             setattr(target, key, float(value) if isinstance(current, float) and value is not None else value)
 
 

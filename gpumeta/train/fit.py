@@ -13,6 +13,7 @@ import numpy as np
 
 from ..backend import booster_device
 from ..learners import Learner, get_algorithm
+from ..schema import LABELS
 from .config import TrainConfig
 
 #: The `booster:` block of a config holds xgboost's hyper-parameters (its keys are XGBoostLearner's), so
@@ -33,20 +34,21 @@ def learner_of(config: TrainConfig) -> Learner:
 def fit_one_vs_rest(learner: Learner, backend, X, y: np.ndarray, train_rows: np.ndarray, val_rows: np.ndarray,
                     logit_idx: Sequence[int], *, seed: int, rounds: Sequence[int] | None = None,
                     weights: np.ndarray | None = None, on_round: Callable[[], None] | None = None,
-                    nthread: int | None = None, base_margin_idx: Sequence[int] = ()) -> list:
+                    nthread: int | None = None, base_margin_idx: Sequence[int] = (),
+                    base_margin_classes: Sequence[str] = LABELS) -> list:
     """One fitted model per class (LABELS order); `on_round` is called after every round.
 
     With `rounds` each class trains exactly that many rounds and `val_rows` (may be empty) are only
     evaluated, for the learning curves. `nthread` bounds the library's threads (a dask worker passes its
-    own share of the machine). `base_margin_idx`: the donor and acceptor score columns each class boosts
-    from (booster.boost_from_base), or () to boost from zero.
+    own share of the machine). `base_margin_idx`: the donor and acceptor score columns the classes in
+    `base_margin_classes` boost from (booster.boost_from_base), or () to boost every class from zero.
     """
     if rounds is None and not len(val_rows):
         raise ValueError("early stopping needs validation rows; give rounds to train without them")
     return learner.fit_one_vs_rest(backend, X, y, train_rows, val_rows, logit_idx, weights=weights,
                                    n_rounds=None if rounds is None else list(rounds), seed=seed,
                                    nthread=nthread or backend.n_threads, on_round=on_round,
-                                   base_margin_idx=base_margin_idx)
+                                   base_margin_idx=base_margin_idx, base_margin_classes=base_margin_classes)
 
 
 def trained_on(learner: Learner, backend, models: list) -> str:

@@ -134,17 +134,18 @@ def fit_instance(device: str, task: InstanceTask, logit_features: list[str], con
     learner = learner_of(config)
     with device_errors(f"training an instance of {len(task.fit_genes) + len(task.stop_genes)} genes"):
         part = load_dataset(task.path, backend, features=features, genes=[*task.fit_genes, *task.stop_genes])
-        base = boost_from_base_features(features, config.booster.boost_from_base)
+        classes = config.booster.boost_from_base_classes()
+        base = boost_from_base_features(features, classes)
         models = fit_one_vs_rest(learner, backend, part.X, part.y, part.rows_of(task.fit_genes),
                                  part.rows_of(task.stop_genes), [features.index(f) for f in logit_features],
                                  seed=config.seed, rounds=config.booster.rounds,
                                  weights=part.weights if task.weighted else None, nthread=_worker_threads(),
-                                 base_margin_idx=[features.index(f) for f in base])
+                                 base_margin_idx=[features.index(f) for f in base], base_margin_classes=classes)
         del part
         score = load_dataset(task.path, backend, features=features, genes=task.score_genes)
         model = MetaModel(learners=models, feature_names=features, logit_features=logit_features,
                           algorithm=learner.name, algorithm_params=learner.get_params(), backend=backend,
-                          base_margin_features=base)
+                          base_margin_features=base, base_margin_classes=classes)
         skill = validation_skill(model.margins(score.X), score.y, score.weights if task.weighted else None)
     with tempfile.TemporaryDirectory() as tmp:
         model.write_into(Path(tmp))

@@ -102,7 +102,7 @@ def _fit(strategy, dataset, train_rows, val_rows, features, logit_features, conf
     if strategy == "distributed":
         from .distributed import fit_distributed
 
-        if config.booster.boost_from_base:
+        if config.booster.boost_from_base_classes():
             raise GpumetaError("booster.boost_from_base is not available with --strategy distributed "
                                "(xgboost.dask): use --strategy single or multi-instance, or turn it off")
 
@@ -114,12 +114,13 @@ def _fit(strategy, dataset, train_rows, val_rows, features, logit_features, conf
         raise GpumetaError("the single strategy needs the matrix in memory: load the dataset with its matrix, or "
                            "use --strategy multi-instance")
     learner = learner_of(config)
-    base = boost_from_base_features(features, config.booster.boost_from_base)
+    classes = config.booster.boost_from_base_classes()
+    base = boost_from_base_features(features, classes)
     models = fit_one_vs_rest(learner, dataset.backend, dataset.X, dataset.y, train_rows, val_rows,
                              [features.index(f) for f in logit_features], seed=config.seed,
                              rounds=config.booster.rounds, weights=weights, on_round=on_round,
-                             base_margin_idx=[features.index(f) for f in base])
+                             base_margin_idx=[features.index(f) for f in base], base_margin_classes=classes)
     return MetaModel(learners=models, feature_names=list(features), logit_features=list(logit_features),
                      algorithm=learner.name, algorithm_params=learner.get_params(), backend=dataset.backend,
-                     base_margin_features=base,
+                     base_margin_features=base, base_margin_classes=classes,
                      params={"strategy": "single", "trained_on": trained_on(learner, dataset.backend, models)})
