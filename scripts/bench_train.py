@@ -16,15 +16,13 @@ Steps, each measured in this one run:
 Prints the ratios (gpumeta / plain xgboost; xgboost share of gpumeta's wall; peak RSS / float32 matrix).
 Run it twice with --device cpu and --device cuda on a GPU node for the GPU/CPU ratio.
 
-Measured (issue 10, `--genes 300`: 123 k rows, 142 features; the shared 2-core machine, never quiet):
-defaults (learning_rate 0.25, patience 12), SHAP in: 114.4 s wall / 87.0 CPU-s at load 4.2-3.0, 836 trees,
-held-out macro F1 0.9596; `--config` with the old booster (0.1, patience 30): 141.5 s / 141.6 CPU-s at
-load 2.2-2.7, 2,341 trees, F1 0.9591; `--skip-shap`: 79.4 s / 51.7 CPU-s, fitting / plain xgboost 1.09x.
-Second pass (PNG-only figures, importance on 10 k / 2 k rows, SHAP scatter on 2 k points, one quantile sketch
-per run), main vs branch at load ~4: SHAP in 107.5 s / 80.0 CPU-s -> 76.6 s / 72.8 CPU-s (evaluation 47.4 ->
-29.2 s, learner 53.8 -> 40.4 s), 836 -> 863 trees, F1 0.9596 -> 0.9592, fitting / plain 1.21 -> 1.20x;
-`--skip-shap` 62.5 -> 57.6 CPU-s (wall swung with the load). Evaluation alone on one saved model: 51.2 ->
-29.7 CPU-s with SHAP (TreeSHAP on 20 k rows ~9 of it), 16.3 -> 8.2 without. Still ~8.5x the original, not 20x.
+Measured (issue 10, `--genes 300 --window 2`: 123 k rows, 142 features; quiet 2-core machine, load 0.9-1.3):
+defaults (learning_rate 0.25, patience 12), SHAP in: 36.7 s wall / 52.6 CPU-s (learner 18.8, evaluation
+16.5), 793 trees, held-out macro F1 0.8715 -> 0.9590; plain xgboost, same boosters and rounds: 16.3 s /
+25.3 CPU-s. `--skip-shap`: 25.9 s / 37.8 CPU-s (learner 17.9, evaluation 5.8), fitting / plain 1.06x.
+Against the original trainer's 445 s / 621 s: 12.1x wall with SHAP, 17.2x without; the learner alone, at
+plain xgboost's speed, is 18 of the 22 s that 20x allows. (The old booster, learning_rate 0.1 / patience 30,
+reachable by --config, made 2,341 trees at F1 0.9591.)
 """
 
 from __future__ import annotations
