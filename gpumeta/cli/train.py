@@ -119,7 +119,7 @@ def train(
     boost_from_base_classes: Annotated[str | None, typer.Option(
         "--boost-from-base-classes", help="Start only these classes' boosters from the base model's logit, "
                                           "comma-separated from neither,donor,acceptor (e.g. acceptor); the "
-                                          "others boost from zero (config booster.boost_from_base: [acceptor]).")
+                                          "others boost from zero (config booster.boost_from_base: \\[acceptor]).")
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out-dir.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run in --out-dir.")] = False,
