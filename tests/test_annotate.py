@@ -234,9 +234,13 @@ def test_an_interrupted_run_resumes_its_finished_batches(world, tmp_path, select
     with pytest.raises(KeyboardInterrupt):
         annotate(world["model"], world["genome"].fasta, out, on_batch=stop_after_first, **kwargs)
     assert not (out / "annotate_card.json").exists()
+    assert not [p for p in (out / "tracks").iterdir() if not p.name.startswith(".")]  # tracks: temporary only
     result = annotate(world["model"], world["genome"].fasta, out, **kwargs)
     assert result.resumed_batches == 1
     pd.testing.assert_frame_equal(_nucleotides(result), _nucleotides(selective))
+    # The finished batch's tracks come from its Parquet: the same files as a run in one go.
+    for graph in (selective.out_dir / "tracks").glob("*.bedGraph"):
+        assert (out / "tracks" / graph.name).read_bytes() == graph.read_bytes()
     with pytest.raises(GpumetaError, match="different options"):
         annotate(world["model"], world["genome"].fasta, out, all_positions=True, **kwargs)
 
@@ -283,17 +287,50 @@ def test_the_gpu_path_gives_the_cpu_scores(world, tmp_path, selective):
 
 
 def test_track_intervals_merge_equal_runs_and_keep_the_larger_overlapping_score():
-    import pyarrow as pa
-
     from gpumeta.annotate.tracks import _largest_per_position, runs
 
-    zeros = [0.0] * 6
-    table = pa.table({"position": [5, 3, 4, 5, 7, 8], "meta_donor": [0.1, 0.2, 0.2, 0.4, 0.3, 0.3],
-                      "meta_acceptor": zeros, "base_donor": zeros, "base_acceptor": zeros})
-    position, values = _largest_per_position(table)
+    zeros = np.zeros(6)
+    position, values = _largest_per_position(np.array([5, 3, 4, 5, 7, 8]), {
+        "meta_donor": np.array([0.1, 0.2, 0.2, 0.4, 0.3, 0.3]), "meta_acceptor": zeros, "base_donor": zeros,
+        "base_acceptor": zeros})
     assert position.tolist() == [3, 4, 5, 7, 8] and values["meta_donor"].tolist() == [0.2, 0.2, 0.4, 0.3, 0.3]
     start, end, value = runs(position, values["meta_donor"])
     assert list(zip(start.tolist(), end.tolist(), value.tolist())) == [(2, 4, 0.2), (4, 5, 0.4), (6, 8, 0.3)]
+
+
+def test_tracks_fed_batch_by_batch_hold_the_largest_score_of_every_position(tmp_path):
+    # Regions in genome order on two chromosomes and both strands, one region per batch, overlapping across
+    # batches (a long region covers the next two): the streamed tracks must equal the largest score per
+    # position and strand over all regions, whatever the batch boundaries.
+    import pyarrow as pa
+    import pyBigWig
+
+    from gpumeta.annotate.tracks import DECIMALS, SIGNALS, TrackStream
+
+    rng = np.random.default_rng(4)
+    regions = [("c1", 100, 1000, "+"), ("c1", 200, 300, "+"), ("c1", 250, 1200, "-"), ("c1", 260, 1100, "+"),
+               ("c1", 5000, 5100, "-"), ("c2", 10, 50, "+"), ("c2", 40, 90, "+")]
+    tables = []
+    for chrom, start, end, strand in regions:
+        n = end - start + 1
+        values = {signal: np.round(rng.random(n), 1).astype(np.float32) for signal in SIGNALS}
+        tables.append(pa.table({"chrom": [chrom] * n, "strand": [strand] * n,
+                                "position": np.arange(start, end + 1), **values}))
+    with TrackStream(tmp_path, ["c1", "c2"], {"c1": 10_000, "c2": 1_000}) as stream:
+        for k, table in enumerate(tables):
+            stream.feed(table, regions[k + 1][:2] if k + 1 < len(regions) else None)
+        stream.close()
+    every = pa.concat_tables(tables).to_pandas()
+    for (chrom, strand), rows in every.groupby(["chrom", "strand"]):
+        expected = rows.groupby("position")[list(SIGNALS)].max()
+        label = "plus" if strand == "+" else "minus"
+        for signal in SIGNALS:
+            bw = pyBigWig.open(str(tmp_path / f"{signal}.{label}.bw"))
+            got = np.asarray(bw.values(chrom, 0, int(expected.index.max())))[expected.index - 1]
+            bw.close()
+            np.testing.assert_allclose(got, np.round(expected[signal].to_numpy(np.float64), DECIMALS), atol=1e-6)
+        graph = pd.read_csv(tmp_path / f"meta_donor.{label}.bedGraph", sep="\t", header=None, skiprows=1)
+        assert (graph[graph[0] == chrom][2] - graph[graph[0] == chrom][1]).sum() == len(expected)
 
 
 def test_a_batch_reads_only_the_row_groups_of_its_genes_and_keeps_them_for_the_next(tmp_path, monkeypatch):

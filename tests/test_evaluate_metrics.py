@@ -120,6 +120,23 @@ def test_best_f1_threshold():
         best_f1_threshold(np.zeros(3), score[:3])
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_best_f1_threshold_equals_a_scan_of_every_cut(weighted):
+    # Only cuts at a positive's score are scanned; a scan of every distinct score must agree, ties included.
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        n = int(rng.integers(2, 300))
+        y = rng.random(n) < rng.uniform(0.01, 0.9)
+        y[0] = True
+        score = np.round(rng.random(n), 1).astype(np.float32)
+        w = rng.choice([0.0, 1.0, 3.0], size=n) if weighted else np.ones(n)
+        w[0] = 1.0
+        cuts = np.unique(score)[::-1]
+        f1 = [2 * w[y & (score >= c)].sum() / (w[y & (score >= c)].sum() + w[score >= c].sum() + w[y].sum())
+              for c in cuts]
+        assert best_f1_threshold(y, score, w if weighted else None) == cuts[int(np.argmax(f1))]
+
+
 def test_fold_metrics_row():
     row = fold_metrics(2, Y, BASE, META, GENES)
     assert tuple(row) == FOLD_COLUMNS and row["fold"] == 2 and row["test_rows"] == 6 and row["test_genes"] == 2
@@ -168,3 +185,9 @@ def test_average_precision_and_roc_auc_equal_scikit_learn_with_ties(weighted):
     assert average_precision(y, score, w) == pytest.approx(average_precision_score(y, score, sample_weight=w))
     assert roc_auc(y, score, w) == pytest.approx(roc_auc_score(y, score, sample_weight=w))
     assert np.isnan(average_precision(np.zeros(5, bool), score[:5])) and np.isnan(roc_auc(np.ones(5, bool), score[:5]))
+    # Rare positives among float32 scores, as at every nucleotide of a gene (and the "neither" class, the reverse)
+    rare = rng.random(20000) < 0.002
+    rare_score = np.where(rare, rng.random(20000), rng.random(20000) ** 4).astype(np.float32)
+    for truth in (rare, ~rare):
+        assert average_precision(truth, rare_score) == pytest.approx(average_precision_score(truth, rare_score))
+        assert roc_auc(truth, rare_score) == pytest.approx(roc_auc_score(truth, rare_score))

@@ -4,8 +4,10 @@ Tracks are split by strand (a donor on '+' and one on '-' can share a position);
 regions overlap, the larger score is shown. Values are rounded to 1e-4 (the Parquet keeps full
 precision); the bedGraph merges equal neighbours into one interval; the bigWig stores the same intervals
 where they are few, else fixed-step blocks of every position (`_TrackWriter.add`).
-All 16 files are written side by side, one chromosome at a time (memory: that chromosome's scored
-positions, about 40 bytes each).
+
+`TrackStream` writes all 16 files side by side as the batches come (annotate feeds it each batch on its
+writer thread, so the tracks are written while the next batch is scored): a position is written once no
+later region can cover it, so memory is one batch and the overlap carried to the next.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from ..atomic import atomic_path
 
@@ -21,6 +24,8 @@ from ..atomic import atomic_path
 SIGNALS = {"meta_donor": "meta_donor", "meta_acceptor": "meta_acceptor",
            "base_donor": "base_donor", "base_acceptor": "base_acceptor"}
 STRANDS = {"+": "plus", "-": "minus"}
+#: The columns of a batch table the tracks read.
+COLUMNS = ("chrom", "strand", "position", *SIGNALS)
 DECIMALS = 4
 #: A bigWig entry per merged run costs pyBigWig about 9x a value of a fixed-step block (1.05 vs 0.12 us
 #: measured): runs are written as entries when there are fewer than one per this many positions.
@@ -39,30 +44,78 @@ def runs(position: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return position[first] - 1, position[last], value[first]
 
 
-def write_tracks(nucleotide_files: list[Path], chrom_order: list[str], chrom_lengths: dict[str, int],
-                 out_dir: Path) -> list[Path]:
-    """bedGraph and bigWig of every signal and strand under out_dir; returns the files written."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
+class TrackStream:
+    """bedGraph and bigWig of every signal and strand under out_dir, fed batch tables in genome order
+    (regions sorted by chromosome, then start; `chroms` sorted, as the bigWig header lists them).
 
-    data = ds.dataset([str(f) for f in nucleotide_files], format="parquet")
-    present = set(data.to_table(columns=["chrom"]).column("chrom").unique().to_pylist())
-    chroms = [c for c in chrom_order if c in present]
-    with contextlib.ExitStack() as stack:
-        writers = {(strand, signal): _TrackWriter(stack, out_dir, SIGNALS[signal], label, chroms, chrom_lengths)
-                   for strand, label in STRANDS.items() for signal in SIGNALS}
-        for chrom in chroms:
-            table = data.to_table(columns=["strand", "position", *SIGNALS], filter=ds.field("chrom") == chrom)
+    Use as a context manager: the files are temporary until `close()` (or a clean exit) renames them into
+    place; an error discards them. `feed(table, next_region)` writes every row of the batch that no later
+    region can cover: all rows of chromosomes before `next_region`'s (chrom, start), and rows of its
+    chromosome below its start; the rest is carried and merged (largest score per position) with the next
+    batch. `next_region=None`: the last batch, everything is written.
+    """
+
+    def __init__(self, out_dir: Path, chroms: list[str], chrom_lengths: dict[str, int]):
+        self.stack = contextlib.ExitStack()
+        self.writers = {(strand, signal): _TrackWriter(self.stack, out_dir, SIGNALS[signal], label, chroms,
+                                                       chrom_lengths)
+                        for strand, label in STRANDS.items() for signal in SIGNALS}
+        self.carried: dict[tuple[str, str], tuple[np.ndarray, dict[str, np.ndarray]]] = {}
+
+    @property
+    def paths(self) -> list[Path]:
+        return [path for writer in self.writers.values() for path in writer.paths]
+
+    def __enter__(self) -> TrackStream:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        self.stack.__exit__(kind, error, traceback)
+
+    def close(self) -> None:
+        """Finish every file (pyBigWig writes the zoom levels here) and rename it into place."""
+        self.stack.close()
+
+    def feed(self, table: pa.Table, next_region: tuple[str, int] | None) -> None:
+        """Write a batch: `table` holds COLUMNS (chrom and strand dictionary-coded or text)."""
+        chrom_values, chrom_codes = _codes(table.column("chrom"))
+        strand_values, strand_codes = _codes(table.column("strand"))
+        position = table.column("position").to_numpy()
+        signals = {signal: table.column(signal).to_numpy() for signal in SIGNALS}
+        # Chromosome by chromosome in header order, a stretch carried from the last batch included.
+        for chrom in sorted(set(chrom_values) | {c for c, _ in self.carried}):
             for strand in STRANDS:
-                # A boolean mask from Arrow's compute: no Python string per nucleotide.
-                on_strand = pc.equal(table.column("strand").cast(pa.string()), strand)
-                if not pc.any(on_strand).as_py():
-                    continue
-                position, values = _largest_per_position(table.filter(on_strand))
-                for signal in SIGNALS:
-                    writers[strand, signal].add(chrom, position, values[signal])
-    return [path for w in writers.values() for path in w.paths]
+                on = np.zeros(len(position), dtype=bool)
+                if chrom in chrom_values and strand in strand_values:
+                    on = (chrom_codes == chrom_values.index(chrom)) & (strand_codes == strand_values.index(strand))
+                if on.any() or (chrom, strand) in self.carried:
+                    rows = np.flatnonzero(on)
+                    self._write(chrom, strand, position[rows], {k: v[rows] for k, v in signals.items()},
+                                next_region)
+
+    def _write(self, chrom: str, strand: str, position: np.ndarray, values: dict[str, np.ndarray],
+               next_region: tuple[str, int] | None) -> None:
+        carried = self.carried.pop((chrom, strand), None)
+        if carried is not None:
+            position = np.concatenate([carried[0], position])
+            values = {k: np.concatenate([carried[1][k], v]) for k, v in values.items()}
+        position, values = _largest_per_position(position, values)
+        if next_region is not None and next_region[0] == chrom:
+            cut = int(np.searchsorted(position, next_region[1]))
+            if cut < position.size:
+                self.carried[chrom, strand] = position[cut:], {k: v[cut:] for k, v in values.items()}
+                position, values = position[:cut], {k: v[:cut] for k, v in values.items()}
+        if position.size:
+            for signal in SIGNALS:
+                self.writers[strand, signal].add(chrom, position, values[signal])
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
+    """(distinct values, each row's index into them) of a text column, dictionary-coded or not."""
+    array = column.combine_chunks()
+    if not pa.types.is_dictionary(array.type):
+        array = array.dictionary_encode()
+    return array.dictionary.to_pylist(), array.indices.to_numpy(zero_copy_only=False)
 
 
 class _TrackWriter:
@@ -105,17 +158,16 @@ class _TrackWriter:
             self.bigwig.addEntries(chrom, int(block_pos[0]) - 1, values=block_value, span=1, step=1)
 
 
-def _largest_per_position(table) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _largest_per_position(position: np.ndarray, values: dict[str, np.ndarray]
+                          ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Sorted unique positions and, per signal, the largest score there (same-strand regions may overlap)."""
-    position = table.column("position").to_numpy()
     if position.size < 2 or bool(np.all(position[1:] > position[:-1])):  # no overlap: regions in genome order
-        return position, {signal: table.column(signal).to_numpy() for signal in SIGNALS}
+        return position, values
     order = np.argsort(position, kind="stable")
     position = position[order]
     first = np.flatnonzero(np.r_[True, position[1:] != position[:-1]])
-    values = {}
-    for signal in SIGNALS:
-        sorted_values = table.column(signal).to_numpy()[order]
-        values[signal] = (sorted_values if first.size == position.size
-                          else np.maximum.reduceat(sorted_values, first))
-    return position[first], values
+    merged = {}
+    for signal, value in values.items():
+        sorted_values = value[order]
+        merged[signal] = sorted_values if first.size == position.size else np.maximum.reduceat(sorted_values, first)
+    return position[first], merged

@@ -49,7 +49,8 @@ from . import regions as region_io
 from .features import NEED_ANNOTATION
 from .recipe import recipe_params
 from .scoring import BatchScores, annotated_types, base_scores, score_batch
-from .tracks import write_tracks
+from .tracks import COLUMNS as TRACK_COLUMNS
+from .tracks import TrackStream
 
 STATE_FILE = "annotate_state.json"
 CARD_FILE = "annotate_card.json"
@@ -137,20 +138,25 @@ def annotate(model, fasta, out_dir, *, annotation=None, regions=None, genes: lis
     by_id = {g.gene_id: g for g in selected}
     training = set(meta_model.training_genes)
     files = [out_dir / "nucleotides" / f"part_{number:05d}.parquet" for number in range(1, len(plan) + 1)]
+    # Where the next batch starts: the tracks write everything before it (regions are in genome order).
+    next_regions = [(by_id[b[0]].chrom, by_id[b[0]].start) for b in plan[1:]] + [None]
+    chroms = sorted({g.chrom for g in selected})
     n_resumed = 0
-    with _Writes(files, on_batch) as writes:
-        for batch, path in zip(plan, files):
-            side = out_dir / "batches" / f"{path.stem}.json"
-            if path.exists() and side.exists():
-                n_resumed += 1
-                writes.already_done()
-                continue
-            with timings.measure("batches"):
-                scores = _score_batch([by_id[g] for g in batch], meta_model, genome, source, params, floor,
-                                      overlaps, backend, timings)
-            writes.submit(_write_batch, path, side, scores, meta_model, params, annotated, training, timings)
-    return _finish(out_dir, files, state, meta_model, genome, selected, annotated, training,
-                   n_resumed, started, timings, model)
+    with TrackStream(out_dir / "tracks", chroms, {c: genome.lengths[genome.fasta_name(c)] for c in chroms}) as tracks:
+        with _Writes(files, on_batch) as writes:
+            for batch, path, next_region in zip(plan, files, next_regions):
+                side = out_dir / "batches" / f"{path.stem}.json"
+                if path.exists() and side.exists():
+                    n_resumed += 1
+                    writes.submit(_feed_finished_batch, tracks, path, next_region, timings)
+                    continue
+                with timings.measure("batches"):
+                    scores = _score_batch([by_id[g] for g in batch], meta_model, genome, source, params, floor,
+                                          overlaps, backend, timings)
+                writes.submit(_write_batch, path, side, scores, meta_model, params, annotated, training,
+                              tracks, next_region, timings)
+        return _finish(out_dir, files, state, meta_model, selected, annotated, training, tracks,
+                       n_resumed, started, timings, model)
 
 
 def _resolve_regions(annotation, regions, genes, predictions, genome) -> tuple[list[Gene], Path | None, dict,
@@ -199,7 +205,7 @@ class _Writes:
 
     def __init__(self, files: list[Path], on_batch: Callable[[int, int, Path], None] | None):
         self.files, self.on_batch = files, on_batch
-        self.pending: list = []  # per batch: its write's future, or None when it was on disk already
+        self.pending: list = []  # per batch: its write's future (a batch on disk already: its tracks' feed)
         self.reported = 0
 
     def __enter__(self) -> _Writes:
@@ -210,15 +216,9 @@ class _Writes:
         self._report(len(self.pending))
         self.pending.append(self.executor.submit(write, *args))
 
-    def already_done(self) -> None:
-        self.pending.append(None)
-        self._report(len(self.pending))
-
     def _report(self, upto: int) -> None:
         while self.reported < upto:
-            future = self.pending[self.reported]
-            if future is not None:
-                future.result()  # a failed write raises here
+            self.pending[self.reported].result()  # a failed write raises here
             self.reported += 1
             if self.on_batch is not None:
                 self.on_batch(self.reported, len(self.files), self.files[self.reported - 1])
@@ -245,10 +245,23 @@ def _score_batch(batch: list[Gene], model, genome, source, params, floor, overla
     return score_batch(model, batch, offsets, base, genome, params, floor, overlaps, backend, timings)
 
 
+def _feed_tracks(tracks: TrackStream, table: pa.Table, next_region, timings: Timings) -> None:
+    with timings.measure("tracks"):
+        tracks.feed(table, next_region)
+
+
+def _feed_finished_batch(tracks: TrackStream, path: Path, next_region, timings: Timings) -> None:
+    """A batch on disk from an earlier run: its tracks from its Parquet."""
+    import pyarrow.parquet as pq
+
+    _feed_tracks(tracks, pq.read_table(path, columns=list(TRACK_COLUMNS)), next_region, timings)
+
+
 def _write_batch(path: Path, side: Path, scores: BatchScores, model, params, annotated: bool, training: set,
-                 timings: Timings) -> None:
+                 tracks: TrackStream, next_region, timings: Timings) -> None:
     """Write one scored batch's Parquet, then its side file (per-gene summary and site calls, by column):
-    together they mark the batch done. Every step is array code over the whole batch."""
+    together they mark the batch done; then feed its scores to the tracks. Every step is array code over
+    the whole batch."""
     import pyarrow.parquet as pq
 
     batch = scores.genes
@@ -267,11 +280,13 @@ def _write_batch(path: Path, side: Path, scores: BatchScores, model, params, ann
         columns["rescored"] = scores.rescored
         if truth is not None:
             columns["annotated_type"] = _dictionary(list(LABELS), truth)
+        table = pa.table(columns)
         with atomic_path(path) as tmp:
-            pq.write_table(pa.table(columns), tmp, use_dictionary=["chrom", "strand", "gene_id", "annotated_type"])
+            pq.write_table(table, tmp, use_dictionary=["chrom", "strand", "gene_id", "annotated_type"])
         calls = decide(scores.base, model.base_thresholds), decide(scores.meta, model.thresholds)
         write_json(side, {"genes": _gene_summary(scores, truth, calls, training),
                           "calls": _site_calls(scores, truth, calls, region, position)})
+    _feed_tracks(tracks, table.select(list(TRACK_COLUMNS)), next_region, timings)
 
 
 def _gene_summary(scores: BatchScores, truth: np.ndarray | None, calls: tuple, training: set) -> dict[str, list]:
@@ -314,8 +329,8 @@ def _site_calls(scores: BatchScores, truth: np.ndarray | None, calls: tuple, reg
     return calls
 
 
-def _finish(out_dir: Path, files: list[Path], state: dict, model, genome, selected, annotated: bool,
-            training: set, n_resumed: int, started: tuple[float, float], timings: Timings,
+def _finish(out_dir: Path, files: list[Path], state: dict, model, selected, annotated: bool, training: set,
+            tracks: TrackStream, n_resumed: int, started: tuple[float, float], timings: Timings,
             model_path) -> AnnotateResult:
     sides = [json.loads((out_dir / "batches" / f"{p.stem}.json").read_text()) for p in files]
     summary = pd.concat([pd.DataFrame(s["genes"]) for s in sides], ignore_index=True)
@@ -324,17 +339,16 @@ def _finish(out_dir: Path, files: list[Path], state: dict, model, genome, select
     write_csv(out_dir / "site_calls.tsv", calls, sep="\t")
     for which in ("meta", "base"):
         _write_bed(out_dir / f"{which}_sites.bed", calls, which)
-    chrom_order = [c for c in dict.fromkeys(g.chrom for g in selected)]
-    lengths = {c: genome.lengths[genome.fasta_name(c)] for c in chrom_order}
     def evaluate() -> dict | None:
         with timings.measure("evaluation"):
             return _evaluate(out_dir, files, model, summary, training)
 
-    # The evaluation (NumPy sorts, which release the GIL) runs beside the tracks (pyBigWig).
+    # The evaluation (NumPy sorts, which release the GIL) runs beside the tracks' last step (pyBigWig's
+    # zoom levels).
     with ThreadPoolExecutor(max_workers=1) as pool:
         evaluating = pool.submit(evaluate) if annotated else None
         with timings.measure("tracks"):
-            write_tracks(files, sorted(chrom_order), lengths, out_dir / "tracks")
+            tracks.close()
         evaluation = evaluating.result() if evaluating is not None else None
     n_nt, n_rescored = int(summary["nucleotides"].sum()), int(summary["rescored"].sum())
     counts = {"genes": len(summary), "nucleotides": n_nt, "rescored": n_rescored,
@@ -391,14 +405,14 @@ def _evaluate(out_dir: Path, files: list[Path], model, summary: pd.DataFrame, tr
         columns=["gene_id", "annotated_type", *(f"{p}_{c}" for p in ("base", "meta") for c in LABELS)],
         filter=ds.field("gene_id").isin(held_out))
 
-    def proba(prefix):
-        return np.stack([table.column(f"{prefix}_{c}").to_numpy() for c in LABELS], axis=1).astype(np.float64)
+    def proba(prefix):  # float32 as written: the metrics take it as it is
+        return np.stack([table.column(f"{prefix}_{c}").to_numpy() for c in LABELS], axis=1)
 
     # Both text columns were written as dictionaries: decode through them, not a Python string per row.
     labels, label_index = _dictionary_parts(table.column("annotated_type"))
     y = np.array([LABELS.index(v) for v in labels], dtype=np.int64)[label_index]
     genes, gene_index = _dictionary_parts(table.column("gene_id"))
-    gene_ids = np.asarray(genes, dtype=object)[gene_index]
+    gene_ids = pd.Categorical.from_codes(gene_index, categories=genes)
     result, per_gene = evaluate_predictions(y, proba("base"), proba("meta"), gene_ids, model.base_thresholds,
                                             model.thresholds)
     result["excluded_training_genes"] = sorted(set(summary["gene_id"]) & training)
