@@ -101,7 +101,7 @@ class TrainConfig:
     allow_partial_ensemble: bool = False
     shap_genes: int = 200
     #: At most this many rows of the SHAP gene sample are explained (the original's --shap-sample).
-    max_shap_rows: int = 20_000
+    max_shap_rows: int = 5_000
     skip_shap: bool = False
     minimal_diagnostics: bool = False
     #: Formats of RUN/plots/ figures: PNG always (report.html embeds it); "pdf" or "svg" add a vector copy of
