@@ -4,16 +4,23 @@
 where it runs. GPU packages (cuDF, CuPy, RMM, dask-cuda) are imported lazily inside `_CudaBackend`, so the
 CPU install needs none. `Backend.reason` says which device was chosen and why (logged, kept in run_info).
 
+Training on the GPU needs CuPy and a CUDA build of xgboost; cuDF and RMM (`OPTIONAL_GPU_MODULES`) are used
+when they are installed, and a part of them that is installed but does not import is a broken stack (refused,
+never skipped). Without them the same code runs, only the Parquet columns pass through host memory.
+
 | need          | cuda                                  | cpu                          |
 |---------------|---------------------------------------|------------------------------|
 | arrays        | CuPy                                  | NumPy                        |
-| Parquet→matrix| cuDF from Arrow, assembled on device  | NumPy fill from Arrow        |
-| memory        | one RMM pool shared by cuDF, CuPy and xgboost, sized once at start | the process heap |
+| Parquet→matrix| cuDF from Arrow, assembled on device (*)  | NumPy fill from Arrow  |
+| memory        | one RMM pool for cuDF, CuPy and xgboost (*) | the process heap       |
 | boosting      | xgboost device="cuda", QuantileDMatrix on device arrays | xgboost device="cpu" |
 | SHAP          | pred_contribs on the GPU (GPUTreeShap) | pred_contribs on CPU        |
 | cluster       | dask-cuda LocalCUDACluster            | dask LocalCluster            |
 | memory budget | free device memory before any data    | available host memory        |
 | dask partition| stays on the device (CuPy)            | NumPy                        |
+
+(*) Without cuDF the columns are assembled on the host and copied once; without RMM CuPy keeps its own pool,
+capped alike, and xgboost its own allocator.
 """
 
 from __future__ import annotations
@@ -31,6 +38,10 @@ import numpy as np
 from .errors import GpumetaError
 
 DEVICES = ("auto", "cpu", "cuda")
+#: RAPIDS parts the cuda backend uses when installed: cuDF assembles Parquet columns into a device matrix,
+#: RMM gives cuDF, CuPy and xgboost one memory pool. CuPy and a CUDA xgboost alone train on the GPU (a
+#: pip install of two packages instead of RAPIDS' several hundred MB), so neither is required.
+OPTIONAL_GPU_MODULES = ("cudf", "rmm")
 #: Share of the free device memory the RMM pool may grow to: CUDA contexts, cuBLAS and NCCL need the rest.
 RMM_POOL_FRACTION = 0.85
 #: What the pool reserves at start; it grows on demand up to its maximum, so a process that only plans
@@ -125,6 +136,9 @@ class Backend(abc.ABC):
         counterpart on cuda ("module.Class" paths; the same estimator API). The one place a learner picks
         a library by device."""
         module, _, name = (cuml_path if self.name == "cuda" else sklearn_path).rpartition(".")
+        if self.name == "cuda" and not _installed("cuml"):
+            raise GpumetaError(f"{name} on cuda comes from cuML, which is not installed: pip install cuml-cu12 (in "
+                               "the gpu extra), or use --device cpu (scikit-learn)")
         return getattr(importlib.import_module(module), name)
 
 
@@ -135,19 +149,7 @@ class _CpuBackend(Backend):
         super().__init__(np, reason)
 
     def matrix_from_arrow(self, table, columns, out=None):
-        # Columns are gathered a band of rows at a time into a small column-major buffer (contiguous writes)
-        # and the band is transposed into place: filling a row-major matrix column by column strides through
-        # all of it once per column, about 2x slower. No pandas frame, no second matrix.
-        n = table.num_rows
-        out = np.empty((n, len(columns)), dtype=np.float32) if out is None else out
-        values = [table.column(name).to_numpy(zero_copy_only=False) for name in columns]
-        band = np.empty((len(columns), min(n, _BAND_ROWS)), dtype=np.float32)
-        for start in range(0, n, _BAND_ROWS):
-            stop = min(n, start + _BAND_ROWS)
-            for j, column in enumerate(values):
-                band[j, :stop - start] = column[start:stop]
-            out[start:stop] = band[:, :stop - start].T
-        return out
+        return _host_matrix(table, columns, out)
 
     def dask_partition(self, values):
         return np.asarray(values)
@@ -169,13 +171,32 @@ class _CpuBackend(Backend):
                             dashboard_address=":0")
 
 
+def _host_matrix(table, columns, out=None) -> np.ndarray:
+    """A float32 row-major NumPy matrix of these Arrow columns (into `out` when given).
+
+    Columns are gathered a band of rows at a time into a small column-major buffer (contiguous writes) and
+    the band is transposed into place: filling a row-major matrix column by column strides through all of
+    it once per column, about 2x slower. No pandas frame, no second matrix.
+    """
+    n = table.num_rows
+    out = np.empty((n, len(columns)), dtype=np.float32) if out is None else out
+    values = [table.column(name).to_numpy(zero_copy_only=False) for name in columns]
+    band = np.empty((len(columns), min(n, _BAND_ROWS)), dtype=np.float32)
+    for start in range(0, n, _BAND_ROWS):
+        stop = min(n, start + _BAND_ROWS)
+        for j, column in enumerate(values):
+            band[j, :stop - start] = column[start:stop]
+        out[start:stop] = band[:, :stop - start].T
+    return out
+
+
 class _CudaBackend(Backend):
     """The RAPIDS stack on this process's current GPU.
 
     At start the free device memory is read (before any data is resident: that is the budget) and one RMM
     pool, growing up to `RMM_POOL_FRACTION` of it, is made the allocator of cuDF, CuPy and xgboost, so the
     three never hold separate caches. A process that already has a pool (a dask-cuda worker started with
-    ``--rmm-pool-size``) keeps it.
+    ``--rmm-pool-size``) keeps it. Without RMM installed, CuPy's own pool is capped at the same share.
     """
 
     name = "cuda"
@@ -184,28 +205,35 @@ class _CudaBackend(Backend):
         import cupy
 
         super().__init__(cupy, reason)
+        self.uses_cudf, self.uses_rmm = (_installed(module) for module in OPTIONAL_GPU_MODULES)
         self._free_at_start, _total = cupy.cuda.runtime.memGetInfo()
         self._share_one_pool()
 
     def _share_one_pool(self) -> None:
+        maximum = int(self._free_at_start * RMM_POOL_FRACTION) // 256 * 256  # RMM wants 256-byte multiples
+        if not self.uses_rmm:  # CuPy's own pool, capped alike; xgboost keeps its own caching allocator
+            self.xp.get_default_memory_pool().set_limit(size=maximum)
+            return
         import rmm
         import xgboost as xgb
         from rmm.allocators.cupy import rmm_cupy_allocator
 
         if not isinstance(rmm.mr.get_current_device_resource(), rmm.mr.PoolMemoryResource):
-            maximum = int(self._free_at_start * RMM_POOL_FRACTION) // 256 * 256  # RMM wants 256-byte multiples
             rmm.reinitialize(pool_allocator=True, initial_pool_size=min(RMM_POOL_INITIAL, maximum),
                              maximum_pool_size=maximum)
         self.xp.cuda.set_allocator(rmm_cupy_allocator)
         xgb.set_config(use_rmm=True)
 
     def matrix_from_arrow(self, table, columns, out=None):
-        # cuDF takes the Arrow columns to the device and assembles the row-major matrix there. Schema
-        # metadata is dropped: cuDF honours pandas' index metadata and would look for an index column.
-        import cudf
+        if not self.uses_cudf:  # assembled on the host, then one copy to the device
+            block = self.xp.asarray(_host_matrix(table, columns))
+        else:
+            # cuDF takes the Arrow columns to the device and assembles the row-major matrix there. Schema
+            # metadata is dropped: cuDF honours pandas' index metadata and would look for an index column.
+            import cudf
 
-        selected = table.select(list(columns)).replace_schema_metadata(None)
-        block = cudf.DataFrame.from_arrow(selected).to_cupy(dtype=np.float32)
+            selected = table.select(list(columns)).replace_schema_metadata(None)
+            block = cudf.DataFrame.from_arrow(selected).to_cupy(dtype=np.float32)
         if out is None:
             return block
         out[...] = block
@@ -219,6 +247,9 @@ class _CudaBackend(Backend):
         return int(budget)  # dask's memory_limit is host memory; the data lives on the device
 
     def local_cluster(self, n_workers: int | None = None, threads_per_worker: int | None = None):
+        if not _installed("dask_cuda"):
+            raise GpumetaError("a dask cluster on cuda needs dask-cuda (one worker per GPU): pip install dask-cuda "
+                               "(in the gpu extra), pass --scheduler-address of a running cluster, or use --device cpu")
         from dask_cuda import LocalCUDACluster
 
         visible = self.xp.cuda.runtime.getDeviceCount()
@@ -243,11 +274,11 @@ def _cuda_problem() -> str | None:
             return "no CUDA device is visible"
     except Exception as exc:  # ImportError, or CUDA driver errors surface as various types
         return f"CuPy is not usable ({_first_line(exc)})"
-    for module in ("cudf", "rmm"):
+    for module in OPTIONAL_GPU_MODULES:
         try:
-            __import__(module)
-        except Exception as exc:
-            return f"{module} is not importable ({_first_line(exc)})"
+            _installed(module)
+        except Exception as exc:  # installed but broken (a missing libcudf, a CUDA mismatch): not skipped
+            return f"{module} is installed but does not import ({_first_line(exc)})"
     import xgboost as xgb
 
     if not xgb.build_info().get("USE_CUDA"):
@@ -256,18 +287,37 @@ def _cuda_problem() -> str | None:
     return None
 
 
+def _installed(module: str) -> bool:
+    """Whether `module` imports: False when it is not installed; an installed module that fails to import
+    raises its own error (a broken stack is said, never taken for an absent one)."""
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return False
+        raise
+    return True
+
+
+def _optional_parts() -> str:
+    """Which optional RAPIDS parts this cuda backend uses, in words."""
+    cudf = "cuDF" if _installed("cudf") else "no cuDF (Parquet columns staged through host memory)"
+    rmm = "one RMM pool" if _installed("rmm") else "no RMM (CuPy's own pool)"
+    return f"{cudf}, {rmm}"
+
+
 def _cuda_summary() -> str:
     import cupy
     import xgboost as xgb
 
     device = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"]
     device = device.decode() if isinstance(device, bytes) else str(device)
-    return f"{device} with CuPy {cupy.__version__} and xgboost {xgb.__version__} (CUDA build)"
+    return f"{device} with CuPy {cupy.__version__}, xgboost {xgb.__version__} (CUDA build), {_optional_parts()}"
 
 
 @functools.cache
 def get_backend(device: str = "auto") -> Backend:
-    """The backend for `device` ("auto" picks cuda when a GPU and the RAPIDS stack work, else cpu)."""
+    """The backend for `device` ("auto" picks cuda when a GPU, CuPy and a CUDA xgboost work, else cpu)."""
     device = (device or "auto").lower()
     if device not in DEVICES:
         raise GpumetaError(f"unknown device {device!r}: use one of {', '.join(DEVICES)}")
@@ -280,7 +330,7 @@ def get_backend(device: str = "auto") -> Backend:
         except Exception as exc:  # the RMM pool or the device itself refused
             problem = f"the GPU stack failed to start ({_first_line(exc)})"
     if device == "cuda":
-        raise GpumetaError(f"--device cuda needs a GPU with the RAPIDS stack: {problem}; "
+        raise GpumetaError(f"--device cuda needs a GPU with CuPy and a CUDA build of xgboost: {problem}; "
                            "install the gpu extra (pip install 'gpumeta[gpu]') or use --device cpu")
     return _CpuBackend(f"cpu: auto fell back because {problem}")
 

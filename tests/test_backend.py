@@ -78,6 +78,47 @@ def test_the_probe_passes_a_working_stack(monkeypatch):
     _fake_gpu_modules(monkeypatch)
     monkeypatch.setattr(xgb, "build_info", lambda: {"USE_CUDA": True})
     assert backend_module._cuda_problem() is None
+    assert backend_module._optional_parts() == "cuDF, one RMM pool"
+
+
+def test_cupy_and_a_cuda_xgboost_suffice_without_cudf_and_rmm(monkeypatch):
+    # Not installed is not broken: the GPU trains, Parquet columns pass through host memory, CuPy keeps its pool.
+    _fake_gpu_modules(monkeypatch)
+    for module in backend_module.OPTIONAL_GPU_MODULES:
+        monkeypatch.setitem(sys.modules, module, None)  # import raises ModuleNotFoundError naming the module
+    monkeypatch.setattr(xgb, "build_info", lambda: {"USE_CUDA": True})
+    assert backend_module._cuda_problem() is None
+    assert backend_module._optional_parts() == ("no cuDF (Parquet columns staged through host memory), "
+                                                "no RMM (CuPy's own pool)")
+
+
+def test_an_installed_but_broken_cudf_is_a_broken_stack(fresh_backends, monkeypatch):
+    _fake_gpu_modules(monkeypatch)
+    monkeypatch.setattr(xgb, "build_info", lambda: {"USE_CUDA": True})
+    real_import = backend_module.importlib.import_module
+
+    def import_module(name, *args):
+        if name == "cudf":  # what a cuDF built for another CUDA shows: its own module loads, its library not
+            raise ImportError("libcudf.so: cannot open shared object file: No such file or directory")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(backend_module.importlib, "import_module", import_module)
+    assert backend_module._cuda_problem() == ("cudf is installed but does not import (ImportError: libcudf.so: "
+                                              "cannot open shared object file: No such file or directory)")
+    with pytest.raises(GpumetaError, match=r"--device cuda needs .*cudf is installed but does not import"):
+        get_backend("cuda")
+
+
+def test_cuda_parts_that_are_not_installed_are_one_line_errors(monkeypatch):
+    # cuML for the scikit-learn-like learners and dask-cuda for a local cluster: each missing one is said in
+    # one line with what to do (a bare object: no GPU is needed to reach the check).
+    cuda = object.__new__(backend_module._CudaBackend)
+    monkeypatch.setitem(sys.modules, "cuml", None)
+    monkeypatch.setitem(sys.modules, "dask_cuda", None)
+    with pytest.raises(GpumetaError, match=r"^RandomForestClassifier on cuda comes from cuML, .*--device cpu"):
+        cuda.sklearn_like("sklearn.ensemble.RandomForestClassifier", "cuml.ensemble.RandomForestClassifier")
+    with pytest.raises(GpumetaError, match=r"^a dask cluster on cuda needs dask-cuda .*--device cpu"):
+        cuda.local_cluster()
 
 
 class OutOfMemoryError(Exception):

@@ -1,10 +1,11 @@
 """The cuda path really runs on the GPU, and gives what the cpu path gives.
 
 Skipped only on a machine that shows no GPU (tests/conftest.py). Where a GPU is visible these tests run
-whatever the Python stack looks like, so a broken RAPIDS install, a CPU-only xgboost or a silent fallback to
-the CPU fails them: every fit is checked by the device its boosters were configured for, not by whether it
-finished. Scenarios shared with the CPU suite live there, parametrized over devices (test_backend.py,
-test_dataset.py); here are the ones only a GPU can check.
+whatever the Python stack looks like, so a broken RAPIDS install (cuDF or RMM installed but not importing),
+a missing CuPy, a CPU-only xgboost or a silent fallback to the CPU fails them (cuDF and RMM themselves are
+optional: without them the same tests run on CuPy and xgboost alone): every fit is checked by the device its
+boosters were configured for, not by whether it finished. Scenarios shared with the CPU suite live there,
+parametrized over devices (test_backend.py, test_dataset.py); here are the ones only a GPU can check.
 """
 
 from __future__ import annotations
@@ -38,14 +39,17 @@ def _on_gpu(model) -> bool:
 
 def test_the_gpu_stack_starts_and_auto_chooses_it(cuda):
     import cupy
-    import rmm
     import xgboost as xgb
 
     assert get_backend("auto") is cuda and cuda.reason.startswith("cuda:")
-    # One RMM pool serves cuDF, CuPy and xgboost.
-    assert isinstance(rmm.mr.get_current_device_resource(), rmm.mr.PoolMemoryResource)
-    assert xgb.get_config()["use_rmm"] is True
-    assert cupy.cuda.get_allocator().__name__ == "rmm_cupy_allocator"
+    if cuda.uses_rmm:  # one RMM pool serves cuDF, CuPy and xgboost
+        import rmm
+
+        assert isinstance(rmm.mr.get_current_device_resource(), rmm.mr.PoolMemoryResource)
+        assert xgb.get_config()["use_rmm"] is True
+        assert cupy.cuda.get_allocator().__name__ == "rmm_cupy_allocator"
+    else:  # CuPy's own pool, capped at the same share of the free memory
+        assert "no RMM" in cuda.reason and cupy.get_default_memory_pool().get_limit() > 0
     free_now, _total = cupy.cuda.runtime.memGetInfo()
     assert cuda.memory_budget() > free_now  # read before the pool and any data took their share
 
