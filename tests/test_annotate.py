@@ -245,6 +245,33 @@ def test_an_interrupted_run_resumes_its_finished_batches(world, tmp_path, select
         annotate(world["model"], world["genome"].fasta, out, all_positions=True, **kwargs)
 
 
+def test_an_evaluation_too_large_for_memory_takes_a_stated_sample_of_genes(world, tmp_path, monkeypatch):
+    # Held-out nucleotides are read back at once; past a share of the available memory, a seeded sample of
+    # whole genes is evaluated and evaluation.json and the card say which part.
+    import psutil
+
+    import gpumeta.annotate.workflow as workflow
+
+    summary = pd.DataFrame({"gene_id": ["a", "b", "c", "d"], "nucleotides": [100, 200, 300, 400]})
+    assert workflow.evaluated_genes(summary, ["a", "b", "c", "d"]) == (["a", "b", "c", "d"], None)
+    available = psutil.virtual_memory().available
+    monkeypatch.setattr(workflow, "EVALUATION_BYTES_PER_NT", available * workflow.EVALUATION_MEMORY_SHARE / 500)
+    genes, sample = workflow.evaluated_genes(summary, ["a", "b", "c", "d"])
+    assert sample["evaluated_nucleotides"] <= 500 and sample["held_out_genes"] == 4 and len(genes) < 4
+    assert genes == workflow.evaluated_genes(summary, ["a", "b", "c", "d"])[0]  # seeded
+    assert sample["evaluated_genes"] == len(genes) and "seeded sample of whole genes" in sample["why"]
+
+    n_genes = len(world["genes"])
+    lengths = [g.length for g in read_annotation(world["genome"].gtf).values()]
+    budget = sum(sorted(lengths)[:2])  # room for about two of the held-out genes
+    monkeypatch.setattr(workflow, "EVALUATION_BYTES_PER_NT", available * workflow.EVALUATION_MEMORY_SHARE / budget)
+    result = annotate(world["model"], world["genome"].fasta, tmp_path / "out", annotation=world["genome"].gtf,
+                      predictions=world["genome"].predictions, device="cpu")
+    card = json.loads(result.card.read_text())
+    assert card["evaluation"]["sample"]["held_out_genes"] == n_genes - N_TRAIN
+    assert result.evaluation["n_genes"] == card["evaluation"]["sample"]["evaluated_genes"] < n_genes - N_TRAIN
+
+
 def _model_without_recipe(world, tmp_path):
     model = load_model(world["model"], "cpu")
     model.recipe = None

@@ -60,3 +60,7 @@ def annotate(
                f"{result.n_rescored:,} re-scored ({100 * result.n_rescored / max(result.n_nucleotides, 1):.2f} %), "
                f"meta calls {result.calls['meta_donor']:,} donor / {result.calls['meta_acceptor']:,} acceptor"
                f"{resumed}, {result.seconds:.1f} s")
+    sample = (result.evaluation or {}).get("sample")
+    if sample:
+        typer.echo(f"evaluation: {sample['evaluated_genes']:,} of the {sample['held_out_genes']:,} held-out genes "
+                   f"({sample['why']}; see evaluation.json)")
