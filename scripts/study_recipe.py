@@ -120,6 +120,10 @@ RECIPES = {
     "shape5_site": Recipe("default with score shape over +-5 and splice-site sequence strength",
                           ("context_wide", "nt_wide"), site=True),
     "shape5_nt20_site": Recipe("shape5_nt20 with splice-site sequence strength", ("context_wide",), site=True),
+    "site_no_nt": Recipe("default with splice-site sequence strength instead of one-hot nucleotides",
+                         ("context_wide", "shape", "nt"), site=True),
+    "compact": Recipe("base scores, context +-2 and derived, score shape +-5, site strength; no nt, k-mers or gene "
+                      "features", ("context_wide", "nt", "kmers", "gene"), site=True),
 }
 
 
@@ -245,9 +249,14 @@ def fold_predictions(recipe: Recipe, name: str, builds: dict[str, Path], folds: 
         every = model.predict_proba(model.matrix(data))
         rescored = gate_rows(data.gene_ids, data.meta["position"].to_numpy(), data.base_proba,
                              floor=built["hard_prob"], context=built["context_width"])
+        bases = pq.read_table(next((test_ds / "master").glob("*.parquet")),
+                              columns=["nt_p1_G", "nt_p2_T", "nt_m2_A", "nt_m1_G"]).to_pandas()
+        canonical = {"donor": (bases["nt_p1_G"].to_numpy() == 1) & (bases["nt_p2_T"].to_numpy() == 1),
+                     "acceptor": (bases["nt_m2_A"].to_numpy() == 1) & (bases["nt_m1_G"].to_numpy() == 1)}
         for rule, proba in (("every", every), ("gated", gated_proba(data.base_proba, every, rescored))):
             frame = pd.DataFrame({"gene_id": data.gene_ids, "position": data.meta["position"].to_numpy(),
-                                  "y": data.y, "fold": k, "rescored": rescored})
+                                  "y": data.y, "fold": k, "rescored": rescored,
+                                  **{f"canonical_{t}": canonical[t] for t in SITE_TYPES}})
             for t in SITE_TYPES:
                 i = LABELS.index(t)
                 frame[f"base_{t}"] = data.base_proba[:, i]
@@ -348,6 +357,16 @@ def plateau_threshold(y_bin: np.ndarray, score: np.ndarray, slack: float = 0.05)
 THRESHOLD_RULES = {"errors": errors_threshold, "plateau": plateau_threshold}
 
 
+def half_calls(pred: pd.DataFrame) -> pd.DataFrame:
+    """The meta-model's calls at 0.5 on its calibrated probability (the Bayes rule for FP+FN when the
+    probability is calibrated), no tuned threshold; the base model keeps its tuned thresholds."""
+    out = pred.copy()
+    for t in SITE_TYPES:
+        out[f"meta_threshold_{t}"] = 0.5
+        out[f"meta_call_{t}"] = pred[f"meta_{t}"].to_numpy() >= 0.5
+    return out
+
+
 def rethreshold(pred: pd.DataFrame, rule: str, oof: dict[int, tuple]) -> pd.DataFrame:
     """The same predictions with each fold's calls at thresholds chosen by `rule` on that fold's inner
     out-of-fold rows (`oof[k]` = oof_rows of fold k), for the base and the meta-model alike."""
@@ -361,6 +380,33 @@ def rethreshold(pred: pd.DataFrame, rule: str, oof: dict[int, tuple]) -> pd.Data
                 threshold = THRESHOLD_RULES[rule](y == i, proba[:, i].astype(np.float64))
                 out.loc[rows, f"{who}_threshold_{t}"] = threshold
                 out.loc[rows, f"{who}_call_{t}"] = pred.loc[rows, f"{who}_{t}"].to_numpy() >= threshold
+    return out
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
+
+
+def blend(pred: pd.DataFrame, oof: dict[int, tuple], weight: float = 0.5) -> pd.DataFrame:
+    """The meta-model's scores replaced by a blend with the base model's, sigmoid((1 - w) logit(base) +
+    w logit(meta)), each fold's threshold the F1 maximum of the same blend on its inner out-of-fold rows
+    (train's rule, as the base model's own thresholds); the base model's calls are left as they are."""
+    from gpumeta.evaluate.metrics import best_f1_threshold
+
+    out = pred.copy()
+    fold = pred["fold"].to_numpy()
+    for t in SITE_TYPES:
+        mixed = (1 - weight) * _logit(pred[f"base_{t}"]) + weight * _logit(pred[f"meta_{t}"])
+        out[f"meta_{t}"] = 1 / (1 + np.exp(-mixed))
+    for k, (y, base, meta) in oof.items():
+        rows = fold == k
+        for t in SITE_TYPES:
+            i = LABELS.index(t)
+            mixed = (1 - weight) * _logit(base[:, i]) + weight * _logit(meta[:, i])
+            threshold = best_f1_threshold(y == i, 1 / (1 + np.exp(-mixed)))
+            out.loc[rows, f"meta_threshold_{t}"] = threshold
+            out.loc[rows, f"meta_call_{t}"] = out.loc[rows, f"meta_{t}"].to_numpy() >= threshold
     return out
 
 
@@ -393,7 +439,8 @@ def nms_calls(pred: pd.DataFrame, k: int) -> pd.DataFrame:
 
 #: Error categories of `anatomy`, in table order.
 FP_KINDS = ("FP shifted 1-5 nt from a site of its type", "FP at a site of the other type", "FP isolated")
-FN_KINDS = ("FN, base score < 0.1", "FN, base score 0.1 .. tuned threshold", "FN, base score >= tuned threshold")
+FN_KINDS = ("FN at a site without GT (donor) / AG (acceptor)", "FN, base score < 0.1",
+            "FN, base score 0.1 .. tuned threshold", "FN, base score >= tuned threshold")
 
 
 def anatomy(pred: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -425,8 +472,9 @@ def anatomy(pred: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                     if kind == "FP":
                         category = FP_KINDS[0] if near[i] else FP_KINDS[1] if truth_other[i] else FP_KINDS[2]
                     else:
-                        category = (FN_KINDS[0] if base_score[i] < 0.1 else FN_KINDS[1]
-                                    if base_score[i] < pred[f"base_threshold_{t}"].iat[i] else FN_KINDS[2])
+                        category = (FN_KINDS[0] if not pred[f"canonical_{t}"].iat[i] else FN_KINDS[1]
+                                    if base_score[i] < 0.1 else FN_KINDS[2]
+                                    if base_score[i] < pred[f"base_threshold_{t}"].iat[i] else FN_KINDS[3])
                     rows.append({"gene_id": gene[i], "position": int(pos[i]), "site_type": t, "kind": kind,
                                  "model": who, "category": category,
                                  "site_offset": int(offset[i]) if kind == "FP" and near[i] else 0,
@@ -468,11 +516,25 @@ def gene_errors(pred: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def oracle_errors(pred: pd.DataFrame) -> dict:
+    """A diagnostic, not a result: FP+FN of each model at the one threshold per site type that is best on the
+    judged nucleotides themselves (pooled over folds); no decision rule applied."""
+    out = {}
+    for who in ("base", "meta"):
+        total = 0
+        for t in SITE_TYPES:
+            truth = pred["y"].to_numpy() == LABELS.index(t)
+            total += int(min(_cut_errors(truth, pred[f"{who}_{t}"].to_numpy(np.float64))[1].min(), truth.sum()))
+        out[f"oracle_{who}"] = total
+    return out
+
+
 def score(pred: pd.DataFrame) -> dict:
     per_gene = gene_errors(pred)
     change, low, high = error_change_interval(per_gene["base"], per_gene["meta"])
     uniques, codes = gene_codes(pred["gene_id"].to_numpy())
     row = {"genes": len(uniques), "nucleotides": len(pred), "rescored": float(pred["rescored"].mean()),
+           **oracle_errors(pred),
            "fp_fn_base": int(per_gene["base"].sum()), "fp_fn_meta": int(per_gene["meta"].sum()),
            "change": change, "change_low": low, "change_high": high}
     for t in SITE_TYPES:
@@ -519,6 +581,14 @@ def markdown(table: pd.DataFrame, kind: str) -> str:
                       "train's inner out-of-fold rows: the fewest FP+FN / the median of the cuts within max(1, 5 % "
                       "of the sites) errors of the fewest (instead of train's F1 maximum); **+nmsK** adds the "
                       "local-maximum rule.")
+    if "half" in rules:
+        lines[-1] += (" **half**: the meta-model's calls at 0.5 on its calibrated probability instead of its tuned "
+                      "thresholds (the base model keeps its tuned thresholds; with +nmsK both get the local-maximum "
+                      "rule).")
+    if "blend" in rules:
+        lines[-1] += (" **blend**: the meta-model's scores replaced by sigmoid((logit(base) + logit(meta)) / 2), "
+                      "thresholds the F1 maximum of the same blend on train's inner out-of-fold rows (AP and top-k "
+                      "in its row are the blend's).")
     lines.append("")
     return "\n".join(lines)
 
@@ -543,6 +613,12 @@ def main() -> None:
                         help=f"comma-separated rules ({', '.join(THRESHOLD_RULES)}): also score with each fold's "
                              "thresholds re-chosen by that rule on train's inner out-of-fold rows (base and meta "
                              "alike), rule 'thr_RULE' (and 'thr_RULE+nmsK' with --nms)")
+    parser.add_argument("--half", action="store_true",
+                        help="also score the meta-model's calls at 0.5 on its calibrated probability (no tuned "
+                             "threshold; the base model keeps its tuned ones), rule 'half' (and 'half+nmsK')")
+    parser.add_argument("--blend", action="store_true",
+                        help="also score the blend sigmoid((logit(base) + logit(meta)) / 2), its thresholds the F1 "
+                             "maximum on train's inner out-of-fold rows, rule 'blend' (and 'blend+nmsK')")
     parser.add_argument("--anatomy", action="store_true",
                         help="write every FP and FN of base and meta (rule 'every'), categorised: "
                              "OUT/<genome>_errors_<recipe>.csv and OUT/<genome>_anatomy.md")
@@ -584,11 +660,19 @@ def main() -> None:
         preds["every"].to_parquet(work / "predictions" / f"{tag}.parquet")
         for k in nms:
             preds[f"nms{k}"] = nms_calls(preds["every"], k)
-        if rules:
+        if args.half:
+            preds["half"] = half_calls(preds["every"])
+            for k in nms:
+                preds[f"half+nms{k}"] = nms_calls(preds["half"], k)
+        if rules or args.blend:
             oof = {k: oof_rows(work / "runs" / tag / f"fold_{k}",
                                training_rows(builds, sorted({g for f in folds for g in f} - set(test_genes)),
                                              RECIPES[name].negatives, work / "folds" / f"fold_{k}", seed=k))
                    for k, test_genes in enumerate(folds, start=1)}
+            if args.blend:
+                preds["blend"] = blend(preds["every"], oof)
+                for k in nms:
+                    preds[f"blend+nms{k}"] = nms_calls(preds["blend"], k)
             for rule in rules:
                 preds[f"thr_{rule}"] = rethreshold(preds["every"], rule, oof)
                 for k in nms:
