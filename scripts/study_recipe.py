@@ -78,6 +78,9 @@ FAMILIES = {
     "gene": lambda c: c in GENE_STRUCTURE_COLUMNS,
     # splice-site sequence strength (build --site-strength)
     "site": lambda c: c in SITE_STRENGTH_COLUMNS,
+    # one site type's own columns (its context, shape, derived and PWM columns; not its base score)
+    "own_donor": lambda c: c.startswith("donor_") and c != "donor_score",
+    "own_acceptor": lambda c: c.startswith("acceptor_") and c != "acceptor_score",
 }
 
 
@@ -88,6 +91,7 @@ class Recipe:
     negatives: float = 0.0             # fraction of the not-sampled nucleotides added to the sampled rows (1: all)
     train: dict = field(default_factory=dict)  # extra train() config overrides
     site: bool = False                 # keep the site-strength columns (build --site-strength)
+    per_type: bool = False             # one train() per site type, without the other type's own columns
 
     @property
     def dropped(self) -> tuple[str, ...]:
@@ -122,6 +126,10 @@ RECIPES = {
     "shape5_nt20_site": Recipe("shape5_nt20 with splice-site sequence strength", ("context_wide",), site=True),
     "site_no_nt": Recipe("default with splice-site sequence strength instead of one-hot nucleotides",
                          ("context_wide", "shape", "nt"), site=True),
+    "per_type": Recipe("default, one model per site type without the other type's own columns",
+                       ("context_wide", "shape", "nt_wide"), per_type=True),
+    "per_type_shape5_site": Recipe("shape5_site, one model per site type without the other type's own columns",
+                                   ("context_wide", "nt_wide"), site=True, per_type=True),
     "compact": Recipe("base scores, context +-2 and derived, score shape +-5, site strength; no nt, k-mers or gene "
                       "features", ("context_wide", "nt", "kmers", "gene"), site=True),
 }
@@ -225,10 +233,17 @@ def fold_predictions(recipe: Recipe, name: str, builds: dict[str, Path], folds: 
     from gpumeta.train import train
 
     columns = pq.read_schema(next((builds["all"] / "master").glob("*.parquet"))).names
-    dropped = sorted(c for c in columns if any(FAMILIES[f](c) for f in recipe.dropped))
-    exclude = workdir / "recipes" / f"{name}.exclude.txt"
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    exclude.write_text("".join(f"{c}\n" for c in dropped) or "# nothing excluded\n")
+    # One train() run per fold; with recipe.per_type one per site type, each without the other type's own
+    # columns, and the type's probability, calls and thresholds taken from its run.
+    setups = {}
+    for t in (SITE_TYPES if recipe.per_type else (None,)):
+        families = recipe.dropped + ((f"own_{'acceptor' if t == 'donor' else 'donor'}",) if t else ())
+        dropped = sorted(c for c in columns if any(FAMILIES[f](c) for f in families))
+        label = name if t is None else f"{name}-{t}"
+        exclude = workdir / "recipes" / f"{label}.exclude.txt"
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        exclude.write_text("".join(f"{c}\n" for c in dropped) or "# nothing excluded\n")
+        setups[t] = (label, exclude)
     all_genes = sorted({g for fold in folds for g in fold})
     # The gate annotate's selective mode uses: the build's hard-negative threshold and context width.
     built = json.loads((builds["all"] / "dataset_card.json").read_text())["parameters"]
@@ -239,14 +254,20 @@ def fold_predictions(recipe: Recipe, name: str, builds: dict[str, Path], folds: 
         train_ds = training_rows(builds, train_genes, recipe.negatives, fold_dir, seed=k)
         test_ds = gene_subset(builds["all"], test_genes, fold_dir / "test_all")
         inner = "" if inner_folds == 3 else f"-inner{inner_folds}"
-        run = workdir / "runs" / f"{name}_{booster_tag(booster)}{inner}" / f"fold_{k}"  # a run per setting
-        if not (run / "model" / "manifest.json").is_file():
-            train(train_ds, run, device="cpu", test_dataset=test_ds, overwrite=True, quiet=True,
-                  n_folds=inner_folds, skip_shap=True, minimal_diagnostics=True,
-                  screening={"exclude_file": str(exclude)}, booster=booster, **recipe.train)
-        model = load_model(run / "model", "cpu")
-        data = load_dataset(test_ds, "cpu", features=model.feature_names)
-        every = model.predict_proba(model.matrix(data))
+        models = {}
+        for t, (label, exclude) in setups.items():
+            run = workdir / "runs" / f"{label}_{booster_tag(booster)}{inner}" / f"fold_{k}"  # a run per setting
+            if not (run / "model" / "manifest.json").is_file():
+                train(train_ds, run, device="cpu", test_dataset=test_ds, overwrite=True, quiet=True,
+                      n_folds=inner_folds, skip_shap=True, minimal_diagnostics=True,
+                      screening={"exclude_file": str(exclude)}, booster=booster, **recipe.train)
+            models[t] = load_model(run / "model", "cpu")
+        typed = {t: models[t if recipe.per_type else None] for t in SITE_TYPES}
+        data = load_dataset(test_ds, "cpu")
+        every = np.zeros((len(data.y), len(LABELS)))
+        for t, model in typed.items():
+            i = LABELS.index(t)
+            every[:, i] = model.predict_proba(model.matrix(data))[:, i]
         rescored = gate_rows(data.gene_ids, data.meta["position"].to_numpy(), data.base_proba,
                              floor=built["hard_prob"], context=built["context_width"])
         bases = pq.read_table(next((test_ds / "master").glob("*.parquet")),
@@ -261,10 +282,10 @@ def fold_predictions(recipe: Recipe, name: str, builds: dict[str, Path], folds: 
                 i = LABELS.index(t)
                 frame[f"base_{t}"] = data.base_proba[:, i]
                 frame[f"meta_{t}"] = proba[:, i]
-                frame[f"base_call_{t}"] = data.base_proba[:, i] >= model.base_thresholds[t]
-                frame[f"meta_call_{t}"] = proba[:, i] >= model.thresholds[t]
-                frame[f"base_threshold_{t}"] = model.base_thresholds[t]
-                frame[f"meta_threshold_{t}"] = model.thresholds[t]
+                frame[f"base_call_{t}"] = data.base_proba[:, i] >= typed[t].base_thresholds[t]
+                frame[f"meta_call_{t}"] = proba[:, i] >= typed[t].thresholds[t]
+                frame[f"base_threshold_{t}"] = typed[t].base_thresholds[t]
+                frame[f"meta_threshold_{t}"] = typed[t].thresholds[t]
             parts[rule].append(frame)
     return {rule: pd.concat(frames, ignore_index=True) for rule, frames in parts.items()}
 
@@ -664,7 +685,9 @@ def main() -> None:
             preds["half"] = half_calls(preds["every"])
             for k in nms:
                 preds[f"half+nms{k}"] = nms_calls(preds["half"], k)
-        if rules or args.blend:
+        if (rules or args.blend) and RECIPES[name].per_type:
+            print(f"{name}: --thresholds and --blend read one run's out-of-fold rows; skipped for a per-type recipe")
+        elif rules or args.blend:
             oof = {k: oof_rows(work / "runs" / tag / f"fold_{k}",
                                training_rows(builds, sorted({g for f in folds for g in f} - set(test_genes)),
                                              RECIPES[name].negatives, work / "folds" / f"fold_{k}", seed=k))
