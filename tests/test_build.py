@@ -373,9 +373,9 @@ def test_cli_build_summarize_and_error_exit(inputs, capsys):
 @pytest.mark.gpu
 def test_cuda_backend_builds_the_same_dataset(inputs):
     # conftest skips this without a visible GPU; with one, a broken stack must fail here, not skip.
-    cpu = _rows(_build(inputs, "on_cpu"))
+    cpu = _rows(_build(inputs, "on_cpu", shape_width=3, site_strength=True))
     gpu = _rows(build_dataset(inputs / "genome.fa", inputs / "genes.gtf", inputs / "on_gpu",
-                              predictions=inputs / "pred", device="cuda"))
+                              predictions=inputs / "pred", device="cuda", shape_width=3, site_strength=True))
     pd.testing.assert_frame_equal(cpu, gpu, check_exact=False, rtol=1e-5, atol=1e-6)
 
 
