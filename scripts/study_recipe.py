@@ -47,6 +47,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gpumeta.atomic import atomic_path, write_text
+from gpumeta.builder.site_strength import SITE_STRENGTH_COLUMNS
 from gpumeta.dataset import load_dataset
 from gpumeta.evaluate.metrics import average_precision, gene_codes, top_k_per_gene
 from gpumeta.evaluate.statistics import error_change_interval
@@ -57,7 +58,7 @@ from gpumeta.schema import LABELS
 from gpumeta.train.splits import GeneSplitter
 
 #: The widest build every recipe is cut from.
-WIDE = {"context_width": 5, "shape_width": 5, "seq_window": 20, "kmer_sizes": [3]}
+WIDE = {"context_width": 5, "shape_width": 5, "seq_window": 20, "kmer_sizes": [3], "site_strength": True}
 
 
 def _offset(label: str) -> int:
@@ -75,6 +76,11 @@ FAMILIES = {
     "nt": lambda c: re.fullmatch(r"nt_([mp]\d+|0)_[ACGT]", c) is not None,
     "kmers": lambda c: re.fullmatch(r"\d+mer_[ACGT]+", c) is not None,
     "gene": lambda c: c in GENE_STRUCTURE_COLUMNS,
+    # splice-site sequence strength (build --site-strength)
+    "site": lambda c: c in SITE_STRENGTH_COLUMNS,
+    # one site type's own columns (its context, shape, derived and PWM columns; not its base score)
+    "own_donor": lambda c: c.startswith("donor_") and c != "donor_score",
+    "own_acceptor": lambda c: c.startswith("acceptor_") and c != "acceptor_score",
 }
 
 
@@ -84,6 +90,12 @@ class Recipe:
     drop: tuple[str, ...]              # feature families left out
     negatives: float = 0.0             # fraction of the not-sampled nucleotides added to the sampled rows (1: all)
     train: dict = field(default_factory=dict)  # extra train() config overrides
+    site: bool = False                 # keep the site-strength columns (build --site-strength)
+    per_type: bool = False             # one train() per site type, without the other type's own columns
+
+    @property
+    def dropped(self) -> tuple[str, ...]:
+        return self.drop + (() if self.site else ("site",))
 
 
 #: Today's defaults first; each other recipe changes one thing, the last ones combine what helped.
@@ -107,6 +119,19 @@ RECIPES = {
                        ("nt_wide", "gene", "kmers")),
     "shape5_nt20": Recipe("default with score-shape features over +-5 and one-hot nucleotides at +-20",
                           ("context_wide",)),
+    "site": Recipe("default with splice-site sequence strength (build --site-strength)",
+                   ("context_wide", "shape", "nt_wide"), site=True),
+    "shape5_site": Recipe("default with score shape over +-5 and splice-site sequence strength",
+                          ("context_wide", "nt_wide"), site=True),
+    "shape5_nt20_site": Recipe("shape5_nt20 with splice-site sequence strength", ("context_wide",), site=True),
+    "site_no_nt": Recipe("default with splice-site sequence strength instead of one-hot nucleotides",
+                         ("context_wide", "shape", "nt"), site=True),
+    "per_type": Recipe("default, one model per site type without the other type's own columns",
+                       ("context_wide", "shape", "nt_wide"), per_type=True),
+    "per_type_shape5_site": Recipe("shape5_site, one model per site type without the other type's own columns",
+                                   ("context_wide", "nt_wide"), site=True, per_type=True),
+    "compact": Recipe("base scores, context +-2 and derived, score shape +-5, site strength; no nt, k-mers or gene "
+                      "features", ("context_wide", "nt", "kmers", "gene"), site=True),
 }
 
 
@@ -208,10 +233,17 @@ def fold_predictions(recipe: Recipe, name: str, builds: dict[str, Path], folds: 
     from gpumeta.train import train
 
     columns = pq.read_schema(next((builds["all"] / "master").glob("*.parquet"))).names
-    dropped = sorted(c for c in columns if any(FAMILIES[f](c) for f in recipe.drop))
-    exclude = workdir / "recipes" / f"{name}.exclude.txt"
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    exclude.write_text("".join(f"{c}\n" for c in dropped) or "# nothing excluded\n")
+    # One train() run per fold; with recipe.per_type one per site type, each without the other type's own
+    # columns, and the type's probability, calls and thresholds taken from its run.
+    setups = {}
+    for t in (SITE_TYPES if recipe.per_type else (None,)):
+        families = recipe.dropped + ((f"own_{'acceptor' if t == 'donor' else 'donor'}",) if t else ())
+        dropped = sorted(c for c in columns if any(FAMILIES[f](c) for f in families))
+        label = name if t is None else f"{name}-{t}"
+        exclude = workdir / "recipes" / f"{label}.exclude.txt"
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        exclude.write_text("".join(f"{c}\n" for c in dropped) or "# nothing excluded\n")
+        setups[t] = (label, exclude)
     all_genes = sorted({g for fold in folds for g in fold})
     # The gate annotate's selective mode uses: the build's hard-negative threshold and context width.
     built = json.loads((builds["all"] / "dataset_card.json").read_text())["parameters"]
@@ -222,24 +254,38 @@ def fold_predictions(recipe: Recipe, name: str, builds: dict[str, Path], folds: 
         train_ds = training_rows(builds, train_genes, recipe.negatives, fold_dir, seed=k)
         test_ds = gene_subset(builds["all"], test_genes, fold_dir / "test_all")
         inner = "" if inner_folds == 3 else f"-inner{inner_folds}"
-        run = workdir / "runs" / f"{name}_{booster_tag(booster)}{inner}" / f"fold_{k}"  # a run per setting
-        if not (run / "model" / "manifest.json").is_file():
-            train(train_ds, run, device="cpu", test_dataset=test_ds, overwrite=True, quiet=True,
-                  n_folds=inner_folds, skip_shap=True, minimal_diagnostics=True,
-                  screening={"exclude_file": str(exclude)}, booster=booster, **recipe.train)
-        model = load_model(run / "model", "cpu")
-        data = load_dataset(test_ds, "cpu", features=model.feature_names)
-        every = model.predict_proba(model.matrix(data))
+        models = {}
+        for t, (label, exclude) in setups.items():
+            run = workdir / "runs" / f"{label}_{booster_tag(booster)}{inner}" / f"fold_{k}"  # a run per setting
+            if not (run / "model" / "manifest.json").is_file():
+                train(train_ds, run, device="cpu", test_dataset=test_ds, overwrite=True, quiet=True,
+                      n_folds=inner_folds, skip_shap=True, minimal_diagnostics=True,
+                      screening={"exclude_file": str(exclude)}, booster=booster, **recipe.train)
+            models[t] = load_model(run / "model", "cpu")
+        typed = {t: models[t if recipe.per_type else None] for t in SITE_TYPES}
+        data = load_dataset(test_ds, "cpu")
+        every = np.zeros((len(data.y), len(LABELS)))
+        for t, model in typed.items():
+            i = LABELS.index(t)
+            every[:, i] = model.predict_proba(model.matrix(data))[:, i]
         rescored = gate_rows(data.gene_ids, data.meta["position"].to_numpy(), data.base_proba,
                              floor=built["hard_prob"], context=built["context_width"])
+        bases = pq.read_table(next((test_ds / "master").glob("*.parquet")),
+                              columns=["nt_p1_G", "nt_p2_T", "nt_m2_A", "nt_m1_G"]).to_pandas()
+        canonical = {"donor": (bases["nt_p1_G"].to_numpy() == 1) & (bases["nt_p2_T"].to_numpy() == 1),
+                     "acceptor": (bases["nt_m2_A"].to_numpy() == 1) & (bases["nt_m1_G"].to_numpy() == 1)}
         for rule, proba in (("every", every), ("gated", gated_proba(data.base_proba, every, rescored))):
-            frame = pd.DataFrame({"gene_id": data.gene_ids, "y": data.y, "fold": k, "rescored": rescored})
+            frame = pd.DataFrame({"gene_id": data.gene_ids, "position": data.meta["position"].to_numpy(),
+                                  "y": data.y, "fold": k, "rescored": rescored,
+                                  **{f"canonical_{t}": canonical[t] for t in SITE_TYPES}})
             for t in SITE_TYPES:
                 i = LABELS.index(t)
                 frame[f"base_{t}"] = data.base_proba[:, i]
                 frame[f"meta_{t}"] = proba[:, i]
-                frame[f"base_call_{t}"] = data.base_proba[:, i] >= model.base_thresholds[t]
-                frame[f"meta_call_{t}"] = proba[:, i] >= model.thresholds[t]
+                frame[f"base_call_{t}"] = data.base_proba[:, i] >= typed[t].base_thresholds[t]
+                frame[f"meta_call_{t}"] = proba[:, i] >= typed[t].thresholds[t]
+                frame[f"base_threshold_{t}"] = typed[t].base_thresholds[t]
+                frame[f"meta_threshold_{t}"] = typed[t].thresholds[t]
             parts[rule].append(frame)
     return {rule: pd.concat(frames, ignore_index=True) for rule, frames in parts.items()}
 
@@ -293,6 +339,192 @@ def margin_probe(name: str, builds: dict[str, Path], folds: list[list[str]], wor
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["site_type", "scorer"])
 
 
+def oof_rows(run: Path, train_ds: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, base probabilities, calibrated meta probabilities) of the out-of-fold rows from which `train`
+    tuned the run's thresholds: its inner folds' saved margins, in the order train read them."""
+    model = load_model(run / "model", "cpu")
+    data = load_dataset(train_ds, "cpu", features=model.feature_names)
+    splits = json.loads((run / "splits.json").read_text())
+    rows = np.concatenate([data.rows_of(fold["test"]) for fold in splits["folds"]])
+    margins = np.concatenate([np.load(run / "folds" / f"fold_{fold['fold']}" / "margins.npy")
+                              for fold in splits["folds"]])
+    return data.y[rows], data.base_proba[rows], model.calibrate_margins(margins)
+
+
+def _cut_errors(y_bin: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(reachable cuts in descending order, FP+FN when calling every row >= that cut)."""
+    order = np.argsort(-score, kind="stable")
+    s, hit = score[order], y_bin[order]
+    tp, fp = np.cumsum(hit), np.cumsum(~hit)
+    last = np.r_[s[1:] != s[:-1], True]
+    return s[last], (fp + (hit.sum() - tp))[last]
+
+
+def errors_threshold(y_bin: np.ndarray, score: np.ndarray) -> float:
+    """The cut with the fewest FP+FN on the given rows (ties: the highest)."""
+    cuts, errors = _cut_errors(y_bin, score)
+    return float(cuts[int(np.argmin(errors))])
+
+
+def plateau_threshold(y_bin: np.ndarray, score: np.ndarray, slack: float = 0.05) -> float:
+    """The middle (median of the cuts, by score) of every cut whose FP+FN is within `slack` x positives of the
+    fewest: one argmax over a flat error curve is a coin toss between its ends."""
+    cuts, errors = _cut_errors(y_bin, score)
+    near = cuts[errors <= errors.min() + max(1.0, slack * y_bin.sum())]
+    return float(np.median(near))
+
+
+#: Threshold rules a study can apply to the inner out-of-fold rows (meta and base alike); "f1" is train's.
+THRESHOLD_RULES = {"errors": errors_threshold, "plateau": plateau_threshold}
+
+
+def half_calls(pred: pd.DataFrame) -> pd.DataFrame:
+    """The meta-model's calls at 0.5 on its calibrated probability (the Bayes rule for FP+FN when the
+    probability is calibrated), no tuned threshold; the base model keeps its tuned thresholds."""
+    out = pred.copy()
+    for t in SITE_TYPES:
+        out[f"meta_threshold_{t}"] = 0.5
+        out[f"meta_call_{t}"] = pred[f"meta_{t}"].to_numpy() >= 0.5
+    return out
+
+
+def rethreshold(pred: pd.DataFrame, rule: str, oof: dict[int, tuple]) -> pd.DataFrame:
+    """The same predictions with each fold's calls at thresholds chosen by `rule` on that fold's inner
+    out-of-fold rows (`oof[k]` = oof_rows of fold k), for the base and the meta-model alike."""
+    out = pred.copy()
+    fold = pred["fold"].to_numpy()
+    for k, (y, base, meta) in oof.items():
+        rows = fold == k
+        for t in SITE_TYPES:
+            i = LABELS.index(t)
+            for who, proba in (("base", base), ("meta", meta)):
+                threshold = THRESHOLD_RULES[rule](y == i, proba[:, i].astype(np.float64))
+                out.loc[rows, f"{who}_threshold_{t}"] = threshold
+                out.loc[rows, f"{who}_call_{t}"] = pred.loc[rows, f"{who}_{t}"].to_numpy() >= threshold
+    return out
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
+
+
+def blend(pred: pd.DataFrame, oof: dict[int, tuple], weight: float = 0.5) -> pd.DataFrame:
+    """The meta-model's scores replaced by a blend with the base model's, sigmoid((1 - w) logit(base) +
+    w logit(meta)), each fold's threshold the F1 maximum of the same blend on its inner out-of-fold rows
+    (train's rule, as the base model's own thresholds); the base model's calls are left as they are."""
+    from gpumeta.evaluate.metrics import best_f1_threshold
+
+    out = pred.copy()
+    fold = pred["fold"].to_numpy()
+    for t in SITE_TYPES:
+        mixed = (1 - weight) * _logit(pred[f"base_{t}"]) + weight * _logit(pred[f"meta_{t}"])
+        out[f"meta_{t}"] = 1 / (1 + np.exp(-mixed))
+    for k, (y, base, meta) in oof.items():
+        rows = fold == k
+        for t in SITE_TYPES:
+            i = LABELS.index(t)
+            mixed = (1 - weight) * _logit(base[:, i]) + weight * _logit(meta[:, i])
+            threshold = best_f1_threshold(y == i, 1 / (1 + np.exp(-mixed)))
+            out.loc[rows, f"meta_threshold_{t}"] = threshold
+            out.loc[rows, f"meta_call_{t}"] = out.loc[rows, f"meta_{t}"].to_numpy() >= threshold
+    return out
+
+
+def local_max(pred: pd.DataFrame, column: str, k: int) -> np.ndarray:
+    """Whether each nucleotide's `column` is the largest within +-k nt of its gene (ties: the most upstream
+    one). Rows in any order; genes' positions need not be contiguous (a missing neighbour is no rival)."""
+    out = np.zeros(len(pred), dtype=bool)
+    for _, rows in pred.groupby("gene_id", sort=False).indices.items():
+        pos = pred["position"].to_numpy()[rows]
+        order = np.argsort(pos, kind="stable")
+        rows, pos = rows[order], pos[order]
+        track = np.full(int(pos[-1]) + 1 + 2 * k, -np.inf)
+        track[pos + k] = pred[column].to_numpy()[rows]
+        windows = np.lib.stride_tricks.sliding_window_view(track, 2 * k + 1)[pos]
+        own = windows[:, k]
+        out[rows] = (own > windows[:, :k].max(axis=1, initial=-np.inf)) & (
+            own >= windows[:, k + 1:].max(axis=1, initial=-np.inf))
+    return out
+
+
+def nms_calls(pred: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The same predictions with every call (base and meta, each site type) kept only where its probability
+    is the local maximum within +-k nt of that type (non-maximum suppression at the tuned thresholds)."""
+    out = pred.copy()
+    for who in ("base", "meta"):
+        for t in SITE_TYPES:
+            out[f"{who}_call_{t}"] = pred[f"{who}_call_{t}"].to_numpy() & local_max(pred, f"{who}_{t}", k)
+    return out
+
+
+#: Error categories of `anatomy`, in table order.
+FP_KINDS = ("FP shifted 1-5 nt from a site of its type", "FP at a site of the other type", "FP isolated")
+FN_KINDS = ("FN at a site without GT (donor) / AG (acceptor)", "FN, base score < 0.1",
+            "FN, base score 0.1 .. tuned threshold", "FN, base score >= tuned threshold")
+
+
+def anatomy(pred: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every FP and FN of the base and the meta-model at their tuned thresholds, categorised.
+
+    Returns (errors: one row per (gene, position, site type, FP/FN, model) with its category and scores,
+    summary: counts per category for base, meta, shared (both err the same way at the same nucleotide),
+    fixed (base only) and introduced (meta only))."""
+    pos = pred["position"].to_numpy()
+    gene = pred["gene_id"].to_numpy()
+    rows = []
+    for t in SITE_TYPES:
+        other = "acceptor" if t == "donor" else "donor"
+        truth = pred["y"].to_numpy() == LABELS.index(t)
+        truth_other = pred["y"].to_numpy() == LABELS.index(other)
+        sites = set(zip(gene[truth], pos[truth]))
+        near = np.zeros(len(pred), dtype=bool)
+        for o in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5):
+            near |= pd.MultiIndex.from_arrays([gene, pos + o]).isin(list(sites))
+        offset = np.zeros(len(pred), dtype=np.int64)
+        for o in (5, -5, 4, -4, 3, -3, 2, -2, 1, -1):  # the nearest site written last
+            hit = pd.MultiIndex.from_arrays([gene, pos + o]).isin(list(sites))
+            offset[hit] = o
+        base_score = pred[f"base_{t}"].to_numpy()
+        for who in ("base", "meta"):
+            call = pred[f"{who}_call_{t}"].to_numpy()
+            for kind, mask in (("FP", call & ~truth), ("FN", truth & ~call)):
+                for i in np.nonzero(mask)[0]:
+                    if kind == "FP":
+                        category = FP_KINDS[0] if near[i] else FP_KINDS[1] if truth_other[i] else FP_KINDS[2]
+                    else:
+                        category = (FN_KINDS[0] if not pred[f"canonical_{t}"].iat[i] else FN_KINDS[1]
+                                    if base_score[i] < 0.1 else FN_KINDS[2]
+                                    if base_score[i] < pred[f"base_threshold_{t}"].iat[i] else FN_KINDS[3])
+                    rows.append({"gene_id": gene[i], "position": int(pos[i]), "site_type": t, "kind": kind,
+                                 "model": who, "category": category,
+                                 "site_offset": int(offset[i]) if kind == "FP" and near[i] else 0,
+                                 "base_score": float(base_score[i]), "meta_score": float(pred[f"meta_{t}"].iat[i]),
+                                 "base_threshold": float(pred[f"base_threshold_{t}"].iat[i]),
+                                 "meta_threshold": float(pred[f"meta_threshold_{t}"].iat[i]),
+                                 "fold": int(pred["fold"].iat[i])})
+    errors = pd.DataFrame(rows)
+    if errors.empty:
+        return errors, pd.DataFrame()
+    key = ["gene_id", "position", "site_type", "kind"]
+    both = errors.pivot_table(index=key, columns="model", values="fold", aggfunc="size", fill_value=0)
+    both = both.reindex(columns=["base", "meta"], fill_value=0)
+    status = np.where((both["base"] > 0) & (both["meta"] > 0), "shared",
+                      np.where(both["base"] > 0, "fixed", "introduced"))
+    errors = errors.merge(pd.DataFrame({"status": status}, index=both.index).reset_index(), on=key)
+    summary = {}
+    for (t, category), group in errors.groupby(["site_type", "category"]):
+        summary[t, category] = {
+            "base": int((group["model"] == "base").sum()), "meta": int((group["model"] == "meta").sum()),
+            "shared": int(((group["status"] == "shared") & (group["model"] == "meta")).sum()),
+            "fixed": int((group["status"] == "fixed").sum()),
+            "introduced": int((group["status"] == "introduced").sum())}
+    table = pd.DataFrame.from_dict(summary, orient="index").rename_axis(["site_type", "category"])
+    order = {c: i for i, c in enumerate(FP_KINDS + FN_KINDS)}
+    table = table.sort_index(key=lambda level: level.map(order) if level.name == "category" else level)
+    return errors.sort_values(["model", "site_type", "kind", "gene_id", "position"]), table
+
+
 def gene_errors(pred: pd.DataFrame) -> pd.DataFrame:
     """Per gene and scorer: FP+FN summed over site types at the tuned thresholds."""
     out = {}
@@ -305,11 +537,25 @@ def gene_errors(pred: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def oracle_errors(pred: pd.DataFrame) -> dict:
+    """A diagnostic, not a result: FP+FN of each model at the one threshold per site type that is best on the
+    judged nucleotides themselves (pooled over folds); no decision rule applied."""
+    out = {}
+    for who in ("base", "meta"):
+        total = 0
+        for t in SITE_TYPES:
+            truth = pred["y"].to_numpy() == LABELS.index(t)
+            total += int(min(_cut_errors(truth, pred[f"{who}_{t}"].to_numpy(np.float64))[1].min(), truth.sum()))
+        out[f"oracle_{who}"] = total
+    return out
+
+
 def score(pred: pd.DataFrame) -> dict:
     per_gene = gene_errors(pred)
     change, low, high = error_change_interval(per_gene["base"], per_gene["meta"])
     uniques, codes = gene_codes(pred["gene_id"].to_numpy())
     row = {"genes": len(uniques), "nucleotides": len(pred), "rescored": float(pred["rescored"].mean()),
+           **oracle_errors(pred),
            "fp_fn_base": int(per_gene["base"].sum()), "fp_fn_meta": int(per_gene["meta"].sum()),
            "change": change, "change_low": low, "change_high": high}
     for t in SITE_TYPES:
@@ -346,7 +592,25 @@ def markdown(table: pd.DataFrame, kind: str) -> str:
               "", "Scoring: **every**: the meta-model's probability at every nucleotide; **gated**: the meta-model "
               f"only where the base model is unsure ({share.min():.1%} of the nucleotides), the base probability "
               "elsewhere (gpumeta.gating, the rule of `gpumeta annotate`'s selective mode). The base model's figures "
-              "are the same under both rules.", ""]
+              "are the same under both rules."]
+    rules = set(table.index.get_level_values("scoring"))
+    if any(r.startswith("nms") or "+nms" in r for r in rules):
+        lines[-1] += (" **nmsK**: the meta-model at every nucleotide, each call (base and meta alike) kept only "
+                      "where its probability is the local maximum of its type within +-K nt.")
+    if any(r.startswith("thr_") for r in rules):
+        lines[-1] += (" **thr_errors** / **thr_plateau**: each fold's thresholds (base and meta alike) re-chosen on "
+                      "train's inner out-of-fold rows: the fewest FP+FN / the median of the cuts within max(1, 5 % "
+                      "of the sites) errors of the fewest (instead of train's F1 maximum); **+nmsK** adds the "
+                      "local-maximum rule.")
+    if "half" in rules:
+        lines[-1] += (" **half**: the meta-model's calls at 0.5 on its calibrated probability instead of its tuned "
+                      "thresholds (the base model keeps its tuned thresholds; with +nmsK both get the local-maximum "
+                      "rule).")
+    if "blend" in rules:
+        lines[-1] += (" **blend**: the meta-model's scores replaced by sigmoid((logit(base) + logit(meta)) / 2), "
+                      "thresholds the F1 maximum of the same blend on train's inner out-of-fold rows (AP and top-k "
+                      "in its row are the blend's).")
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -363,6 +627,22 @@ def main() -> None:
     parser.add_argument("--margin-probe", action="store_true",
                         help="also refit each recipe's boosters from zero and from the base model's logit "
                              "(margin_probe): writes OUT/<genome>_margin_probe.csv")
+    parser.add_argument("--nms", default="",
+                        help="comma-separated k: also score with calls kept only at the local maximum within +-k nt "
+                             "of their type (base and meta alike), rule 'nmsK'")
+    parser.add_argument("--thresholds", default="",
+                        help=f"comma-separated rules ({', '.join(THRESHOLD_RULES)}): also score with each fold's "
+                             "thresholds re-chosen by that rule on train's inner out-of-fold rows (base and meta "
+                             "alike), rule 'thr_RULE' (and 'thr_RULE+nmsK' with --nms)")
+    parser.add_argument("--half", action="store_true",
+                        help="also score the meta-model's calls at 0.5 on its calibrated probability (no tuned "
+                             "threshold; the base model keeps its tuned ones), rule 'half' (and 'half+nmsK')")
+    parser.add_argument("--blend", action="store_true",
+                        help="also score the blend sigmoid((logit(base) + logit(meta)) / 2), its thresholds the F1 "
+                             "maximum on train's inner out-of-fold rows, rule 'blend' (and 'blend+nmsK')")
+    parser.add_argument("--anatomy", action="store_true",
+                        help="write every FP and FN of base and meta (rule 'every'), categorised: "
+                             "OUT/<genome>_errors_<recipe>.csv and OUT/<genome>_anatomy.md")
     parser.add_argument("--nthread", type=int, default=2, help="CPU cores the study may use")
     parser.add_argument("--learning-rate", type=float, default=0.1, help="booster learning rate (train's default)")
     parser.add_argument("--max-bin", type=int, default=256, help="booster histogram bins (train's default)")
@@ -373,6 +653,15 @@ def main() -> None:
     unknown = sorted(set(names) - set(RECIPES))
     if unknown:
         raise SystemExit(f"unknown recipe(s) {unknown}: use {', '.join(RECIPES)}")
+    try:
+        nms = [int(k) for k in args.nms.split(",") if k]
+    except ValueError:
+        raise SystemExit(f"--nms {args.nms!r}: give comma-separated integers >= 1, e.g. 2,5") from None
+    if any(k < 1 for k in nms):
+        raise SystemExit(f"--nms {args.nms!r}: every k must be >= 1")
+    rules = [r for r in args.thresholds.split(",") if r]
+    if set(rules) - set(THRESHOLD_RULES):
+        raise SystemExit(f"--thresholds {args.thresholds!r}: use rules among {', '.join(THRESHOLD_RULES)}")
     if args.margin_probe and args.inner_folds != 3:
         raise SystemExit("--margin-probe refits the runs of 3 inner folds: drop --inner-folds")
     if hasattr(os, "sched_setaffinity"):  # xgboost and the builder use every core the process may run on
@@ -387,6 +676,32 @@ def main() -> None:
         started = time.perf_counter()
         preds = fold_predictions(RECIPES[name], name, builds, folds, work, booster, args.inner_folds)
         seconds = time.perf_counter() - started
+        tag = f"{name}_{booster_tag(booster)}" + ("" if args.inner_folds == 3 else f"-inner{args.inner_folds}")
+        (work / "predictions").mkdir(exist_ok=True)
+        preds["every"].to_parquet(work / "predictions" / f"{tag}.parquet")
+        for k in nms:
+            preds[f"nms{k}"] = nms_calls(preds["every"], k)
+        if args.half:
+            preds["half"] = half_calls(preds["every"])
+            for k in nms:
+                preds[f"half+nms{k}"] = nms_calls(preds["half"], k)
+        if (rules or args.blend) and RECIPES[name].per_type:
+            print(f"{name}: --thresholds and --blend read one run's out-of-fold rows; skipped for a per-type recipe")
+        elif rules or args.blend:
+            oof = {k: oof_rows(work / "runs" / tag / f"fold_{k}",
+                               training_rows(builds, sorted({g for f in folds for g in f} - set(test_genes)),
+                                             RECIPES[name].negatives, work / "folds" / f"fold_{k}", seed=k))
+                   for k, test_genes in enumerate(folds, start=1)}
+            if args.blend:
+                preds["blend"] = blend(preds["every"], oof)
+                for k in nms:
+                    preds[f"blend+nms{k}"] = nms_calls(preds["blend"], k)
+            for rule in rules:
+                preds[f"thr_{rule}"] = rethreshold(preds["every"], rule, oof)
+                for k in nms:
+                    preds[f"thr_{rule}+nms{k}"] = nms_calls(preds[f"thr_{rule}"], k)
+        if args.anatomy:
+            write_anatomy(preds["every"], name, tag, args)
         for rule, pred in preds.items():
             row = rows[name, rule] = {**score(pred), "folds": args.folds, "seconds": seconds}
             print(f"{name} ({rule}): FP+FN base {row['fp_fn_base']} meta {row['fp_fn_meta']} ({row['change']:+.1%})",
@@ -399,6 +714,26 @@ def main() -> None:
             probe = pd.concat([earlier[earlier["recipe"] != name], probe.reset_index().assign(recipe=name)])
             write_text(path, probe.to_csv(index=False, float_format="%.4f"))
             print(probe.to_string(index=False), flush=True)
+
+
+def write_anatomy(pred: pd.DataFrame, name: str, tag: str, args) -> None:
+    """OUT/<genome>_errors_<recipe>.csv (every error) and the recipe's section of OUT/<genome>_anatomy.md."""
+    errors, table = anatomy(pred)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text(args.out / f"{args.genome}_errors_{name}.csv", errors.to_csv(index=False, float_format="%.4g"))
+    lines = [f"#### {args.genome}, recipe {name} ({tag}), rule every: FP and FN at the tuned thresholds", "",
+             "| site type | category | base | meta | shared | fixed by meta | introduced by meta |",
+             "|---|---|---|---|---|---|---|"]
+    for (t, category), r in table.iterrows():
+        lines.append(f"| {t} | {category} | {r.base} | {r.meta} | {r.shared} | {r.fixed} | {r.introduced} |")
+    total = table.sum()
+    lines.append(f"| all | all | {total.base} | {total.meta} | {total.shared} | {total.fixed} | {total.introduced} |")
+    section = "\n".join(lines) + "\n"
+    path = args.out / f"{args.genome}_anatomy.md"
+    earlier = path.read_text() if path.is_file() else ""
+    kept = [s for s in earlier.split("#### ") if s and not s.startswith(f"{args.genome}, recipe {name} (")]
+    write_text(path, "".join("#### " + s for s in kept) + section + "\n")
+    print(section, flush=True)
 
 
 def write_tables(rows: dict, args) -> None:

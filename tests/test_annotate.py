@@ -40,7 +40,8 @@ def world(tmp_path_factory):
     genes = sorted(read_annotation(genome.gtf))
     train_genes = genes[:N_TRAIN]
     build_dataset(genome.fasta, genome.gtf, work / "ds", predictions=genome.predictions, device="cpu",
-                  genes=train_genes, kmer_sizes=[2, 3], context_width=3, shape_width=5, seq_window=6)
+                  genes=train_genes, kmer_sizes=[2, 3], context_width=3, shape_width=5, seq_window=6,
+                  site_strength=True)
     data = load_dataset(work / "ds", "cpu")
     features = list(data.feature_names)
     logit = [f for f in features if is_probability_feature(f)]
@@ -76,6 +77,7 @@ def test_the_recipe_survives_save_and_load(world):
     assert model.recipe["parameters"] == card["parameters"]
     params = recipe_params(model, world["model"])
     assert (params.context_width, params.shape_width, params.kmer_sizes, params.seq_window) == (3, 5, (2, 3), 6)
+    assert params.site_strength and "acceptor_pwm_rival" in model.feature_names
     assert set(model.feature_names) <= set(model.recipe["feature_columns"])
 
 
@@ -92,7 +94,7 @@ def built_all(world):
     genes = [next(g for g in world["genes"] if annotation[g].strand == s) for s in "+-"]
     built = build_dataset(genome.fasta, genome.gtf, work / "ds_all", predictions=genome.predictions, device="cpu",
                           genes=genes, all_positions=True, kmer_sizes=[2, 3], context_width=3, shape_width=5,
-                          seq_window=6)
+                          seq_window=6, site_strength=True)
     return genes, pd.concat([pq.read_table(f).to_pandas() for f in built.batch_files])
 
 

@@ -167,6 +167,95 @@ def test_shape_features_match_a_loop_over_neighbours_and_are_opt_in(inputs):
         _build(inputs, out="bad", shape_width=-1)
 
 
+def _site_strength_by_loop(seq: str, i: int) -> dict[str, float]:
+    """The site-strength values of transcript index i, base by base (`seq` has `flank` bases each side, so
+    the row's own base is seq[i + flank] ... handled by the caller passing the shifted index)."""
+    from gpumeta.builder.site_strength import _ACCEPTOR_FREQ, _DONOR_FREQ, AG_SEARCH, RIVAL_WIDTH
+
+    def pwm(freq, j):
+        total = 0.0
+        for o, f in freq.items():
+            base = seq[j + o]
+            if base in "ACGT":
+                total += float(np.float32(np.log2(f["ACGT".index(base)] / sum(f) / 0.25)))
+        return total
+
+    out = {}
+    for t, freq in (("donor", _DONOR_FREQ), ("acceptor", _ACCEPTOR_FREQ)):
+        own = pwm(freq, i)
+        best, best_offset = None, None
+        for d in range(1, RIVAL_WIDTH + 1):  # nearest first, upstream before downstream
+            for o in (-d, d):
+                value = pwm(freq, i + o)
+                if best is None or value > best:
+                    best, best_offset = value, o
+        out.update({f"{t}_pwm": own, f"{t}_pwm_rival": best, f"{t}_pwm_margin": own - best,
+                    f"{t}_pwm_rival_offset": float(best_offset)})
+    out["acceptor_ag_up3"] = float(seq[i - 5: i - 3] == "AG")
+    out["acceptor_ag_down3"] = float(seq[i + 1: i + 3] == "AG")
+    out["acceptor_ag_distance"] = float(next((d for d in range(1, AG_SEARCH + 1) if seq[i - 2 - d: i - d] == "AG"),
+                                             AG_SEARCH + 1))
+    out["acceptor_ppt"] = sum(seq[i + o] in "CT" for o in range(-20, -4)) / 16
+    return out
+
+
+def test_site_strength_matches_a_loop_over_bases_and_is_opt_in(inputs):
+    from gpumeta.builder.fasta import Genome
+    from gpumeta.builder.params import BuildParams
+    from gpumeta.builder.sequence import gene_sequence
+    from gpumeta.builder.site_strength import SITE_STRENGTH_COLUMNS
+
+    result = _build(inputs, all_positions=True, site_strength=True, chunk_rows=250)
+    rows = _rows(result)
+    card = json.loads(result.card.read_text())
+    assert card["parameters"]["site_strength"] is True
+    assert set(SITE_STRENGTH_COLUMNS) <= set(rows.columns)
+    flank = BuildParams(site_strength=True).flank
+    assert flank > BuildParams().flank  # the windows reach past the one-hot and k-mer windows
+    genes = read_annotation(inputs / "genes.gtf")
+    genome = Genome(inputs / "genome.fa")
+    checked = 0
+    for gene_id, gene in rows.groupby("gene_id"):
+        gene = gene.sort_values("position")
+        seq = "".join("ACGTN"[c] for c in gene_sequence(genome, genes[gene_id], flank))
+        picks = set(np.nonzero(gene["splice_type"].to_numpy() != "neither")[0].tolist())
+        picks |= {0, 1, len(gene) - 1, len(gene) - 2} | set(range(0, len(gene), 29))
+        for i in sorted(picks):
+            expected = _site_strength_by_loop(seq, i + flank)
+            got = {k: float(gene[k].iloc[i]) for k in expected}
+            assert got == pytest.approx(expected, rel=1e-5, abs=1e-4), (gene_id, i)
+            checked += 1
+    assert checked > 50
+    plain = _build(inputs, out="plain", all_positions=True)
+    assert not set(SITE_STRENGTH_COLUMNS) & set(_rows(plain).columns)
+    assert "site_strength" not in json.loads(plain.card.read_text())["parameters"]  # cards as before the option
+    with pytest.raises(GpumetaError, match="site_strength"):
+        _build(inputs, out="bad", site_strength="yes")
+
+
+def test_site_strength_scores_consensus_sites_and_nagnag():
+    from gpumeta.builder.fasta import encode
+    from gpumeta.builder.site_strength import reach, site_strength_columns
+
+    flank = reach()[0] + 1
+    exon, intron = "GCATCGGACTCAG", "GTAAGTATTGCACTATTGCAC"
+    acceptor_side = "TTTCTCTCCTTTCCTTCTTTCCAGCAGGTTACG"  # ...TTCCTTCTTTCCAG|CAG|GTT: NAGNAG, two acceptors 3 nt apart
+    seq = "A" * flank + exon + intron + acceptor_side + "C" * flank
+    codes = encode(seq)
+    donor = len(exon) - 1  # last exon base
+    first_acceptor = len(exon) + len(intron) + acceptor_side.index("CCAGCAG") + 4  # the base after the first AG
+    idx = np.array([donor, donor + 1, first_acceptor, first_acceptor + 3, first_acceptor + 1])
+    cols = site_strength_columns(codes, idx, flank, np)
+    assert cols["donor_pwm"][0] > 8 and cols["donor_pwm"][0] > cols["donor_pwm"][1] + 10
+    assert cols["donor_pwm_margin"][0] > 5 and cols["donor_pwm_rival_offset"][1] == -1
+    assert cols["acceptor_pwm"][2] > 5 and cols["acceptor_pwm"][3] > 5  # both NAGNAG acceptors are strong
+    assert cols["acceptor_pwm_rival_offset"][2] == 3 and cols["acceptor_pwm_rival_offset"][3] == -3
+    assert cols["acceptor_ag_down3"][2] == 1 and cols["acceptor_ag_up3"][3] == 1
+    assert cols["acceptor_ag_distance"][3] == 3 and cols["acceptor_ag_distance"][2] > 20  # no AG in the tract
+    assert cols["acceptor_ppt"][2] > 0.8 and cols["acceptor_pwm"][4] < 0
+    assert all(v.dtype == np.float32 for v in cols.values())
+
+
 def test_all_positions_keeps_every_nucleotide(inputs):
     result = _build(inputs, all_positions=True, batch_size=2, chunk_rows=300)
     rows = _rows(result)
@@ -284,9 +373,9 @@ def test_cli_build_summarize_and_error_exit(inputs, capsys):
 @pytest.mark.gpu
 def test_cuda_backend_builds_the_same_dataset(inputs):
     # conftest skips this without a visible GPU; with one, a broken stack must fail here, not skip.
-    cpu = _rows(_build(inputs, "on_cpu"))
+    cpu = _rows(_build(inputs, "on_cpu", shape_width=3, site_strength=True))
     gpu = _rows(build_dataset(inputs / "genome.fa", inputs / "genes.gtf", inputs / "on_gpu",
-                              predictions=inputs / "pred", device="cuda"))
+                              predictions=inputs / "pred", device="cuda", shape_width=3, site_strength=True))
     pd.testing.assert_frame_equal(cpu, gpu, check_exact=False, rtol=1e-5, atol=1e-6)
 
 

@@ -1,15 +1,25 @@
-"""scripts/study_recipe.py: the training rows a recipe's `negatives` fraction picks."""
+"""scripts/study_recipe.py: the training rows a recipe's `negatives` fraction picks, the decision rules
+(local maximum, threshold rules) and the error anatomy."""
 
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from study_recipe import training_rows
+from study_recipe import (
+    anatomy,
+    errors_threshold,
+    local_max,
+    nms_calls,
+    oracle_errors,
+    plateau_threshold,
+    training_rows,
+)
 
 
 def _dataset(root: Path, genes: list[str], positions: list[int], stratum: str) -> Path:
@@ -38,3 +48,71 @@ def test_training_rows_add_a_fraction_of_the_left_out_nucleotides(tmp_path):
     added = rows[rows["sampling_stratum"] == "all"]
     assert (added["position"] % 10 != 0).all()
     assert 0.25 * 1800 < len(added) < 0.35 * 1800
+
+
+def test_local_max_matches_a_loop_within_each_gene_in_any_row_order():
+    rng = np.random.default_rng(3)
+    genes = np.repeat(["a", "b"], 60)
+    pos = np.r_[np.arange(60), np.arange(60)]
+    score = rng.random(120).round(1)  # many ties: the most upstream of a tie wins
+    order = rng.permutation(120)
+    pred = pd.DataFrame({"gene_id": genes[order], "position": pos[order], "s": score[order]})
+    got = local_max(pred, "s", 3)
+    for j, (g, p, s) in enumerate(zip(pred["gene_id"], pred["position"], pred["s"])):
+        same = (genes == g) & (np.abs(pos - p) <= 3) & (pos != p)
+        up, down = score[same & (pos < p)], score[same & (pos > p)]
+        assert got[j] == (all(s > v for v in up) and all(s >= v for v in down)), (g, p)
+
+
+def _pred(y, base_d, meta_d, **extra):
+    n = len(y)
+    frame = pd.DataFrame({"gene_id": "g", "position": np.arange(n), "y": y, "fold": 1,
+                          "base_donor": base_d, "meta_donor": meta_d, "base_acceptor": 0.0, "meta_acceptor": 0.0,
+                          "canonical_donor": True, "canonical_acceptor": True, **extra})
+    for who in ("base", "meta"):
+        for t in ("donor", "acceptor"):
+            frame[f"{who}_threshold_{t}"] = 0.5
+            frame[f"{who}_call_{t}"] = frame[f"{who}_{t}"] >= 0.5
+    return frame
+
+
+def test_nms_keeps_only_the_peak_of_a_shoulder_for_base_and_meta_alike():
+    y = np.zeros(20, dtype=np.int64)
+    y[10] = 1
+    base = np.zeros(20)
+    base[[9, 10, 11]] = [0.6, 0.9, 0.7]  # a peak and its two shoulders, all above 0.5
+    meta = np.zeros(20)
+    meta[[10, 16]] = [0.8, 0.7]  # a site and a lone call 6 nt away
+    pred = _pred(y, base, meta)
+    out = nms_calls(pred, 5)
+    assert out["base_call_donor"].tolist() == [i == 10 for i in range(20)]
+    assert out["meta_call_donor"].tolist() == [i in (10, 16) for i in range(20)]
+    assert out["meta_call_donor"].sum() == 2 and nms_calls(pred, 6)["meta_call_donor"].sum() == 1
+
+
+def test_threshold_rules_and_the_oracle():
+    y = np.array([1, 1, 0, 1, 0, 0, 0, 0], dtype=bool)
+    s = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.2, 0.1, 0.0])
+    assert errors_threshold(y, s) == 0.8  # 1 error at 0.8 and at 0.6: the higher cut
+    assert plateau_threshold(y, s, slack=0.0) == 0.7  # median of the cuts within 1 error of the fewest (0.8, 0.7, 0.6)
+    pred = _pred(y.astype(np.int64), s, s)
+    assert oracle_errors(pred) == {"oracle_base": 1, "oracle_meta": 1}
+
+
+def test_anatomy_categorises_and_pairs_the_errors():
+    y = np.zeros(30, dtype=np.int64)
+    y[[5, 20]] = 1
+    base = np.zeros(30)
+    base[[5, 8, 28]] = [0.9, 0.8, 0.7]  # site 5 found, a call 3 nt from it (shifted FP), an isolated FP
+    base[20] = 0.05  # a site with a weak base score (FN)
+    meta = np.zeros(30)
+    meta[[5, 20]] = [0.9, 0.6]  # meta keeps 5, fixes both FPs and the FN
+    meta[12] = 0.7  # and adds an isolated FP
+    errors, table = anatomy(_pred(y, base, meta))
+    by = {(r.model, r.position): (r.category, r.status) for r in errors.itertuples()}
+    assert by[("base", 8)] == ("FP shifted 1-5 nt from a site of its type", "fixed")
+    assert by[("base", 28)] == ("FP isolated", "fixed")
+    assert by[("base", 20)] == ("FN, base score < 0.1", "fixed")
+    assert by[("meta", 12)] == ("FP isolated", "introduced")
+    assert errors.loc[errors["position"] == 8, "site_offset"].item() == -3
+    assert table["base"].sum() == 3 and table["meta"].sum() == 1 and table["fixed"].sum() == 3

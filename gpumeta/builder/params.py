@@ -28,6 +28,7 @@ class BuildParams:
     batch_rows: int | None = None   # instead of batch_size: batches of at most this many gene-body nt (plan_batches)
     context_width: int = 2          # donor/acceptor_context_* offsets +-1..width
     shape_width: int = 0            # donor/acceptor_shape_* over neighbours within +-shape_width (0: none)
+    site_strength: bool = False     # splice-site sequence strength columns (site_strength.py)
     kmer_sizes: tuple[int, ...] = (3,)
     kmer_window: int = 20           # k-mers counted within +-kmer_window nt of the row
     seq_window: int = 10            # one-hot bases at offsets +-seq_window
@@ -68,6 +69,7 @@ class BuildParams:
             (self.subset_policy in SUBSET_POLICIES, "subset_policy", f"one of {', '.join(SUBSET_POLICIES)}"),
             (2 <= self.context_width <= 1000, "context_width", "in 2..1000 (the derived features need +-2)"),
             (0 <= self.shape_width <= 1000, "shape_width", "in 0..1000 (0 leaves the score-shape features out)"),
+            (isinstance(self.site_strength, bool), "site_strength", "true or false"),
             (all(1 <= k <= 6 for k in self.kmer_sizes), "kmer_sizes", "each in 1..6"),
             (self.kmer_window <= 10_000 and all(2 * self.kmer_window + 1 >= k for k in self.kmer_sizes),
              "kmer_window", "in (k - 1) / 2..10000 for every k (counts are int16)"),
@@ -88,7 +90,9 @@ class BuildParams:
     @property
     def flank(self) -> int:
         """Sequence needed beyond the gene body for windows centred on its end bases."""
-        return max(self.kmer_window, self.seq_window) + 1
+        from .site_strength import reach
+
+        return max(self.kmer_window, self.seq_window, *(reach() if self.site_strength else ())) + 1
 
     def plan_batches(self, genes: list, lengths: list[int]) -> list[list]:
         """Genes (in order) grouped into batch files: `batch_size` genes each, or with `batch_rows` as many
@@ -112,5 +116,7 @@ class BuildParams:
         for name in RUN_ONLY:
             out.pop(name)
         out["kmer_sizes"] = list(self.kmer_sizes)
+        if not self.site_strength:  # off: the card and resume state of builds made before the option
+            out.pop("site_strength")
         out["genes"] = list(self.genes) if self.genes is not None else None
         return out

@@ -34,6 +34,7 @@ from .labelling import PRED_TYPES, label_stream, row_labels
 from .params import BuildParams
 from .sampling import STRATA, sample, strata
 from .sequence import sequence_columns
+from .site_strength import SITE_STRENGTH_COLUMNS, site_strength_columns
 
 _STRING_COLUMNS = ("gene_id", "transcript_id", "chrom", "strand")
 _INT_COLUMNS = ("position", "absolute_position", "gene_start", "gene_end", "tx_start", "tx_end")
@@ -51,6 +52,7 @@ def feature_columns(params: BuildParams) -> list[tuple[str, pa.DataType]]:
     derived = list(derived_features(*(np.zeros(1, np.float32) for _ in range(3)),
                                     {t: {o: np.zeros(1, np.float32) for o in OFFSETS} for t in SITE_TYPES}, np))
     floats = ["donor_score", "acceptor_score", "neither_score"] + context + derived + shape_names(params.shape_width)
+    floats += list(SITE_STRENGTH_COLUMNS) if params.site_strength else []
     kmers = [n for k in params.kmer_sizes for n in kmer_names(k)]
     return ([(c, pa.float32()) for c in floats] + [(c, pa.int16()) for c in kmers]
             + [(c, pa.int8()) for c in positional_nucleotide_names(params.seq_window)]
@@ -142,6 +144,8 @@ def features_at(tracks, padded: dict, sequence, flank: int, idx, length: int, st
             context[t][offset_label(o)] = cols[f"{t}_context_{offset_label(o)}"] = padded[t][idx + pad + o]
     cols.update(derived_features(cols["donor_score"], cols["acceptor_score"], cols["neither_score"], context, xp))
     cols.update(shape_columns(padded, idx, pad, params.shape_width, xp))
+    if params.site_strength:
+        cols.update(site_strength_columns(sequence, idx, flank, xp))
     cols.update(sequence_columns(sequence, idx, flank, params.kmer_sizes, params.kmer_window,
                                  params.seq_window, xp, kmer_cache))
     n_rows = int(idx.shape[0])
