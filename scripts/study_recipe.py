@@ -47,6 +47,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gpumeta.atomic import atomic_path, write_text
+from gpumeta.builder.partners import PARTNER_COLUMNS
 from gpumeta.builder.site_strength import SITE_STRENGTH_COLUMNS
 from gpumeta.dataset import load_dataset
 from gpumeta.evaluate.metrics import average_precision, gene_codes, top_k_per_gene
@@ -58,7 +59,8 @@ from gpumeta.schema import LABELS
 from gpumeta.train.splits import GeneSplitter
 
 #: The widest build every recipe is cut from.
-WIDE = {"context_width": 5, "shape_width": 5, "seq_window": 20, "kmer_sizes": [3], "site_strength": True}
+WIDE = {"context_width": 5, "shape_width": 5, "seq_window": 20, "kmer_sizes": [3], "site_strength": True,
+        "partner_window": 5000}
 
 
 def _offset(label: str) -> int:
@@ -78,6 +80,8 @@ FAMILIES = {
     "gene": lambda c: c in GENE_STRUCTURE_COLUMNS,
     # splice-site sequence strength (build --site-strength)
     "site": lambda c: c in SITE_STRENGTH_COLUMNS,
+    # exon-definition partners (build --partner-window)
+    "partner": lambda c: c in PARTNER_COLUMNS,
     # one site type's own columns (its context, shape, derived and PWM columns; not its base score)
     "own_donor": lambda c: c.startswith("donor_") and c != "donor_score",
     "own_acceptor": lambda c: c.startswith("acceptor_") and c != "acceptor_score",
@@ -92,10 +96,11 @@ class Recipe:
     train: dict = field(default_factory=dict)  # extra train() config overrides
     site: bool = False                 # keep the site-strength columns (build --site-strength)
     per_type: bool = False             # one train() per site type, without the other type's own columns
+    partner: bool = False              # keep the exon-definition partner columns (build --partner-window)
 
     @property
     def dropped(self) -> tuple[str, ...]:
-        return self.drop + (() if self.site else ("site",))
+        return self.drop + (() if self.site else ("site",)) + (() if self.partner else ("partner",))
 
 
 #: Today's defaults first; each other recipe changes one thing, the last ones combine what helped.
@@ -130,6 +135,11 @@ RECIPES = {
                        ("context_wide", "shape", "nt_wide"), per_type=True),
     "per_type_shape5_site": Recipe("shape5_site, one model per site type without the other type's own columns",
                                    ("context_wide", "nt_wide"), site=True, per_type=True),
+    "partner": Recipe("default with exon-definition partners (build --partner-window 5000)",
+                      ("context_wide", "shape", "nt_wide"), partner=True),
+    "shape5_partner": Recipe("default with score shape over +-5 and exon-definition partners",
+                             ("context_wide", "nt_wide"), partner=True),
+    "shape5_nt20_partner": Recipe("shape5_nt20 with exon-definition partners", ("context_wide",), partner=True),
     "compact": Recipe("base scores, context +-2 and derived, score shape +-5, site strength; no nt, k-mers or gene "
                       "features", ("context_wide", "nt", "kmers", "gene"), site=True),
 }

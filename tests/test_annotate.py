@@ -41,7 +41,7 @@ def world(tmp_path_factory):
     train_genes = genes[:N_TRAIN]
     build_dataset(genome.fasta, genome.gtf, work / "ds", predictions=genome.predictions, device="cpu",
                   genes=train_genes, kmer_sizes=[2, 3], context_width=3, shape_width=5, seq_window=6,
-                  site_strength=True)
+                  site_strength=True, partner_window=400)
     data = load_dataset(work / "ds", "cpu")
     features = list(data.feature_names)
     logit = [f for f in features if is_probability_feature(f)]
@@ -78,6 +78,7 @@ def test_the_recipe_survives_save_and_load(world):
     params = recipe_params(model, world["model"])
     assert (params.context_width, params.shape_width, params.kmer_sizes, params.seq_window) == (3, 5, (2, 3), 6)
     assert params.site_strength and "acceptor_pwm_rival" in model.feature_names
+    assert params.partner_window == 400 and "acceptor_exon_donor_max" in model.feature_names
     assert set(model.feature_names) <= set(model.recipe["feature_columns"])
 
 
@@ -94,7 +95,7 @@ def built_all(world):
     genes = [next(g for g in world["genes"] if annotation[g].strand == s) for s in "+-"]
     built = build_dataset(genome.fasta, genome.gtf, work / "ds_all", predictions=genome.predictions, device="cpu",
                           genes=genes, all_positions=True, kmer_sizes=[2, 3], context_width=3, shape_width=5,
-                          seq_window=6, site_strength=True)
+                          seq_window=6, site_strength=True, partner_window=400)
     return genes, pd.concat([pq.read_table(f).to_pandas() for f in built.batch_files])
 
 

@@ -167,6 +167,47 @@ def test_shape_features_match_a_loop_over_neighbours_and_are_opt_in(inputs):
         _build(inputs, out="bad", shape_width=-1)
 
 
+def test_window_max_matches_a_loop():
+    from gpumeta.builder.partners import window_max
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n, lo = int(rng.integers(1, 60)), int(rng.integers(-30, 30))
+        hi = lo + int(rng.integers(0, 40))
+        x = rng.random(n).astype(np.float32)
+        expected = [max([float(x[j]) for j in range(i + lo, i + hi + 1) if 0 <= j < n] + [0.0]) for i in range(n)]
+        np.testing.assert_array_equal(window_max(x, lo, hi, np), np.asarray(expected, np.float32))
+
+
+def test_partner_columns_match_a_loop_in_transcript_order_and_are_opt_in(inputs):
+    from gpumeta.builder.partners import EXON, INTRON_MIN, PARTNER_COLUMNS
+
+    width = 300
+    result = _build(inputs, all_positions=True, partner_window=width, chunk_rows=250)
+    rows = _rows(result)
+    assert json.loads(result.card.read_text())["parameters"]["partner_window"] == width
+    windows = {"acceptor_exon_donor_max": ("donor", EXON[0], EXON[1]),
+               "donor_exon_acceptor_max": ("acceptor", -EXON[1], -EXON[0]),
+               "donor_intron_acceptor_max": ("acceptor", INTRON_MIN, width),
+               "acceptor_intron_donor_max": ("donor", -width, -INTRON_MIN)}
+    assert set(windows) == set(PARTNER_COLUMNS)
+    checked = 0
+    for gene_id, gene in rows.groupby("gene_id"):
+        gene = gene.sort_values("position", ignore_index=True)  # gene-relative, in transcript orientation
+        tracks = {t: gene[f"{t}_score"].to_numpy() for t in ("donor", "acceptor")}
+        for i in sorted({0, 1, len(gene) - 1} | set(range(0, len(gene), 23))):
+            for column, (partner, lo, hi) in windows.items():
+                near = [tracks[partner][j] for j in range(i + lo, i + hi + 1) if 0 <= j < len(gene)]
+                assert gene[column].iloc[i] == pytest.approx(max(near, default=0.0)), (gene_id, i, column)
+                checked += 1
+    assert checked > 100 and (rows["acceptor_exon_donor_max"] > 0.5).any()
+    plain = _build(inputs, out="plain", all_positions=True)
+    assert not set(PARTNER_COLUMNS) & set(_rows(plain).columns)
+    assert "partner_window" not in json.loads(plain.card.read_text())["parameters"]  # cards as before the option
+    with pytest.raises(GpumetaError, match="partner_window"):
+        _build(inputs, out="bad", partner_window=30)
+
+
 def _site_strength_by_loop(seq: str, i: int) -> dict[str, float]:
     """The site-strength values of transcript index i, base by base (`seq` has `flank` bases each side, so
     the row's own base is seq[i + flank] ... handled by the caller passing the shifted index)."""
@@ -373,9 +414,10 @@ def test_cli_build_summarize_and_error_exit(inputs, capsys):
 @pytest.mark.gpu
 def test_cuda_backend_builds_the_same_dataset(inputs):
     # conftest skips this without a visible GPU; with one, a broken stack must fail here, not skip.
-    cpu = _rows(_build(inputs, "on_cpu", shape_width=3, site_strength=True))
+    options = {"shape_width": 3, "site_strength": True, "partner_window": 300}
+    cpu = _rows(_build(inputs, "on_cpu", **options))
     gpu = _rows(build_dataset(inputs / "genome.fa", inputs / "genes.gtf", inputs / "on_gpu",
-                              predictions=inputs / "pred", device="cuda", shape_width=3, site_strength=True))
+                              predictions=inputs / "pred", device="cuda", **options))
     pd.testing.assert_frame_equal(cpu, gpu, check_exact=False, rtol=1e-5, atol=1e-6)
 
 

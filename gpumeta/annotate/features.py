@@ -32,9 +32,9 @@ def region_structure(gene: Gene, params: BuildParams, n_overlaps: int | None) ->
 
 
 def features_at(tracks, codes, idx, length: int, structure: dict, params: BuildParams, backend,
-                kmer_cache: dict) -> dict[str, object]:
+                track_cache: dict) -> dict[str, object]:
     """{column: xp array} of every feature column at transcript indices `idx` of one region: the builder's
     own `features_at` (tracks in transcript order, `codes` with `params.flank` bases each side)."""
     xp = backend.xp
     padded = padded_scores(tracks[0], tracks[1], params.score_pad, xp)
-    return build_features_at(tracks, padded, codes, params.flank, idx, length, structure, params, xp, kmer_cache)
+    return build_features_at(tracks, padded, codes, params.flank, idx, length, structure, params, xp, track_cache)

@@ -100,11 +100,11 @@ def score_batch(model, genes: list[Gene], offsets: np.ndarray, base: np.ndarray,
         with timings.measure("features"):
             codes = backend.asarray(gene_sequence(genome, gene, params.flank))
             structure = region_structure(gene, params, overlaps.get(gene.gene_id))
-            kmer_cache: dict = {}
+            track_cache: dict = {}
         for start in range(0, len(target), params.chunk_rows):
             part = idx[start: start + params.chunk_rows]
             with timings.measure("features"):
-                cols = features_at(tracks, codes, part, gene.length, structure, params, backend, kmer_cache)
+                cols = features_at(tracks, codes, part, gene.length, structure, params, backend, track_cache)
             rows.add(cols, target[start: start + params.chunk_rows])
     return BatchScores(genes, offsets, base, rows.finish(), rescored)
 

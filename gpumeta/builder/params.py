@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..errors import GpumetaError
 from .annotation import SITE_CONVENTIONS
 from .fasta import CHROM_ALIASES
+from .partners import INTRON_MIN
 
 SUBSET_POLICIES: tuple[str, ...] = ("error_total", "random")  # see subset.py
 
@@ -29,6 +30,7 @@ class BuildParams:
     context_width: int = 2          # donor/acceptor_context_* offsets +-1..width
     shape_width: int = 0            # donor/acceptor_shape_* over neighbours within +-shape_width (0: none)
     site_strength: bool = False     # splice-site sequence strength columns (site_strength.py)
+    partner_window: int = 0         # exon-definition partner columns, introns up to this many nt (partners.py; 0: none)
     kmer_sizes: tuple[int, ...] = (3,)
     kmer_window: int = 20           # k-mers counted within +-kmer_window nt of the row
     seq_window: int = 10            # one-hot bases at offsets +-seq_window
@@ -70,6 +72,8 @@ class BuildParams:
             (2 <= self.context_width <= 1000, "context_width", "in 2..1000 (the derived features need +-2)"),
             (0 <= self.shape_width <= 1000, "shape_width", "in 0..1000 (0 leaves the score-shape features out)"),
             (isinstance(self.site_strength, bool), "site_strength", "true or false"),
+            (self.partner_window == 0 or INTRON_MIN < self.partner_window <= 100_000, "partner_window",
+             f"0 (no partner columns) or in {INTRON_MIN + 1}..100000"),
             (all(1 <= k <= 6 for k in self.kmer_sizes), "kmer_sizes", "each in 1..6"),
             (self.kmer_window <= 10_000 and all(2 * self.kmer_window + 1 >= k for k in self.kmer_sizes),
              "kmer_window", "in (k - 1) / 2..10000 for every k (counts are int16)"),
@@ -116,7 +120,8 @@ class BuildParams:
         for name in RUN_ONLY:
             out.pop(name)
         out["kmer_sizes"] = list(self.kmer_sizes)
-        if not self.site_strength:  # off: the card and resume state of builds made before the option
-            out.pop("site_strength")
+        for option in ("site_strength", "partner_window"):
+            if not out[option]:  # off: the card and resume state of builds made before the option
+                out.pop(option)
         out["genes"] = list(self.genes) if self.genes is not None else None
         return out

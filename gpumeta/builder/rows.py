@@ -32,6 +32,7 @@ from ..schema import LABELS
 from .annotation import Gene, GeneSites
 from .labelling import PRED_TYPES, label_stream, row_labels
 from .params import BuildParams
+from .partners import PARTNER_COLUMNS, partner_columns
 from .sampling import STRATA, sample, strata
 from .sequence import sequence_columns
 from .site_strength import SITE_STRENGTH_COLUMNS, site_strength_columns
@@ -53,6 +54,7 @@ def feature_columns(params: BuildParams) -> list[tuple[str, pa.DataType]]:
                                     {t: {o: np.zeros(1, np.float32) for o in OFFSETS} for t in SITE_TYPES}, np))
     floats = ["donor_score", "acceptor_score", "neither_score"] + context + derived + shape_names(params.shape_width)
     floats += list(SITE_STRENGTH_COLUMNS) if params.site_strength else []
+    floats += list(PARTNER_COLUMNS) if params.partner_window else []
     kmers = [n for k in params.kmer_sizes for n in kmer_names(k)]
     return ([(c, pa.float32()) for c in floats] + [(c, pa.int16()) for c in kmers]
             + [(c, pa.int8()) for c in positional_nucleotide_names(params.seq_window)]
@@ -110,11 +112,11 @@ def gene_rows(gene: Gene, sites: GeneSites, tracks, codes: np.ndarray, flank: in
 
     padded = padded_scores(d, a, params.score_pad, xp)
     sequence = backend.asarray(codes)
-    kmer_cache: dict = {}
+    track_cache: dict = {}
     site_tx = {t: dict(zip(site_idx[t].tolist(), _ordered_tx(gene, sites, t))) for t in SITE_TYPES}
     for lo in range(0, int(kept.shape[0]), params.chunk_rows):
         idx = kept[lo: lo + params.chunk_rows]
-        cols = features_at((d, a, n), padded, sequence, flank, idx, length, structure, params, xp, kmer_cache)
+        cols = features_at((d, a, n), padded, sequence, flank, idx, length, structure, params, xp, track_cache)
         cols["inclusion_prob"] = inclusion[lo: lo + params.chunk_rows]
         yield _block(gene, structure, backend.to_host(idx), backend.to_host(splice[idx]),
                      backend.to_host(pred[idx]), backend.to_host(stratum[idx]), site_tx, cols, backend, summary)
@@ -128,12 +130,13 @@ def padded_scores(d, a, pad: int, xp) -> dict[str, object]:
 
 
 def features_at(tracks, padded: dict, sequence, flank: int, idx, length: int, structure: dict,
-                params: BuildParams, xp, kmer_cache: dict) -> dict[str, object]:
+                params: BuildParams, xp, track_cache: dict) -> dict[str, object]:
     """{column: xp array} of every feature column at transcript indices `idx` of one gene or region: the one
     definition that `gpumeta build` and `gpumeta annotate` both use, so inference rebuilds training's features.
 
     `tracks` are the (donor, acceptor, neither) xp arrays in transcript order, `padded` their
-    `padded_scores`; `sequence` holds `flank` bases each side; `kmer_cache` keeps k-mer tracks between calls.
+    `padded_scores`; `sequence` holds `flank` bases each side; `track_cache` keeps whole-gene tracks (k-mer
+    counts, partner maxima) between calls.
     """
     d, a, n = tracks
     pad = params.score_pad
@@ -146,8 +149,9 @@ def features_at(tracks, padded: dict, sequence, flank: int, idx, length: int, st
     cols.update(shape_columns(padded, idx, pad, params.shape_width, xp))
     if params.site_strength:
         cols.update(site_strength_columns(sequence, idx, flank, xp))
+    cols.update(partner_columns(d, a, idx, params.partner_window, xp, track_cache))
     cols.update(sequence_columns(sequence, idx, flank, params.kmer_sizes, params.kmer_window,
-                                 params.seq_window, xp, kmer_cache))
+                                 params.seq_window, xp, track_cache))
     n_rows = int(idx.shape[0])
     for name in GENE_STRUCTURE_COLUMNS:
         if name in structure:

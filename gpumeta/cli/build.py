@@ -83,6 +83,10 @@ def build(
         "--site-strength", help="Splice-site sequence strength columns (label-free): fixed human-consensus PWM "
                                 "scores of the donor 9-mer and acceptor 23-mer, the best rival within +-5 nt, "
                                 "NAGNAG AGs, nearest upstream AG, polypyrimidine share.")] = False,
+    partner_window: Annotated[int, typer.Option(
+        help="Exon-definition columns (label-free, from the base scores): each position's strongest partner "
+             "site, the donor 20-500 nt downstream that would close an acceptor's exon (and the mirror for a "
+             "donor), and the site 60..W nt away across the intron; 0 leaves them out.")] = 0,
     kmer_sizes: Annotated[str, typer.Option(help="k-mer sizes, comma-separated (e.g. 3 or 2,3).")] = "3",
     kmer_window: Annotated[int, typer.Option(help="Count k-mers within +-this many nt of the row.")] = 20,
     seq_window: Annotated[int, typer.Option(help="One-hot bases at offsets +-this many nt.")] = 10,
@@ -122,7 +126,7 @@ def build(
             genes=gene_ids, n_genes=n_genes, subset_policy=subset_policy, threshold=threshold, window=window,
             hard_prob=hard_prob, tn_window=tn_window, easy_ratio=easy_ratio, seed=seed,
             all_positions=all_positions, batch_size=batch_size, batch_rows=batch_rows, context_width=context_width,
-            shape_width=shape_width, site_strength=site_strength,
+            shape_width=shape_width, site_strength=site_strength, partner_window=partner_window,
             kmer_sizes=_int_list(kmer_sizes, "--kmer-sizes"), kmer_window=kmer_window, seq_window=seq_window,
             site_convention=site_convention, chrom_alias=chrom_alias)
     resumed = f", {result.resumed_batches} batch(es) resumed" if result.resumed_batches else ""
