@@ -78,8 +78,8 @@ class TrackStream:
 
     def feed(self, table: pa.Table, next_region: tuple[str, int] | None) -> None:
         """Write a batch: `table` holds COLUMNS (chrom and strand dictionary-coded or text)."""
-        chrom_values, chrom_codes = _codes(table.column("chrom"))
-        strand_values, strand_codes = _codes(table.column("strand"))
+        chrom_values, chrom_codes = dictionary_parts(table.column("chrom"))
+        strand_values, strand_codes = dictionary_parts(table.column("strand"))
         position = table.column("position").to_numpy()
         signals = {signal: table.column(signal).to_numpy() for signal in SIGNALS}
         # Chromosome by chromosome in header order, a stretch carried from the last batch included.
@@ -110,9 +110,10 @@ class TrackStream:
                 self.writers[strand, signal].add(chrom, position, values[signal])
 
 
-def _codes(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
-    """(distinct values, each row's index into them) of a text column, dictionary-coded or not."""
-    array = column.combine_chunks()
+def dictionary_parts(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
+    """(distinct values, each row's index into them) of a text column, dictionary-coded or not: decoded
+    through the dictionary, not a Python string per row."""
+    array = column.combine_chunks()  # one dictionary for every chunk
     if not pa.types.is_dictionary(array.type):
         array = array.dictionary_encode()
     return array.dictionary.to_pylist(), array.indices.to_numpy(zero_copy_only=False)

@@ -50,7 +50,7 @@ from .features import NEED_ANNOTATION
 from .recipe import recipe_params
 from .scoring import BatchScores, annotated_types, base_scores, score_batch
 from .tracks import COLUMNS as TRACK_COLUMNS
-from .tracks import TrackStream
+from .tracks import TrackStream, dictionary_parts
 
 STATE_FILE = "annotate_state.json"
 CARD_FILE = "annotate_card.json"
@@ -233,12 +233,6 @@ class _Writes:
                 self._report(len(self.pending))
         finally:
             self.executor.shutdown(wait=True)  # an interrupted run still finishes the batch being written
-
-
-def _dictionary_parts(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
-    """(values, each row's index into them) of a dictionary-encoded text column."""
-    array = column.combine_chunks()  # one dictionary for every chunk
-    return array.dictionary.to_pylist(), array.indices.to_numpy()
 
 
 def _score_batch(batch: list[Gene], model, genome, source, params, floor, overlaps, backend,
@@ -439,9 +433,9 @@ def _evaluate(out_dir: Path, files: list[Path], model, summary: pd.DataFrame, tr
         return np.stack([table.column(f"{prefix}_{c}").to_numpy() for c in LABELS], axis=1)
 
     # Both text columns were written as dictionaries: decode through them, not a Python string per row.
-    labels, label_index = _dictionary_parts(table.column("annotated_type"))
+    labels, label_index = dictionary_parts(table.column("annotated_type"))
     y = np.array([LABELS.index(v) for v in labels], dtype=np.int64)[label_index]
-    genes, gene_index = _dictionary_parts(table.column("gene_id"))
+    genes, gene_index = dictionary_parts(table.column("gene_id"))
     gene_ids = pd.Categorical.from_codes(gene_index, categories=genes)
     result, per_gene = evaluate_predictions(y, proba("base"), proba("meta"), gene_ids, model.base_thresholds,
                                             model.thresholds)

@@ -294,16 +294,16 @@ def evaluate_predictions(
     summary: dict[str, Any] = {"n_rows": len(y), "n_genes": int(n_genes), "weighted": w is not None,
                                "macro_f1": {}, "per_class": {c: {} for c in LABELS}, "site_types": {},
                                "top_k": {}}
-    called = {}
+    argmax_calls = {}
     for model, proba in probas.items():
-        macro, per_class, called[model] = _class_scores(y, proba, w)
+        macro, per_class, argmax_calls[model] = _class_scores(y, proba, w)
         summary["macro_f1"][model] = macro
         for c in LABELS:
             summary["per_class"][c][model] = per_class[c]
 
     per_gene = pd.DataFrame({"gene_id": genes, "n_rows": np.bincount(codes, minlength=n_genes)})
     for model in MODELS:  # 3-class argmax hits: the accuracy the original reports
-        per_gene[f"{model}_correct"] = _per_gene_total(called[model] == y, codes, n_genes, None)
+        per_gene[f"{model}_correct"] = _per_gene_total(argmax_calls[model] == y, codes, n_genes, None)
     for t in SITE_TYPES:
         code = LABEL_CODES[t]
         y_bin = y == code
