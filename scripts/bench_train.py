@@ -8,21 +8,20 @@ Steps, each measured in this one run:
 1. A synthetic dataset (`synth_dataset`, ~400 rows per gene; `--window 2` gives ~150 features) unless
    DIR/dataset exists.
 2. `gpumeta train` in a fresh subprocess (production mode, default config or `--config FILE`): wall and CPU
-   time with the load average beside them (the machine may be shared), each phase, held-out macro F1, time
-   inside xgboost (QuantileDMatrix construction, boosting, prediction and SHAP calls), peak RSS.
+   time (its figure workers' included) with the load average beside them (the machine may be shared), each
+   phase, held-out macro F1, time inside xgboost (QuantileDMatrix construction, boosting, prediction and
+   SHAP calls), peak RSS.
 3. Plain xgboost on the same matrix in another fresh subprocess: the same boosters (folds + final, three
    classes) with the same parameters and the same number of rounds gpumeta ran, from a NumPy matrix, under
    the same OpenMP wait policy (gpumeta's passive default unless OMP_WAIT_POLICY is set).
 Prints the ratios (gpumeta / plain xgboost; xgboost share of gpumeta's wall; peak RSS / float32 matrix).
 Run it twice with --device cpu and --device cuda on a GPU node for the GPU/CPU ratio.
 
-Measured (issue 10, `--genes 300 --window 2`: 123 k rows, 142 features; quiet 2-core machine, load 0.9-1.3):
-defaults (learning_rate 0.25, patience 12), SHAP in: 36.7 s wall / 52.6 CPU-s (learner 18.8, evaluation
-16.5), 793 trees, held-out macro F1 0.8715 -> 0.9590; plain xgboost, same boosters and rounds: 16.3 s /
-25.3 CPU-s. `--skip-shap`: 25.9 s / 37.8 CPU-s (learner 17.9, evaluation 5.8), fitting / plain 1.06x.
-Against the original trainer's 445 s / 621 s: 12.1x wall with SHAP, 17.2x without; the learner alone, at
-plain xgboost's speed, is 18 of the 22 s that 20x allows. (The old booster, learning_rate 0.1 / patience 30,
-reachable by --config, made 2,341 trees at F1 0.9591.)
+Measured (issue 10, `--genes 300 --window 2`: 123 k rows, 142 features; quiet 2-core machine, session 6):
+defaults (learning_rate 0.3, patience 8, one figure worker), SHAP in: 18.4-18.8 s wall / 30.0-30.6 CPU-s
+(learner 11.0-11.6, evaluation 5.1-5.2), 607 trees, held-out macro F1 0.8715 -> 0.9595; plain xgboost, same
+boosters and rounds: 9.4-9.7 s / 14.8-15.0 CPU-s. `figure_workers: 0`: 20.5 s (evaluation 8.0).
+`--skip-shap`: 16.6 s. The README's benchmark table compares these with the original trainer's 445 s.
 """
 
 from __future__ import annotations
@@ -39,7 +38,8 @@ import json, os, resource, sys, time
 import gpumeta.evaluate.heldout, gpumeta.evaluate.plots, matplotlib.pyplot, xgboost
 from gpumeta.train import train
 baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+# The figure workers' CPU time too (gpumeta.evaluate.drawing: they have exited when train returns).
+cpu = lambda: sum(sum(resource.getrusage(who)[:2]) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 c = cpu()
 load = os.getloadavg()[0]
 t = time.perf_counter()

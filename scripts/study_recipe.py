@@ -654,7 +654,9 @@ def main() -> None:
                         help="write every FP and FN of base and meta (rule 'every'), categorised: "
                              "OUT/<genome>_errors_<recipe>.csv and OUT/<genome>_anatomy.md")
     parser.add_argument("--nthread", type=int, default=2, help="CPU cores the study may use")
-    parser.add_argument("--learning-rate", type=float, default=0.1, help="booster learning rate (train's default)")
+    parser.add_argument("--learning-rate", type=float, default=0.25, help="booster learning rate (train's default)")
+    parser.add_argument("--early-stopping-rounds", type=int, default=None,
+                        help="booster patience in rounds (default: train's)")
     parser.add_argument("--max-bin", type=int, default=256, help="booster histogram bins (train's default)")
     parser.add_argument("--n-estimators", type=int, default=1000,
                         help="booster rounds at most (train's default); small gene sets stop near 50 at 0.1")
@@ -677,6 +679,8 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):  # xgboost and the builder use every core the process may run on
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.nthread])
     booster = {"learning_rate": args.learning_rate, "max_bin": args.max_bin, "n_estimators": args.n_estimators}
+    if args.early_stopping_rounds is not None:
+        booster["early_stopping_rounds"] = args.early_stopping_rounds
     work = args.workdir / "study"
     work.mkdir(parents=True, exist_ok=True)
     builds = wide_builds(*build_inputs(args.genome, args.workdir, args.genes), work)

@@ -104,3 +104,17 @@ def test_shap_scatter_plots_draw_a_stated_sample_of_points(tmp_path, monkeypatch
     plots._pyplot().close("all")
     assert notes["shap_beeswarm_donor"] == notes["shap_dependence_donor"] == "test genes; points: 100 of the 300 rows"
     assert notes["shap_waterfall_donor"] == "test genes"  # one row, not a sample
+
+
+def test_dependence_colour_is_shaps_strongest_interaction():
+    from shap.utils import approximate_interactions
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(1000, 12))
+    X[:, 4] = 0.0  # constant: never chosen
+    X[rng.random(1000) < 0.2, 9] = np.nan
+    for partner in (2, 7, 9):
+        values = rng.normal(size=X.shape) * 0.1
+        values[:, 0] += X[:, 0] * np.nan_to_num(X[:, partner], nan=3.0)
+        chosen = plots.strongest_interaction(values, X, 0)
+        assert chosen == partner == approximate_interactions(0, values, X)[0]

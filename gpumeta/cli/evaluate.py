@@ -39,6 +39,7 @@ def evaluate(
     from ..backend import get_backend
     from ..dataset import load_dataset
     from ..evaluate import evaluate_heldout, write_report_html
+    from ..evaluate.drawing import drawing
     from ..evaluate.heldout import read_gene_list
     from ..model import load_model
 
@@ -48,8 +49,10 @@ def evaluate(
     rows = load_dataset(dataset, device=backend, features=meta_model.feature_names)
     full = (load_dataset(eval_dataset, device=backend, features=meta_model.feature_names)
             if eval_dataset is not None else None)
-    summary = evaluate_heldout(meta_model, rows, out_dir, genes=genes, full_dataset=full, shap_genes=shap_genes,
-                               skip_shap=skip_shap, minimal=minimal, seed=seed, max_shap_rows=shap_max_rows)
+    with drawing():
+        summary = evaluate_heldout(meta_model, rows, out_dir, genes=genes, full_dataset=full,
+                                   shap_genes=shap_genes, skip_shap=skip_shap, minimal=minimal, seed=seed,
+                                   max_shap_rows=shap_max_rows)
     report = write_report_html(out_dir)
     for sentence in summary["warnings"]:  # said even with --quiet: they qualify every figure written
         typer.echo(f"warning: {sentence}", err=True)

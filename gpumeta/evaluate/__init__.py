@@ -1,6 +1,7 @@
 """Evaluation and explanation: base vs meta metrics, SHAP, figures, and the run's summary and report.
 
-Modules: `metrics` (pure NumPy/pandas figures), `plots` (matplotlib figures), `explain` (SHAP and gain),
+Modules: `metrics` (pure NumPy/pandas figures), `plots` (matplotlib figures), `drawing` (figures drawn by
+worker processes while the caller computes), `explain` (SHAP and gain),
 `heldout` (one held-out evaluation written to a directory), `report` (training_summary.txt and
 report.html rendered from a run directory's files).
 """

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..atomic import write_csv
 from ..schema import LABELS
-from . import plots
+from . import drawing, plots
 
 #: Row cap of the SHAP sample: exact TreeSHAP costs O(rows × trees × leaves × depth²) (scripts/bench_shap.py).
 #: Mean |SHAP| per feature settles long before 20,000 rows: on the issue-10 benchmark model (300 synthetic
@@ -94,6 +94,7 @@ def explain_model(model, dataset, out_dir: str | Path, plots_dir: str | Path | N
     out_dir = Path(out_dir)
     info: dict[str, Any] = {"shap": None}
     shap_table = None
+    drawn = []
     if not skip_shap:
         sample = compute_shap(model, dataset, shap_genes=shap_genes, seed=seed, max_rows=max_rows, genes=genes)
         shap_table = shap_importance(sample.contributions, sample.feature_names)
@@ -103,12 +104,14 @@ def explain_model(model, dataset, out_dir: str | Path, plots_dir: str | Path | N
         if plots_dir is not None:
             shap_note = (f"SHAP on {len(sample.genes)} held-out genes ({sample.X.shape[0]} rows, seed {seed})"
                          + (f"; {note}" if note else ""))
-            for code, label in enumerate(LABELS):
-                plots.plot_shap(sample.contributions[code], sample.X, sample.feature_names, label, plots_dir,
-                                seed=seed, note=shap_note)
+            drawn += [drawing.draw(plots.plot_shap, sample.contributions[code], sample.X, sample.feature_names,
+                                   label, plots_dir, seed=seed, note=shap_note)
+                      for code, label in enumerate(LABELS)]
     table = importance_table(model, shap_table)
     write_csv(out_dir / "feature_importance.csv", table)
     if plots_dir is not None:
-        plots.plot_feature_importance(table, plots_dir, note="gain: over the training rows"
-                                      + ("; mean |SHAP|: on the SHAP gene sample" if shap_table is not None else ""))
+        drawn.append(drawing.draw(plots.plot_feature_importance, table, plots_dir,
+                                  note="gain: over the training rows"
+                                  + ("; mean |SHAP|: on the SHAP gene sample" if shap_table is not None else "")))
+    drawing.wait(drawn)
     return info

@@ -28,7 +28,7 @@ from ..atomic import write_csv, write_json
 from ..errors import GpumetaError, shown
 from ..model import normalise
 from ..schema import LABELS
-from . import plots
+from . import drawing, plots
 from .explain import DEFAULT_MAX_SHAP_ROWS, explain_model
 from .metrics import SITE_TYPES, calibration_stats, evaluate_predictions, learning_curve_gaps, reliability_bins
 from .statistics import heldout_differences
@@ -208,22 +208,26 @@ def evaluate_heldout(
         curves = list(curves) if curves is not None else _saved_curves(out_dir) or model_curves(model.evals_result)
         gaps = learning_curve_gaps(curves)
         summary["overfitting"] = gaps.to_dict(orient="records")
-        for path in plots.plot_roc_pr(data.y, data.base_proba, head["proba"], plots_dir, note=head_note):
-            figures[path.name] = head["what"]
+        # Queued (drawing.draw): inside a `drawing` block they are drawn while SHAP is computed below.
+        drawn = [(drawing.draw(plots.plot_roc_pr, data.y, data.base_proba, head["proba"], plots_dir,
+                               note=head_note), head["what"])]
         reliability = {label: {"before": reliability_bins(data.y == k, uncalibrated[:, k]),
                                "after": reliability_bins(data.y == k, head["proba"][:, k])}
                        for k, label in enumerate(LABELS)}
-        figures[plots.plot_reliability(reliability, plots_dir, note=head_note).name] = head["what"]
-        figures[plots.plot_gene_f1_scatter(head["per_gene"], plots_dir, note=head_note).name] = (
-            f"{head['what']}, at the tuned thresholds")
-        curve_path = plots.plot_learning_curves(curves, plots_dir)
-        if curve_path is not None:
-            figures[curve_path.name] = ("training and validation genes of each fit ("
-                                        + ", ".join(label for label, _ in curves) + "); no held-out gene")
+        drawn.append((drawing.draw(plots.plot_reliability, reliability, plots_dir, note=head_note), head["what"]))
+        drawn.append((drawing.draw(plots.plot_gene_f1_scatter, head["per_gene"], plots_dir, note=head_note),
+                      f"{head['what']}, at the tuned thresholds"))
+        drawn.append((drawing.draw(plots.plot_learning_curves, curves, plots_dir),
+                      "training and validation genes of each fit (" + ", ".join(label for label, _ in curves)
+                      + "); no held-out gene"))
         # SHAP on the sampled rows: they hold the errors, and every nucleotide would cost 100× more.
         explained = explain_model(model, dataset, out_dir, plots_dir=plots_dir, shap_genes=shap_genes,
                                   seed=seed, skip_shap=skip_shap, max_rows=max_shap_rows, note=note,
                                   genes=test_genes)
+        for paths, what in zip(drawing.wait(future for future, _ in drawn), (what for _, what in drawn)):
+            for path in paths if isinstance(paths, list) else [paths]:
+                if path is not None:  # plot_learning_curves: None when no fit has both curves
+                    figures[path.name] = what
         figures["feature_importance.png"] = "gain: training rows; mean |SHAP|: the SHAP gene sample"
         if explained["shap"] is not None:
             for label in LABELS:

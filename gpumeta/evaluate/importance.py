@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..atomic import write_csv, write_json
 from ..schema import LABELS
-from . import plots
+from . import drawing, plots
 from .metrics import SITE_TYPES, average_precision
 
 DIRECTORY = "feature_importance_analysis"
@@ -185,6 +185,7 @@ def analyse_feature_importance(model, dataset, run_dir: str | Path, fold_gains: 
     summary: dict[str, Any] = {"n_rows": len(keep), "n_genes": len(genes), "seed": seed,
                                "rows": "held-out genes' rows: every site row up to half the sample, then others"}
 
+    drawn = []  # figures queued (drawing.draw) while the next measure is computed
     xgb = {kind: booster_importance(model, kind) for kind in XGBOOST_KINDS}
     if all(v is not None for v in xgb.values()):
         wide = pd.DataFrame({"feature": names})
@@ -194,8 +195,8 @@ def analyse_feature_importance(model, dataset, run_dir: str | Path, fold_gains: 
         wide = wide.sort_values([f"total_gain_{label}" for label in LABELS], ascending=False, ignore_index=True)
         write_csv(out / "xgboost_importance.csv", wide)
         wide["weight_all"] = wide[[f"weight_{label}" for label in LABELS]].sum(axis=1)
-        _bars(wide, "weight_all", "xgboost weight: splits on the feature (all classes)", "splits", out,
-              "xgboost_weight", "training rows of the final model")
+        drawn.append(drawing.draw(_bars, wide, "weight_all", "xgboost weight: splits on the feature (all classes)",
+                                  "splits", out, "xgboost_weight", "training rows of the final model"))
         ranking = wide[[f"total_gain_{label}" for label in LABELS]].sum(axis=1)
         candidates = list(wide.loc[ranking.sort_values(ascending=False).index, "feature"])
     else:
@@ -208,17 +209,18 @@ def analyse_feature_importance(model, dataset, run_dir: str | Path, fold_gains: 
     summary["permutation"] = {"features": len(features), "rows": len(keep), "repeats": PERMUTATION_REPEATS,
                               "reference_ap": permutation.attrs["reference_ap"],
                               "top": permutation.head(5)["feature"].tolist()}
-    _bars(permutation, "ap_drop_mean", "permutation importance on held-out genes",
-          "mean drop in donor/acceptor average precision when shuffled", out, "permutation_importance",
-          f"{len(keep):,} rows of {len(genes)} held-out genes, {PERMUTATION_REPEATS} shuffles each; top "
-          f"{len(features)} features by gain")
+    drawn.append(drawing.draw(_bars, permutation, "ap_drop_mean", "permutation importance on held-out genes",
+                              "mean drop in donor/acceptor average precision when shuffled", out,
+                              "permutation_importance", f"{len(keep):,} rows of {len(genes)} held-out genes, "
+                              f"{PERMUTATION_REPEATS} shuffles each; top {len(features)} features by gain"))
 
     mi = mutual_information(X, y, names, seed=seed)
     write_csv(out / "mutual_information.csv", mi)
     mi_rows = int(min(len(keep), MI_ROWS))
     summary["mutual_information"] = {"rows": mi_rows, "top": mi.head(5)["feature"].tolist()}
-    _bars(mi, "mutual_information", "mutual information with the label", "nats (k-NN estimate)", out,
-          "mutual_information", f"{mi_rows:,} rows of the held-out genes (sites first)")
+    drawn.append(drawing.draw(_bars, mi, "mutual_information", "mutual information with the label",
+                              "nats (k-NN estimate)", out, "mutual_information",
+                              f"{mi_rows:,} rows of the held-out genes (sites first)"))
 
     if fold_gains and len(fold_gains) >= 2:
         stability, per_feature = fold_stability(fold_gains)
@@ -226,6 +228,7 @@ def analyse_feature_importance(model, dataset, run_dir: str | Path, fold_gains: 
         summary["stability"] = stability
     else:
         summary["stability"] = None  # a resumed run whose folds predate the per-fold gains
+    drawing.wait(drawn)
     write_json(out / "importance_summary.json", summary)
     return summary
 

@@ -269,12 +269,48 @@ def _shap_explanation(contributions: np.ndarray, X: np.ndarray, feature_names: S
                             feature_names=list(feature_names))
 
 
+def _binned_abs_correlation(reference: np.ndarray, columns: np.ndarray, rows_per_bin: int) -> np.ndarray:
+    """Per column, the sum over consecutive bins of `rows_per_bin` rows of |Pearson r| with `reference`;
+    a bin where either side is constant (or NaN) adds nothing."""
+    total = np.zeros(columns.shape[1])
+    for start in range(0, len(reference), rows_per_bin):
+        ref = reference[start:start + rows_per_bin]
+        block = columns[start:start + rows_per_bin]
+        ref_c = ref - ref.mean()
+        block_c = block - block.mean(axis=0)
+        varying = (ref.std() > 0) & (block.std(axis=0) > 0)
+        if not varying.any():
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = (ref_c @ np.where(varying, block_c, 0.0)) / np.sqrt((ref_c ** 2).sum() * (block_c ** 2).sum(axis=0))
+        total[varying] += np.abs(r[varying])
+    return total
+
+
+def strongest_interaction(values: np.ndarray, data: np.ndarray, index: int) -> int:
+    """The feature whose value best follows column `index`'s SHAP value among rows of similar `index` value:
+    the colour of a dependence plot.
+
+    shap's own `approximate_interactions` rule (rows sorted by the feature, bins of min(n/10, 50) rows, the
+    sum of |r| over bins, of the value or of its NaN indicator), computed for every feature at once instead
+    of one `np.corrcoef` per feature and bin (~0.25 s per plot at 2,000 rows x 142 features).
+    """
+    order = np.argsort(data[:, index], kind="stable")
+    reference = np.asarray(values[order, index], dtype=np.float64)
+    columns = np.asarray(data[order], dtype=np.float64)
+    rows_per_bin = max(min(len(order) // 10, 50), 1)
+    score = np.maximum(_binned_abs_correlation(reference, columns, rows_per_bin),
+                       _binned_abs_correlation(reference, np.isnan(columns).astype(np.float64), rows_per_bin))
+    score[index] = -1.0
+    return int(np.argmax(score))
+
+
 def plot_shap(contributions: np.ndarray, X: np.ndarray, feature_names: Sequence[str], label: str,
               out_dir: str | Path, top: int = 20, max_points: int = SHAP_MAX_POINTS, seed: int = 0,
               note: str | None = None) -> dict[str, Path]:
     """The `shap` package's figures of one class, from contributions the learners computed (on device
     where they run): a beeswarm of the `top` features, the dependence of the top feature's SHAP value on
-    its value (coloured by the feature shap picks as its strongest interaction), and a waterfall of the
+    its value (coloured by its strongest interaction, `strongest_interaction`), and a waterfall of the
     sample's highest-scoring row for the class (the site the model is surest of).
 
     `contributions` is (n, p+1) for this class, in log-odds, the last column the bias; rows beyond
@@ -300,7 +336,8 @@ def plot_shap(contributions: np.ndarray, X: np.ndarray, feature_names: Sequence[
     figures[f"shap_beeswarm_{label}"] = save_figure(plt.gcf(), out_dir, f"shap_beeswarm_{label}", sampled_note)
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    shap.plots.scatter(explanation[:, top_feature], color=explanation, ax=ax, show=False)
+    partner = strongest_interaction(explanation.values, explanation.data, top_feature)
+    shap.plots.scatter(explanation[:, top_feature], color=explanation[:, partner], ax=ax, show=False)
     ax.set_title(f"SHAP dependence of {label} on its top feature, {feature_names[top_feature]}", fontsize=9)
     figures[f"shap_dependence_{label}"] = save_figure(fig, out_dir, f"shap_dependence_{label}", sampled_note)
 

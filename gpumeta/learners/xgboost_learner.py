@@ -111,7 +111,7 @@ class XGBoostLearner(Learner):
     boosts_from_base = True
     DEFAULTS: ClassVar[dict] = {
         "n_estimators": 1000,  # an upper bound: early stopping on validation genes picks the number
-        "learning_rate": 0.25,  # with a patience of 12: see BoosterParams (0.1 and 30 before)
+        "learning_rate": 0.3,  # with a patience of 8: see BoosterParams (0.25 and 12 before)
         "max_depth": 6,
         "subsample": 0.8,
         "colsample_bytree": 0.8,
@@ -121,7 +121,7 @@ class XGBoostLearner(Learner):
         # a logit near -6 where the hessian is tiny and unbounded leaves oscillate (see BoosterParams).
         "max_delta_step": 3.0,
         "max_bin": 256,
-        "early_stopping_rounds": 12,
+        "early_stopping_rounds": 8,
     }
 
     def max_rounds(self) -> int:

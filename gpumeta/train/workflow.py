@@ -584,6 +584,7 @@ def train(dataset: str | Path, out_dir: str | Path, device: str = "auto",
     `overrides` set config keys (e.g. calibration="isotonic", n_folds=3, strategy="single"). Every input is
     checked before the run directory is touched: a call that fails validation creates nothing.
     """
+    from ..evaluate.drawing import drawing
     from ..evaluate.report import write_report_html, write_training_summary
 
     started = time.perf_counter()
@@ -639,7 +640,9 @@ def train(dataset: str | Path, out_dir: str | Path, device: str = "auto",
     _prepare_run_dir(out_dir, fingerprint, resume, overwrite)
     write_text(out_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
-    with run_log(out_dir / "run.log"), Progress(quiet) as progress, device_errors("training"):
+    # Figure workers start now, so they have imported matplotlib before the first figure (drawing.py).
+    with run_log(out_dir / "run.log"), Progress(quiet) as progress, device_errors("training"), \
+            drawing(0 if cfg.minimal_diagnostics else cfg.figure_workers):
         log.info(f"gpumeta {__version__} train, {mode} mode{' (resumed)' if resume else ''}: {dataset} "
                  f"({n_dataset_genes} genes, {data.n_rows:,} rows, {len(data.feature_names)} features, "
                  f"{'sampled rows' if data.is_sampled else 'every nucleotide'}); device "
