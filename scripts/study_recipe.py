@@ -653,8 +653,13 @@ def main() -> None:
     parser.add_argument("--anatomy", action="store_true",
                         help="write every FP and FN of base and meta (rule 'every'), categorised: "
                              "OUT/<genome>_errors_<recipe>.csv and OUT/<genome>_anatomy.md")
+    parser.add_argument("--boost-from-base", default="",
+                        help="booster.boost_from_base: 'all' (every class starts from the base model's logit) or "
+                             "a comma-separated list of classes, e.g. neither,acceptor")
+    parser.add_argument("--fold-seed", type=int, default=11,
+                        help="seed of the outer gene folds (another seed: runs under WORKDIR/study/seed<S>/)")
     parser.add_argument("--nthread", type=int, default=2, help="CPU cores the study may use")
-    parser.add_argument("--learning-rate", type=float, default=0.25, help="booster learning rate (train's default)")
+    parser.add_argument("--learning-rate", type=float, default=0.3, help="booster learning rate (train's default)")
     parser.add_argument("--early-stopping-rounds", type=int, default=None,
                         help="booster patience in rounds (default: train's)")
     parser.add_argument("--max-bin", type=int, default=256, help="booster histogram bins (train's default)")
@@ -681,16 +686,21 @@ def main() -> None:
     booster = {"learning_rate": args.learning_rate, "max_bin": args.max_bin, "n_estimators": args.n_estimators}
     if args.early_stopping_rounds is not None:
         booster["early_stopping_rounds"] = args.early_stopping_rounds
+    if args.boost_from_base:
+        booster["boost_from_base"] = True if args.boost_from_base == "all" else args.boost_from_base.split(",")
     work = args.workdir / "study"
     work.mkdir(parents=True, exist_ok=True)
     builds = wide_builds(*build_inputs(args.genome, args.workdir, args.genes), work)
-    folds = outer_folds(builds["all"], args.folds, seed=11)
+    folds = outer_folds(builds["all"], args.folds, seed=args.fold_seed)
+    runs = work if args.fold_seed == 11 else work / f"seed{args.fold_seed}"  # folds and fits of these folds
     rows = {}
     for name in names:
         started = time.perf_counter()
-        preds = fold_predictions(RECIPES[name], name, builds, folds, work, booster, args.inner_folds)
+        preds = fold_predictions(RECIPES[name], name, builds, folds, runs, booster, args.inner_folds)
         seconds = time.perf_counter() - started
         tag = f"{name}_{booster_tag(booster)}" + ("" if args.inner_folds == 3 else f"-inner{args.inner_folds}")
+        if args.fold_seed != 11:
+            tag += f"-seed{args.fold_seed}"  # names the saved predictions; the runs are under `runs`
         (work / "predictions").mkdir(exist_ok=True)
         preds["every"].to_parquet(work / "predictions" / f"{tag}.parquet")
         for k in nms:
@@ -702,9 +712,10 @@ def main() -> None:
         if (rules or args.blend) and RECIPES[name].per_type:
             print(f"{name}: --thresholds and --blend read one run's out-of-fold rows; skipped for a per-type recipe")
         elif rules or args.blend:
-            oof = {k: oof_rows(work / "runs" / tag / f"fold_{k}",
+            run_tag = tag.removesuffix(f"-seed{args.fold_seed}")
+            oof = {k: oof_rows(runs / "runs" / run_tag / f"fold_{k}",
                                training_rows(builds, sorted({g for f in folds for g in f} - set(test_genes)),
-                                             RECIPES[name].negatives, work / "folds" / f"fold_{k}", seed=k))
+                                             RECIPES[name].negatives, runs / "folds" / f"fold_{k}", seed=k))
                    for k, test_genes in enumerate(folds, start=1)}
             if args.blend:
                 preds["blend"] = blend(preds["every"], oof)
@@ -722,7 +733,7 @@ def main() -> None:
                   flush=True)
         write_tables(rows, args)  # after each recipe: a stopped study keeps what it finished
         if args.margin_probe:
-            probe = margin_probe(name, builds, folds, work, booster, args.nthread)
+            probe = margin_probe(name, builds, folds, runs, booster, args.nthread)
             path = args.out / f"{args.genome}_margin_probe.csv"
             earlier = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["recipe"])
             probe = pd.concat([earlier[earlier["recipe"] != name], probe.reset_index().assign(recipe=name)])
