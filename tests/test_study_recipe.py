@@ -18,6 +18,7 @@ from study_recipe import (
     nms_calls,
     oracle_errors,
     plateau_threshold,
+    score,
     training_rows,
 )
 
@@ -116,3 +117,19 @@ def test_anatomy_categorises_and_pairs_the_errors():
     assert by[("meta", 12)] == ("FP isolated", "introduced")
     assert errors.loc[errors["position"] == 8, "site_offset"].item() == -3
     assert table["base"].sum() == 3 and table["meta"].sum() == 1 and table["fixed"].sum() == 3
+
+
+def test_fold_seeds_pool_errors_by_gene_and_average_ranking():
+    y = np.array([1, 0, 0, 1, 0, 0])
+    genes = np.array(["a", "a", "a", "b", "b", "b"])
+    good = _pred(y, np.array([0.9, 0.1, 0.6, 0.8, 0.2, 0.1]), np.array([0.9, 0.1, 0.2, 0.8, 0.2, 0.1]),
+                 rescored=False)
+    bad = _pred(y, np.array([0.9, 0.1, 0.6, 0.8, 0.2, 0.1]), np.array([0.4, 0.7, 0.2, 0.8, 0.2, 0.1]),
+                rescored=False)
+    for frame in (good, bad):
+        frame["gene_id"] = genes
+    one, two = score([good]), score([good, bad])
+    assert (one["fp_fn_base"], one["fp_fn_meta"]) == (1, 0)
+    assert (two["fp_fn_base"], two["fp_fn_meta"]) == (2, 2)  # base: gene a's FP twice; meta: a's FN and FP once
+    assert two["genes"] == 2 and two["nucleotides"] == 6  # genes, not (gene, seed) pairs
+    assert two["ap_donor_meta"] == (one["ap_donor_meta"] + score([bad])["ap_donor_meta"]) / 2
