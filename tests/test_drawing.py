@@ -45,3 +45,11 @@ def test_no_workers_draws_everything_here_and_a_negative_count_is_refused():
         assert drawing.wait([drawing.draw(os.getpid)]) == [os.getpid()]
     with pytest.raises(GpumetaError, match="figure workers is -1"), drawing.drawing(-1):
         pass
+
+
+def test_wait_all_returns_once_every_queued_figure_is_drawn():
+    with drawing.drawing(1):
+        futures = [drawing.draw(os.getpid) for _ in range(4)]
+        drawing.wait_all()
+        assert all(future.done() for future in futures)
+    drawing.wait_all()  # outside a block: nothing to wait for

@@ -4,8 +4,8 @@ matplotlib lays out text and rasterises in Python under the GIL: 0.1-0.4 s a fig
 evaluation draws about twenty (issue 10: 6.5 of the 8.9 s of its evaluation phase on a 2-core machine), so
 threads cannot draw two figures at once; processes can. Inside a `drawing(workers)` block `draw(function,
 ...)` queues the call and returns a Future; worker processes take calls off the queue, and `wait` has the
-caller draw queued calls itself until the ones it waits for are done. A function that queues figures
-waits for them before it returns, so a finished step's figures are on disk as before.
+caller draw queued calls itself until the ones it waits for are done; `wait_all` waits for every call queued
+so far (`evaluate_heldout` before it writes its summary, so a summary still means its figures exist).
 
 A worker is a fresh interpreter running `serve`, not a fork or a multiprocessing
 spawn: neither the caller's CUDA context and OpenMP threads nor its ``__main__`` script (which spawn would
@@ -194,6 +194,14 @@ def wait(futures: Iterable[Future]) -> list:
     if pool is not None:
         pool.wait(futures)
     return [future.result() for future in futures]
+
+
+def wait_all() -> None:
+    """Inside a `drawing` block: return once every figure queued so far is drawn (drawing queued ones here
+    meanwhile), raising the first one's error. Outside one, every figure is already drawn."""
+    pool = _pool.get()
+    if pool is not None:
+        wait(list(pool.submitted))
 
 
 def serve() -> None:

@@ -90,11 +90,13 @@ def explain_model(model, dataset, out_dir: str | Path, plots_dir: str | Path | N
                   max_rows: int = DEFAULT_MAX_SHAP_ROWS, note: str | None = None, genes=None) -> dict[str, Any]:
     """Write shap_importance.csv (unless skip_shap) and feature_importance.csv into out_dir, and the
     importance and SHAP figures (beeswarm, dependence, waterfall per class) into plots_dir when given; SHAP
-    on a sample of `genes` (default: the dataset's). Returns what was computed on what."""
+    on a sample of `genes` (default: the dataset's). Returns what was computed on what.
+
+    The figures are queued (`drawing.draw`): inside a `drawing` block they exist once the caller has waited
+    (`drawing.wait_all`) or the block has ended, and the caller computes meanwhile."""
     out_dir = Path(out_dir)
     info: dict[str, Any] = {"shap": None}
     shap_table = None
-    drawn = []
     if not skip_shap:
         sample = compute_shap(model, dataset, shap_genes=shap_genes, seed=seed, max_rows=max_rows, genes=genes)
         shap_table = shap_importance(sample.contributions, sample.feature_names)
@@ -104,14 +106,12 @@ def explain_model(model, dataset, out_dir: str | Path, plots_dir: str | Path | N
         if plots_dir is not None:
             shap_note = (f"SHAP on {len(sample.genes)} held-out genes ({sample.X.shape[0]} rows, seed {seed})"
                          + (f"; {note}" if note else ""))
-            drawn += [drawing.draw(plots.plot_shap, sample.contributions[code], sample.X, sample.feature_names,
-                                   label, plots_dir, seed=seed, note=shap_note)
-                      for code, label in enumerate(LABELS)]
+            for code, label in enumerate(LABELS):
+                drawing.draw(plots.plot_shap, sample.contributions[code], sample.X, sample.feature_names, label,
+                             plots_dir, seed=seed, note=shap_note)
     table = importance_table(model, shap_table)
     write_csv(out_dir / "feature_importance.csv", table)
     if plots_dir is not None:
-        drawn.append(drawing.draw(plots.plot_feature_importance, table, plots_dir,
-                                  note="gain: over the training rows"
-                                  + ("; mean |SHAP|: on the SHAP gene sample" if shap_table is not None else "")))
-    drawing.wait(drawn)
+        drawing.draw(plots.plot_feature_importance, table, plots_dir, note="gain: over the training rows"
+                     + ("; mean |SHAP|: on the SHAP gene sample" if shap_table is not None else ""))
     return info

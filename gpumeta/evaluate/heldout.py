@@ -17,7 +17,7 @@ the same genes is given (`full_dataset`, built with --all-positions), that evalu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,14 +146,17 @@ def evaluate_heldout(
     sample_note: str | None = None,
     max_shap_rows: int = DEFAULT_MAX_SHAP_ROWS,
     curves: Sequence[tuple[str, Mapping[str, Any]]] | None = None,
+    meanwhile: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate `model` on the rows of `genes` (held-out genes; all of `dataset`'s when None).
 
     `minimal` writes only the summary JSON and the per-gene TSV (no figures, calibration or SHAP);
     `skip_shap` leaves out SHAP only. `curves` are the (label, evals_result) learning curves to plot and
     check for overfitting (CV folds and final model); when None, out_dir/learning_curves.json
-    ({label: evals_result}, written by the trainer) when present, else the model's own. Returns the
-    summary written to meta_evaluation_summary.json.
+    ({label: evals_result}, written by the trainer) when present, else the model's own. `meanwhile` is
+    further work (the trainer's feature-importance analysis) run once every figure is queued, so that inside a
+    `drawing` block it is computed while workers draw. Returns the summary written to
+    meta_evaluation_summary.json, last: after every figure.
     """
     out_dir = Path(out_dir)
     test_genes = resolve_test_genes(model, dataset, genes)
@@ -200,6 +203,7 @@ def evaluate_heldout(
     write_csv(out_dir / PER_GENE_FILE, head["per_gene"], sep="\t")
 
     figures: dict[str, str] = {}
+    drawn = []  # (figure, what it is computed on), queued (drawing.draw): drawn while the rest is computed
     if not minimal:
         plots_dir = out_dir / "plots"
         data = head["data"]
@@ -208,9 +212,8 @@ def evaluate_heldout(
         curves = list(curves) if curves is not None else _saved_curves(out_dir) or model_curves(model.evals_result)
         gaps = learning_curve_gaps(curves)
         summary["overfitting"] = gaps.to_dict(orient="records")
-        # Queued (drawing.draw): inside a `drawing` block they are drawn while SHAP is computed below.
-        drawn = [(drawing.draw(plots.plot_roc_pr, data.y, data.base_proba, head["proba"], plots_dir,
-                               note=head_note), head["what"])]
+        drawn.append((drawing.draw(plots.plot_roc_pr, data.y, data.base_proba, head["proba"], plots_dir,
+                                   note=head_note), head["what"]))
         reliability = {label: {"before": reliability_bins(data.y == k, uncalibrated[:, k]),
                                "after": reliability_bins(data.y == k, head["proba"][:, k])}
                        for k, label in enumerate(LABELS)}
@@ -224,18 +227,22 @@ def evaluate_heldout(
         explained = explain_model(model, dataset, out_dir, plots_dir=plots_dir, shap_genes=shap_genes,
                                   seed=seed, skip_shap=skip_shap, max_rows=max_shap_rows, note=note,
                                   genes=test_genes)
-        for paths, what in zip(drawing.wait(future for future, _ in drawn), (what for _, what in drawn)):
-            for path in paths if isinstance(paths, list) else [paths]:
-                if path is not None:  # plot_learning_curves: None when no fit has both curves
-                    figures[path.name] = what
+        summary["shap"] = explained["shap"]
+    if meanwhile is not None:
+        meanwhile()
+    drawing.wait_all()  # explain_model's figures too
+    for paths, what in zip(drawing.wait(future for future, _ in drawn), (what for _, what in drawn)):
+        for path in paths if isinstance(paths, list) else [paths]:
+            if path is not None:  # plot_learning_curves: None when no fit has both curves
+                figures[path.name] = what
+    if not minimal:
         figures["feature_importance.png"] = "gain: training rows; mean |SHAP|: the SHAP gene sample"
-        if explained["shap"] is not None:
+        if summary["shap"] is not None:
             for label in LABELS:
                 for figure in ("beeswarm", "dependence", "waterfall"):
                     figures[f"shap_{figure}_{label}.png"] = (
-                        f"{explained['shap']['n_genes']} held-out genes sampled with seed {seed} "
-                        f"({explained['shap']['n_rows']} {'sampled ' if rows.is_sampled else ''}rows)")
-        summary["shap"] = explained["shap"]
+                        f"{summary['shap']['n_genes']} held-out genes sampled with seed {seed} "
+                        f"({summary['shap']['n_rows']} {'sampled ' if rows.is_sampled else ''}rows)")
     summary["figures"] = figures
     summary["test_genes"] = test_genes
     # Written last: its presence means the evaluation finished.

@@ -496,14 +496,17 @@ class _Trainer:
         target = test_dataset if test_dataset is not None else self.dataset
         self.check_heldout_size(target, test_genes)
         with self.timings.measure("evaluation"), figure_formats(cfg.figure_formats):
-            evaluation = evaluate_heldout(model, target, self.run_dir, genes=test_genes, full_dataset=eval_dataset,
-                                          shap_genes=cfg.shap_genes, skip_shap=cfg.skip_shap,
-                                          minimal=cfg.minimal_diagnostics, seed=cfg.seed, curves=curves,
-                                          max_shap_rows=cfg.max_shap_rows)
-            if not (cfg.skip_feature_importance or cfg.minimal_diagnostics):
+            def importance() -> None:  # computed while the evaluation's figures are drawn
                 analyse_feature_importance(model, target, self.run_dir, self.fold_gains, genes=test_genes,
                                            max_rows=cfg.importance_rows, max_features=cfg.importance_features,
                                            seed=cfg.seed)
+
+            evaluation = evaluate_heldout(model, target, self.run_dir, genes=test_genes, full_dataset=eval_dataset,
+                                          shap_genes=cfg.shap_genes, skip_shap=cfg.skip_shap,
+                                          minimal=cfg.minimal_diagnostics, seed=cfg.seed, curves=curves,
+                                          max_shap_rows=cfg.max_shap_rows,
+                                          meanwhile=None if cfg.skip_feature_importance or cfg.minimal_diagnostics
+                                          else importance)
         headline = evaluation[evaluation["headline"]]
         log.info(f"{self.label}held-out ({evaluation['headline']}, {evaluation['n_test_genes']} genes): macro F1 "
                  f"base {headline['macro_f1']['base']:.4f} -> meta {headline['macro_f1']['meta']:.4f}")
