@@ -7,9 +7,9 @@ threads cannot draw two figures at once; processes can. Inside a `drawing(worker
 caller draw queued calls itself until the ones it waits for are done; `wait_all` waits for every call queued
 so far (`evaluate_heldout` before it writes its summary, so a summary still means its figures exist).
 
-A worker is a fresh interpreter running `serve`, not a fork or a multiprocessing
-spawn: neither the caller's CUDA context and OpenMP threads nor its ``__main__`` script (which spawn would
-re-run in a script without a main guard) reach it, and it works inside daemonic processes (dask workers).
+A worker is a fresh interpreter running `serve`, not a fork or a multiprocessing spawn: neither the caller's
+CUDA context and OpenMP threads nor its ``__main__`` script (which spawn would re-run in a script without a
+main guard) reach it, and it works inside daemonic processes (dask workers).
 It reads (function, args, kwargs, figure formats) pickles on stdin and answers ("ok", result) or ("error",
 exception) on the stdout it had at start; its prints go to stderr. A worker that cannot start or dies
 leaves its calls to the caller: a figure is never lost to the pool. Outside a block, with no workers, and
