@@ -32,7 +32,11 @@ from .errors import GpumetaError, shown
 from .schema import LABELS
 
 FORMAT = "gpumeta-model"
-FORMAT_VERSION = 2
+#: The newest manifest version this gpumeta reads: 3 adds `base_blend`. A model without a blend is written as
+#: version 2 (UNBLENDED_FORMAT_VERSION), which earlier gpumeta reads as it is; a blended one as 3, which
+#: earlier gpumeta refuses rather than predicting without the blend.
+FORMAT_VERSION = 3
+UNBLENDED_FORMAT_VERSION = 2
 SITE_TYPES = ("donor", "acceptor")
 #: Rows per prediction chunk: bounds the memory of the logit transform and of SHAP matrices.
 CHUNK_ROWS = 1 << 16
@@ -99,6 +103,17 @@ def normalise(proba: np.ndarray) -> np.ndarray:
     return proba / np.where(total > 0, total, 1.0)
 
 
+def blend_with_base(proba: np.ndarray, base_proba: np.ndarray, weight: float) -> np.ndarray:
+    """Each class's probability as sigmoid((1 - weight) logit(proba) + weight logit(base)), rows renormalised:
+    the meta-model's scores pulled toward the base model's (train's ``base_blend``). `base_proba` is (n, 3) in
+    LABELS order; only its donor and acceptor columns are read (neither is one minus both, as in
+    `base_margins`), so a dataset's base scores and a matrix's score columns blend alike."""
+    base = base_margins(np.asarray(base_proba, dtype=np.float64), (1, 2), np)
+    meta = np.clip(np.asarray(proba, dtype=np.float64), _LOGIT_EPS, 1 - _LOGIT_EPS)
+    mixed = (1.0 - weight) * (np.log(meta) - np.log1p(-meta)) + weight * base
+    return normalise(1.0 / (1.0 + np.exp(-mixed)))
+
+
 def decide(proba: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
     """Labels from probabilities with per-type thresholds: the site type whose probability clears its
     threshold by the largest ratio, else neither."""
@@ -119,6 +134,9 @@ class _Predictor(abc.ABC):
     thresholds: dict[str, float]
     calibrators: list[dict]
     backend: Backend
+    #: Weight of the base model's logit in every probability (`blend_with_base`; train's ``base_blend``);
+    #: 0: the meta-model's own.
+    base_blend: float
 
     def matrix(self, dataset) -> object:
         """The dataset's matrix in this model's feature order; names what is missing."""
@@ -139,13 +157,36 @@ class _Predictor(abc.ABC):
     def predict_proba_uncalibrated(self, X) -> np.ndarray:
         return normalise(1.0 / (1.0 + np.exp(-self.margins(X))))
 
-    def calibrate_margins(self, margins: np.ndarray) -> np.ndarray:
-        return normalise(np.stack([apply_calibrator(c, margins[:, k]) for k, c in enumerate(self.calibrators)],
-                                  axis=1))
+    def calibrate_margins(self, margins: np.ndarray, base_proba: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated probabilities (n, 3) of rows from their margins; a model with a `base_blend` blends them
+        with the rows' base-model probabilities `base_proba` (n, 3, LABELS order), which it then needs."""
+        proba = normalise(np.stack([apply_calibrator(c, margins[:, k]) for k, c in enumerate(self.calibrators)],
+                                   axis=1))
+        if not self.base_blend:
+            return proba
+        if base_proba is None:
+            raise ValueError("a model blended with the base model needs the rows' base probabilities")
+        return blend_with_base(proba, base_proba, self.base_blend)
+
+    def base_proba(self, X) -> np.ndarray | None:
+        """The base model's probabilities (n, 3) from X's donor_score and acceptor_score columns (host); None
+        for a model without a `base_blend`, which never needs them."""
+        if not self.base_blend:
+            return None
+        missing = [f for f in BASE_MARGIN_FEATURES if f not in self.feature_names]
+        if missing:
+            raise GpumetaError(f"base_blend needs the base-score columns {missing} among the model's features")
+        columns = [self.feature_names.index(f) for f in BASE_MARGIN_FEATURES]
+        scores = np.asarray(self.backend.to_host(X[:, self.backend.asarray(np.asarray(columns))]), np.float64)
+        return np.column_stack([1.0 - scores.sum(axis=1), scores])
+
+    @property
+    def format_version(self) -> int:
+        return FORMAT_VERSION if self.base_blend else UNBLENDED_FORMAT_VERSION
 
     def predict_proba(self, X) -> np.ndarray:
         """Calibrated class probabilities (n, 3) in LABELS order; rows sum to one."""
-        return self.calibrate_margins(self.margins(X))
+        return self.calibrate_margins(self.margins(X), self.base_proba(X))
 
     def predict(self, X) -> np.ndarray:
         """Labels 0/1/2 (neither/donor/acceptor) at the model's tuned per-type thresholds."""
@@ -200,6 +241,7 @@ class MetaModel(_Predictor):
     #: The classes (LABELS order) whose learners start from the base model's logit; the others boosted from
     #: zero. None: every class when `base_margin_features` is given (models saved before the choice), else none.
     base_margin_classes: list[str] | None = None
+    base_blend: float = 0.0
 
     kind = "single"
 
@@ -278,7 +320,7 @@ class MetaModel(_Predictor):
     # ---- persistence ----------------------------------------------------------------------------------
     def manifest(self, classes: list[dict] | None = None) -> dict:
         return {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.kind, "labels": list(LABELS),
+            "format": FORMAT, "format_version": self.format_version, "kind": self.kind, "labels": list(LABELS),
             "feature_names": self.feature_names, "logit_features": self.logit_features,
             "algorithm": self.algorithm, "algorithm_params": self.algorithm_params,
             "classes": classes or [], "calibration": self.calibrators,
@@ -286,7 +328,7 @@ class MetaModel(_Predictor):
             "training_genes": list(self.training_genes), "dataset_fingerprint": self.dataset_fingerprint,
             "params": self.params, "evals_result": self.evals_result, "recipe": self.recipe,
             "base_margin_features": list(self.base_margin_features),
-            "base_margin_classes": list(self.base_margin_classes),
+            "base_margin_classes": list(self.base_margin_classes), "base_blend": self.base_blend,
         }
 
     def write_into(self, directory: Path) -> None:
@@ -328,7 +370,8 @@ class MetaModel(_Predictor):
                    dataset_fingerprint=manifest["dataset_fingerprint"], params=manifest.get("params", {}),
                    backend=backend, recipe=manifest.get("recipe"),
                    base_margin_features=manifest.get("base_margin_features", []),
-                   base_margin_classes=manifest.get("base_margin_classes"))
+                   base_margin_classes=manifest.get("base_margin_classes"),
+                   base_blend=manifest.get("base_blend", 0.0))
 
 
 @dataclass
@@ -348,6 +391,7 @@ class EnsembleModel(_Predictor):
     params: dict = field(default_factory=dict)
     dataset_fingerprint: str = ""
     recipe: dict | None = None
+    base_blend: float = 0.0
 
     kind = "ensemble"
 
@@ -389,14 +433,14 @@ class EnsembleModel(_Predictor):
 
     def manifest(self) -> dict:
         return {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.kind, "labels": list(LABELS),
+            "format": FORMAT, "format_version": self.format_version, "kind": self.kind, "labels": list(LABELS),
             "feature_names": self.feature_names,
             "instances": [{"path": f"instances/instance_{i:03d}", "weight": float(w)}
                           for i, w in enumerate(self.weights)],
             "calibration": self.calibrators,
             "thresholds": self.thresholds, "base_thresholds": self.base_thresholds,
             "training_genes": self.training_genes, "dataset_fingerprint": self.dataset_fingerprint,
-            "params": self.params, "recipe": self.recipe,
+            "params": self.params, "recipe": self.recipe, "base_blend": self.base_blend,
         }
 
     def write_into(self, directory: Path) -> None:
@@ -413,7 +457,8 @@ class EnsembleModel(_Predictor):
         return cls(instances=members, weights=[s["weight"] for s in manifest["instances"]],
                    calibrators=manifest["calibration"], thresholds=manifest["thresholds"],
                    base_thresholds=manifest["base_thresholds"], params=manifest.get("params", {}),
-                   dataset_fingerprint=manifest.get("dataset_fingerprint", ""), recipe=manifest.get("recipe"))
+                   dataset_fingerprint=manifest.get("dataset_fingerprint", ""), recipe=manifest.get("recipe"),
+                   base_blend=manifest.get("base_blend", 0.0))
 
 
 def _read_manifest(directory: Path) -> dict:

@@ -112,6 +112,8 @@ RECIPES = {
     "default": Recipe("today's build defaults: context +-2, nt +-10, 3-mers, gene features",
                       ("context_wide", "shape", "nt_wide")),
     "no_gene": Recipe("default without gene-structure features", ("context_wide", "shape", "nt_wide", "gene")),
+    "base_blend": Recipe("default, probabilities blended half-and-half with the base model's (train base_blend 0.5)",
+                         ("context_wide", "shape", "nt_wide"), train={"base_blend": 0.5}),
     "no_kmers": Recipe("default without k-mer counts", ("context_wide", "shape", "nt_wide", "kmers")),
     "no_nt": Recipe("default without one-hot nucleotides", ("context_wide", "shape", "nt")),
     "nt20": Recipe("default with one-hot nucleotides at +-20", ("context_wide", "shape")),
@@ -361,7 +363,7 @@ def oof_rows(run: Path, train_ds: Path) -> tuple[np.ndarray, np.ndarray, np.ndar
     rows = np.concatenate([data.rows_of(fold["test"]) for fold in splits["folds"]])
     margins = np.concatenate([np.load(run / "folds" / f"fold_{fold['fold']}" / "margins.npy")
                               for fold in splits["folds"]])
-    return data.y[rows], data.base_proba[rows], model.calibrate_margins(margins)
+    return data.y[rows], data.base_proba[rows], model.calibrate_margins(margins, data.base_proba[rows])
 
 
 def _cut_errors(y_bin: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -256,3 +256,26 @@ def test_logit_columns_copies_unless_told_to_work_in_place():
     gathered = X[[0, 1]]
     assert logit_columns(gathered, [0], np, copy=False) is gathered
     assert gathered[1, 0] == pytest.approx(np.log(0.1 / 0.9))
+
+
+def test_a_blended_model_pulls_toward_the_base_model_and_keeps_its_blend(tmp_path):
+    X = held_out_X()
+    base = np.column_stack([1 - X[:, 0] - X[:, 1], X[:, 0], X[:, 1]])
+    for model in (fit_model("xgboost"), ensemble("xgboost")):
+        own = model.predict_proba(X)
+        model.base_blend = 0.5
+        blended = model.predict_proba(X)
+        np.testing.assert_allclose(blended, model.calibrate_margins(model.margins(X), base), rtol=1e-6)
+        np.testing.assert_allclose(blended.sum(axis=1), 1.0, rtol=1e-9)
+        logit = lambda p: np.log(np.clip(p, 1e-7, 1 - 1e-7)) - np.log1p(-np.clip(p, 1e-7, 1 - 1e-7))
+        expected = 1 / (1 + np.exp(-(0.5 * logit(own) + 0.5 * logit(np.clip(base, 1e-7, 1)))))
+        np.testing.assert_allclose(blended, expected / expected.sum(axis=1, keepdims=True), rtol=1e-5, atol=1e-9)
+        with pytest.raises(ValueError, match="base probabilities"):
+            model.calibrate_margins(model.margins(X))
+        path = model.save(tmp_path / model.kind)
+        manifest = json.loads((path / "manifest.json").read_text())
+        assert manifest["format_version"] == 3 and manifest["base_blend"] == 0.5  # older gpumeta refuses it
+        np.testing.assert_array_equal(load_model(path, "cpu").predict_proba(X), blended)
+    no_scores = MetaModel(learners=[], feature_names=["motif"], logit_features=[], base_blend=0.5)
+    with pytest.raises(GpumetaError, match="base-score columns"):
+        no_scores.base_proba(np.zeros((2, 1), np.float32))

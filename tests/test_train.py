@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from datasets import FAST, make_dataset
 
+from gpumeta.dataset import load_dataset
 from gpumeta.errors import GpumetaError
 from gpumeta.model import load_model
 from gpumeta.train import train
@@ -265,3 +266,18 @@ def test_regime_keys_are_checked(overrides, expected):
 
     with pytest.raises(GpumetaError, match=expected.replace("[", r"\[").replace("]", r"\]")):
         load_config(None, overrides)
+
+
+def test_a_base_blend_is_tuned_saved_and_served(dataset, tmp_path):
+    blended = train(dataset, tmp_path / "blend", device="cpu", quiet=True, base_blend=0.5, **FAST)
+    plain = train(dataset, tmp_path / "plain", device="cpu", quiet=True, **FAST)
+    assert blended.model.base_blend == 0.5 and plain.model.base_blend == 0.0
+    assert blended.model.thresholds != plain.model.thresholds  # tuned on the blended out-of-fold scores
+    data = load_dataset(dataset, "cpu", features=blended.model.feature_names)
+    X = blended.model.matrix(data)
+    reloaded = load_model(blended.run_dir / "model", "cpu")
+    np.testing.assert_array_equal(reloaded.predict_proba(X), blended.model.predict_proba(X))
+    np.testing.assert_allclose(blended.model.predict_proba(X),
+                               blended.model.calibrate_margins(blended.model.margins(X), data.base_proba), rtol=1e-5)
+    with pytest.raises(GpumetaError, match="base_blend is 1"):
+        train(dataset, tmp_path / "x", device="cpu", quiet=True, base_blend=1, **FAST)

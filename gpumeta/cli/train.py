@@ -121,6 +121,9 @@ def train(
                                           "comma-separated from neither,donor,acceptor (e.g. acceptor); the "
                                           "others boost from zero (config booster.boost_from_base: \\[acceptor]).")
     ] = None,
+    base_blend: Annotated[float | None, typer.Option(
+        "--base-blend", help="Weight of the base model's logit blended into the calibrated probabilities, 0-1 "
+                             "(config base_blend; 0.5: the study's blend, docs/STUDY.md).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out-dir.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run in --out-dir.")] = False,
     quiet: QuietOption = False,
@@ -229,7 +232,7 @@ def train(
                            figure_formats=None if figure_formats is None else [
                                f.strip() for f in figure_formats.split(",") if f.strip()],
                            genes_per_instance=genes_per_instance, instance_overlap=instance_overlap,
-                           allow_partial_ensemble=allow_partial_ensemble or None,
+                           allow_partial_ensemble=allow_partial_ensemble or None, base_blend=base_blend,
                            algorithm=algorithm, algorithm_params=_json_object(algorithm_params, "--algorithm-params"),
                            cluster=client, **original)
     headline = result.evaluation[result.evaluation["headline"]]

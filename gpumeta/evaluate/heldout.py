@@ -162,7 +162,7 @@ def evaluate_heldout(
     test_genes = resolve_test_genes(model, dataset, genes)
     rows, margins = _scored(model, dataset, test_genes)  # once: calibrated and uncalibrated both come from them
     note = (sample_note or DEFAULT_SAMPLE_NOTE) if rows.is_sampled else None
-    meta_proba = model.calibrate_margins(margins)
+    meta_proba = model.calibrate_margins(margins, rows.base_proba)
     rows_summary, rows_per_gene = evaluate_predictions(rows.y, rows.base_proba, meta_proba, rows.gene_ids,
                                                        model.base_thresholds, model.thresholds)
     summary: dict[str, Any] = {
@@ -187,7 +187,7 @@ def evaluate_heldout(
                                "lacks all_positions: true); build it with gpumeta build --all-positions")
         resolve_test_genes(model, full_dataset, test_genes)  # every test gene present, none trained on
         full, full_margins = _scored(model, full_dataset, test_genes)
-        full_proba = model.calibrate_margins(full_margins)
+        full_proba = model.calibrate_margins(full_margins, full.base_proba)
         summary["full_resolution"], full_per_gene = evaluate_predictions(
             full.y, full.base_proba, full_proba, full.gene_ids, model.base_thresholds, model.thresholds)
         summary["full_resolution"]["dataset"] = str(full.path)

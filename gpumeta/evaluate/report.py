@@ -136,7 +136,9 @@ def _run_section(info: dict, counts: tuple[int | None, int | None]) -> list[str]
              f"Mode: {info.get('mode', 'n/a')}   Device: {info.get('device', 'n/a')}   Seed: {info.get('seed', 'n/a')}",
              f"Strategy: {info.get('strategy', 'n/a')}" + (f" ({info['strategy_reason']})"
                                                           if info.get("strategy_reason") else ""),
-             f"Calibration: {info.get('calibration', 'n/a')}", ""]
+             f"Calibration: {info.get('calibration', 'n/a')}" + (
+                 f"; probabilities blended with the base model's logit at weight {info['base_blend']:g}"
+                 if info.get("base_blend") else ""), ""]
     used = list(info.get("features_used") or [])
     excluded = dict(info.get("features_excluded") or {})
     lines += ["Features", "--------", f"Used ({len(used)}):", *_wrapped(used), f"Excluded ({len(excluded)}):"]

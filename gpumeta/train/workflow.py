@@ -376,7 +376,8 @@ class _Trainer:
         tolerance = self.config.agreement_tolerance
         genes = self.dataset.gene_names[np.unique(self.dataset.gene_codes[oof_rows])]
         rows, margins = self.margins(model, genes)
-        final_proba = model.calibrate_margins(margins[np.searchsorted(rows, oof_rows)])
+        final_proba = model.calibrate_margins(margins[np.searchsorted(rows, oof_rows)],
+                                              self.dataset.base_proba[oof_rows])
         y = self.dataset.y[oof_rows]
         figures = {}
         for t in SITE_TYPES:
@@ -410,6 +411,7 @@ class _Trainer:
                 "model_type": "three one-vs-rest boosters (neither, donor, acceptor), per-class calibration",
                 "evaluation_method": "gene-aware cross-validation on training genes; figures on held-out genes",
                 "data_leakage_free": True, "cv_folds": self.config.n_folds, "calibration": self.config.calibration,
+                "base_blend": model.base_blend,
                 "thresholds": model.thresholds, "n_features": len(model.feature_names),
                 "n_training_genes": len(model.training_genes), "strategy": self.strategy,
                 "gpumeta_version": __version__}
@@ -453,8 +455,9 @@ class _Trainer:
         y_oof = self.dataset.y[oof_rows]
         calibrators = [fit_calibrator(oof_margins[:, k], y_oof == k, cfg.calibration) for k in range(len(LABELS))]
         oof_weights = None if self.weights is None else self.weights[oof_rows]
-        probe = MetaModel(learners=[], feature_names=self.features, logit_features=[], calibrators=calibrators)
-        oof_proba = probe.calibrate_margins(oof_margins)
+        probe = MetaModel(learners=[], feature_names=self.features, logit_features=[], calibrators=calibrators,
+                          base_blend=cfg.base_blend)
+        oof_proba = probe.calibrate_margins(oof_margins, self.dataset.base_proba[oof_rows])
         thresholds, base_thresholds = {}, {}
         for t in SITE_TYPES:
             k = LABELS.index(t)
@@ -473,6 +476,7 @@ class _Trainer:
             with self.timings.measure("final model"):
                 model = self.final_model(splitter, train_genes)
             model.calibrators, model.thresholds, model.base_thresholds = calibrators, thresholds, base_thresholds
+            model.base_blend = cfg.base_blend
             model.dataset_fingerprint = self.dataset.fingerprint
             # The build recipe, so `gpumeta annotate` rebuilds exactly these features for new regions.
             model.recipe = recipe_of_dataset(self.dataset.path)
@@ -532,7 +536,7 @@ def _info(dataset: MetaDataset, cfg: TrainConfig, mode: str, trainer: _Trainer |
         "device_reason": dataset.backend.reason,
         "dataset": str(dataset.path), "dataset_fingerprint": dataset.fingerprint,
         "n_genes": len(dataset.genes), "n_rows": dataset.n_rows, "rows_are_sampled": dataset.is_sampled,
-        "seed": cfg.seed, "calibration": cfg.calibration, **_learner_params(cfg),
+        "seed": cfg.seed, "calibration": cfg.calibration, "base_blend": cfg.base_blend, **_learner_params(cfg),
         "timings": {k: round(v, 3) for k, v in timings.seconds.items()},
     }
     if trainer is not None:
