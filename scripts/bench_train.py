@@ -18,9 +18,9 @@ Prints the ratios (gpumeta / plain xgboost; xgboost share of gpumeta's wall; pea
 Run it twice with --device cpu and --device cuda on a GPU node for the GPU/CPU ratio.
 
 Measured (issue 10, `--genes 300 --window 2`: 123 k rows, 142 features; quiet 2-core machine, session 6):
-defaults (learning_rate 0.3, patience 8, one figure worker), SHAP in: 17.6-18.1 s wall / 29.5-30.3 CPU-s
+defaults (learning_rate 0.3, patience 8, one figure worker), SHAP in: 17.6-18.4 s wall / 29.5-30.7 CPU-s
 (learner 11.1-11.4, evaluation 4.6), 607 trees, held-out macro F1 0.8715 -> 0.9595; plain xgboost, same
-boosters and rounds: 9.2-9.5 s / 14.4-14.7 CPU-s. `figure_workers: 0`: 20.6 s (evaluation 7.9).
+boosters and rounds: 9.2-9.6 s / 14.4-14.9 CPU-s. `figure_workers: 0`: 20.6 s (evaluation 7.9).
 `--skip-shap`: 15.9 s. The README's benchmark table compares these with the original trainer's 445 s.
 """
 
