@@ -32,7 +32,7 @@ from contextvars import ContextVar
 from ..errors import GpumetaError
 
 #: Workers at most: a run draws about twenty figures, and each worker costs ~1.5 CPU-s to start and
-#: ~150 MB of memory.
+#: ~290 MB of memory (matplotlib, shap and the scikit-learn it imports; measured).
 MAX_WORKERS = 4
 _POLL_S = 0.02
 
