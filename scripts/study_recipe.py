@@ -62,6 +62,9 @@ from gpumeta.schema import LABELS
 from gpumeta.train.config import BoosterParams
 from gpumeta.train.splits import GeneSplitter
 
+#: The outer folds' seed of the single-draw tables (sessions 3-5); other seeds' runs live under seed<S>/.
+FIRST_FOLD_SEED = 11
+
 #: The widest build every recipe is cut from.
 WIDE = {"context_width": 5, "shape_width": 5, "seq_window": 20, "kmer_sizes": [3], "site_strength": True,
         "partner_window": 5000}
@@ -577,17 +580,21 @@ def score(by_seed: list[pd.DataFrame]) -> dict:
            **pd.DataFrame([oracle_errors(pred) for pred in by_seed]).sum().astype(int).to_dict(),
            "fp_fn_base": int(per_gene["base"].sum()), "fp_fn_meta": int(per_gene["meta"].sum()),
            "change": change, "change_low": low, "change_high": high}
+    ranking: dict[str, list[float]] = {}
+    for pred in by_seed:
+        uniques, codes = gene_codes(pred["gene_id"].to_numpy())
+        for t in SITE_TYPES:
+            truth = pred["y"].to_numpy() == LABELS.index(t)
+            for who in ("base", "meta"):
+                score_of = pred[f"{who}_{t}"].to_numpy()
+                ranking.setdefault(f"ap_{t}_{who}", []).append(average_precision(truth, score_of))
+                hits, k = top_k_per_gene(truth, score_of, codes, len(uniques))
+                ranking.setdefault(f"topk_{t}_{who}", []).append(hits.sum() / max(k.sum(), 1))
     for t in SITE_TYPES:
         row[f"sites_{t}"] = int((first["y"].to_numpy() == LABELS.index(t)).sum())
         for who in ("base", "meta"):
-            ap, topk = [], []
-            for pred in by_seed:
-                truth = pred["y"].to_numpy() == LABELS.index(t)
-                uniques, codes = gene_codes(pred["gene_id"].to_numpy())
-                ap.append(average_precision(truth, pred[f"{who}_{t}"].to_numpy()))
-                hits, k = top_k_per_gene(truth, pred[f"{who}_{t}"].to_numpy(), codes, len(uniques))
-                topk.append(hits.sum() / max(k.sum(), 1))
-            row[f"ap_{t}_{who}"], row[f"topk_{t}_{who}"] = float(np.mean(ap)), float(np.mean(topk))
+            row[f"ap_{t}_{who}"] = float(np.mean(ranking[f"ap_{t}_{who}"]))
+            row[f"topk_{t}_{who}"] = float(np.mean(ranking[f"topk_{t}_{who}"]))
     return row
 
 
@@ -598,7 +605,7 @@ def markdown(table: pd.DataFrame, kind: str) -> str:
              f"{first['sites_donor']} donor + {first['sites_acceptor']} acceptor sites; "
              f"outer {first['folds']}-fold gene CV, every nucleotide, tuned thresholds"
              + (f"; fold seeds {seeds}: FP+FN summed over seeds, AP and top-k their means"
-                if "," in (seeds := str(table.iloc[0].get("fold_seeds", "11"))) else ""), "",
+                if "," in (seeds := str(table.iloc[0].get("fold_seeds", FIRST_FOLD_SEED))) else ""), "",
              "| recipe | scoring | FP+FN base (tuned) | FP+FN meta | change [95 % gene bootstrap] | "
              "AP donor base/meta | AP acceptor base/meta | top-k donor base/meta | top-k acceptor base/meta | "
              "wall s |",
@@ -639,9 +646,14 @@ def markdown(table: pd.DataFrame, kind: str) -> str:
     return "\n".join(lines)
 
 
+def seed_suffix(fold_seed: int) -> str:
+    """The suffix of a fold seed's files and folders: none for FIRST_FOLD_SEED, whose runs came first."""
+    return "" if fold_seed == FIRST_FOLD_SEED else f"seed{fold_seed}"
+
+
 def seed_work(work: Path, fold_seed: int) -> Path:
-    """Where the folds and fits of one fold seed live (seed 11, the first tables' seed, at the top)."""
-    return work if fold_seed == 11 else work / f"seed{fold_seed}"
+    """Where the folds and fits of one fold seed live (FIRST_FOLD_SEED's at the top)."""
+    return work / seed_suffix(fold_seed)
 
 
 def seed_predictions(name: str, fold_seed: int, builds: dict[str, Path], booster: dict, nms: list[int],
@@ -654,7 +666,8 @@ def seed_predictions(name: str, fold_seed: int, builds: dict[str, Path], booster
     preds = fold_predictions(RECIPES[name], name, builds, folds, runs, booster, args.inner_folds)
     tag = f"{name}_{booster_tag(booster)}" + ("" if args.inner_folds == 3 else f"-inner{args.inner_folds}")
     (work / "predictions").mkdir(exist_ok=True)
-    preds["every"].to_parquet(work / "predictions" / f"{tag}{'' if fold_seed == 11 else f'-seed{fold_seed}'}.parquet")
+    saved = "-".join(filter(None, (tag, seed_suffix(fold_seed))))
+    preds["every"].to_parquet(work / "predictions" / f"{saved}.parquet")
     for k in nms:
         preds[f"nms{k}"] = nms_calls(preds["every"], k)
     if args.half:
@@ -679,6 +692,14 @@ def seed_predictions(name: str, fold_seed: int, builds: dict[str, Path], booster
     if args.anatomy:
         write_anatomy(preds["every"], name, tag, args)
     return preds
+
+
+def _integers(option: str, value: str, expected: str) -> list[int]:
+    """A comma-separated option's integers; SystemExit naming the option and what it expects."""
+    try:
+        return [int(k) for k in value.split(",") if k]
+    except ValueError:
+        raise SystemExit(f"{option} {value!r}: give {expected}") from None
 
 
 def main() -> None:
@@ -715,10 +736,10 @@ def main() -> None:
                              "a comma-separated list of classes, e.g. neither,acceptor")
     parser.add_argument("--booster-param", action="append", default=[], metavar="KEY=VALUE",
                         help="any other booster setting (train's `booster` block), e.g. max_depth=4; repeatable")
-    parser.add_argument("--fold-seeds", default="11",
+    parser.add_argument("--fold-seeds", default=str(FIRST_FOLD_SEED),
                         help="seeds of the outer gene folds, comma-separated: each seed is a full outer CV, and the "
-                             "table pools them (errors summed, AP and top-k averaged); a seed other than 11 runs "
-                             "under WORKDIR/study/seed<S>/")
+                             "table pools them (errors summed, AP and top-k averaged); a seed other than "
+                             f"{FIRST_FOLD_SEED} runs under WORKDIR/study/seed<S>/")
     parser.add_argument("--nthread", type=int, default=2, help="CPU cores the study may use")
     parser.add_argument("--learning-rate", type=float, default=0.3, help="booster learning rate (train's default)")
     parser.add_argument("--early-stopping-rounds", type=int, default=None,
@@ -731,19 +752,13 @@ def main() -> None:
     unknown = sorted(set(names) - set(RECIPES))
     if unknown:
         raise SystemExit(f"unknown recipe(s) {unknown}: use {', '.join(RECIPES)}")
-    try:
-        nms = [int(k) for k in args.nms.split(",") if k]
-    except ValueError:
-        raise SystemExit(f"--nms {args.nms!r}: give comma-separated integers >= 1, e.g. 2,5") from None
+    nms = _integers("--nms", args.nms, "comma-separated integers >= 1, e.g. 2,5")
     if any(k < 1 for k in nms):
         raise SystemExit(f"--nms {args.nms!r}: every k must be >= 1")
     rules = [r for r in args.thresholds.split(",") if r]
     if set(rules) - set(THRESHOLD_RULES):
         raise SystemExit(f"--thresholds {args.thresholds!r}: use rules among {', '.join(THRESHOLD_RULES)}")
-    try:
-        fold_seeds = [int(k) for k in args.fold_seeds.split(",") if k]
-    except ValueError:
-        raise SystemExit(f"--fold-seeds {args.fold_seeds!r}: give comma-separated integers, e.g. 11,3,5") from None
+    fold_seeds = _integers("--fold-seeds", args.fold_seeds, "comma-separated integers, e.g. 11,3,5")
     if not fold_seeds or (args.anatomy and len(fold_seeds) > 1):
         raise SystemExit("--fold-seeds: give at least one seed (and one only with --anatomy)")
     if args.margin_probe and args.inner_folds != 3:
