@@ -13,14 +13,17 @@ Steps, each measured in this one run:
    SHAP calls), peak RSS.
 3. Plain xgboost on the same matrix in another fresh subprocess: the same boosters (folds + final, three
    classes) with the same parameters and the same number of rounds gpumeta ran, from a NumPy matrix, under
-   the same OpenMP wait policy (gpumeta's passive default unless OMP_WAIT_POLICY is set).
+   the same OpenMP wait policy (gpumeta's passive default unless OMP_WAIT_POLICY is set); twice: bare, and
+   logging the training and validation loss each round on the same validation genes (the work early
+   stopping and the learning curves need, inside xgboost).
 Prints the ratios (gpumeta / plain xgboost; xgboost share of gpumeta's wall; peak RSS / float32 matrix).
 Run it twice with --device cpu and --device cuda on a GPU node for the GPU/CPU ratio.
 
 Measured (issue 10, `--genes 300 --window 2`: 123 k rows, 142 features; quiet 2-core machine, session 6):
 defaults (learning_rate 0.3, patience 8, one figure worker), SHAP in: 17.6-18.4 s wall / 29.5-30.7 CPU-s
 (learner 11.1-11.4, evaluation 4.6), 607 trees, held-out macro F1 0.8715 -> 0.9595; plain xgboost, same
-boosters and rounds: 9.2-9.6 s / 14.4-14.9 CPU-s. `figure_workers: 0`: 20.6 s (evaluation 7.9).
+boosters and rounds: 9.2-9.6 s / 14.4-14.9 CPU-s; logging the same losses each round (session 7): 10.4-10.6 s,
+gpumeta's fitting 1.07x that. `figure_workers: 0`: 20.6 s (evaluation 7.9).
 `--skip-shap`: 15.9 s. The README's benchmark table compares these with the original trainer's 445 s.
 """
 
@@ -47,12 +50,14 @@ r = train(sys.argv[1], sys.argv[2], device=sys.argv[3], overwrite=True, quiet=Tr
           skip_shap=sys.argv[4] == "1", config=sys.argv[5] or None)
 wall, cpu_s = time.perf_counter() - t, cpu() - c
 headline = r.evaluation[r.evaluation["headline"]]["macro_f1"]
+# final_model "folds" fits no final model: its "final" curves are the folds' again, per instance
 rounds = {name: {label: len(c["train"]["logloss"]) for label, c in curves.items()}
-          for name, curves in json.load(open(sys.argv[2] + "/learning_curves.json")).items()}
+          for name, curves in json.load(open(sys.argv[2] + "/learning_curves.json")).items()
+          if "neither" in curves}
 print(json.dumps({"wall": wall, "cpu": cpu_s, "timings": r.timings, "baseline_kb": baseline_kb,
                   "load": [load, os.getloadavg()[0]], "f1": headline,
                   "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "rounds": rounds, "features": r.model.feature_names, "logit": r.model.logit_features,
+                  "rounds": rounds, "features": r.model.feature_names,
                   "splits": r.splits}))
 """
 
@@ -68,16 +73,24 @@ booster = load_config(sys.argv[4] or None).booster
 params = booster.xgb_params(data.backend.xgb_device, data.backend.n_threads, 42)
 cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 c = cpu()
-fits = [(f"fold_{f['fold']}", f["train"]) for f in spec["splits"]["folds"]]
-fits.append(("final", spec["splits"]["final"]["train"]))
+watch = sys.argv[5] == "1"  # log the training and validation loss each round, as gpumeta's fits do
+fits = [(f"fold_{f['fold']}", f["train"], f["validation"]) for f in spec["splits"]["folds"]]
+if "final" in spec["rounds"]:
+    fits.append(("final", spec["splits"]["final"]["train"], spec["splits"]["final"]["validation"]))
 t = time.perf_counter()
-for name, train_genes in fits:
-    rows = data.rows_of(train_genes)
-    d = xgb.QuantileDMatrix(X[data.backend.asarray(rows)], label=(data.y[rows] == 0).astype(np.float32),
-                            max_bin=booster.max_bin)
+for name, train_genes, val_genes in fits:
+    matrices = []
+    for genes in (train_genes, val_genes if watch else []):
+        rows = data.rows_of(genes)
+        if len(rows):
+            matrices.append((xgb.QuantileDMatrix(X[data.backend.asarray(rows)], label=np.zeros(len(rows), np.float32),
+                                                 max_bin=booster.max_bin, ref=matrices[0][0] if matrices else None),
+                             rows))
     for k, label in enumerate(("neither", "donor", "acceptor")):
-        d.set_label(data.backend.asarray((data.y[rows] == k).astype(np.float32)))
-        xgb.train(params, d, num_boost_round=spec["rounds"][name][label])
+        for d, rows in matrices:
+            d.set_label(data.backend.asarray((data.y[rows] == k).astype(np.float32)))
+        xgb.train(params, matrices[0][0], num_boost_round=spec["rounds"][name][label], verbose_eval=False,
+                  evals=[(d, n) for (d, _), n in zip(matrices, ("train", "validation"))] if watch else ())
 print(json.dumps({"wall": time.perf_counter() - t, "cpu": cpu() - c, "load": os.getloadavg()[0]}))
 """
 
@@ -112,7 +125,8 @@ def main() -> None:
         g = _run(TRAIN, dataset, root / "run", args.device, int(args.skip_shap), config)
         spec = root / "spec.json"
         spec.write_text(json.dumps(g))
-        p = _run(PLAIN, dataset, spec, args.device, config)
+        p = _run(PLAIN, dataset, spec, args.device, config, 0)
+        w = _run(PLAIN, dataset, spec, args.device, config, 1)
         matrix_mb = card["n_rows"] * len(g["features"]) * 4 / 1e6
         inside = g["timings"]["learner"]
         print(f"dataset: {card['n_genes']:,} genes, {card['n_rows']:,} rows, {len(g['features'])} features used "
@@ -128,6 +142,9 @@ def main() -> None:
               f"{p['load']:.2f}); "
               f"gpumeta fitting / plain = {inside / p['wall']:.2f} (wall); whole train / plain = "
               f"{g['cpu'] / p['cpu']:.2f} (CPU time, robust to other load on the machine)")
+        print(f"plain xgboost, same boosters and rounds, logging the training and validation loss each round as "
+              f"gpumeta's early-stopped fits must: {w['wall']:.1f} s wall, {w['cpu']:.1f} CPU-s; gpumeta fitting / "
+              f"that = {inside / w['wall']:.2f} (wall)")
         extra = (g["maxrss_kb"] - g["baseline_kb"]) / 1e3
         print(f"peak RSS of the train process {g['maxrss_kb'] / 1e3:,.0f} MB = "
               f"{g['maxrss_kb'] / 1e3 / matrix_mb:.2f} x the float32 feature matrix; above the "

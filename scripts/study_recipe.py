@@ -117,6 +117,12 @@ RECIPES = {
     "no_gene": Recipe("default without gene-structure features", ("context_wide", "shape", "nt_wide", "gene")),
     "base_blend": Recipe("default, probabilities blended half-and-half with the base model's (train base_blend 0.5)",
                          ("context_wide", "shape", "nt_wide"), train={"base_blend": 0.5}),
+    "fold_ensemble": Recipe("default, serving the inner CV folds' models averaged instead of a refit "
+                            "(train final_model folds)", ("context_wide", "shape", "nt_wide"),
+                            train={"final_model": "folds"}),
+    "multilabel": Recipe("default, one multi-label booster for the three classes (train algorithm "
+                         "xgboost-multilabel: one tree per round, a leaf value per class)",
+                         ("context_wide", "shape", "nt_wide"), train={"algorithm": "xgboost-multilabel"}),
     "no_kmers": Recipe("default without k-mer counts", ("context_wide", "shape", "nt_wide", "kmers")),
     "no_nt": Recipe("default without one-hot nucleotides", ("context_wide", "shape", "nt")),
     "nt20": Recipe("default with one-hot nucleotides at +-20", ("context_wide", "shape")),

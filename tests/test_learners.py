@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -31,8 +32,9 @@ def binary_data(n=1200, seed=0):
 
 # ---- registry ------------------------------------------------------------------------------------------
 def test_unknown_algorithm_lists_the_valid_ones():
-    with pytest.raises(GpumetaError, match="unknown algorithm 'tabnet': use one of xgboost, xgboost-rf, lightgbm, "
-                                           "catboost, random_forest, logistic_regression"):
+    with pytest.raises(GpumetaError, match="unknown algorithm 'tabnet': use one of xgboost, xgboost-rf, "
+                                           "xgboost-multilabel, lightgbm, catboost, random_forest, "
+                                           "logistic_regression"):
         get_algorithm("tabnet", {})
 
 
@@ -165,6 +167,7 @@ def test_tree_models_are_xgboost_boosters_on_disk(name, tmp_path):
 #: A few rounds each: the point is the path (train, calibrate, evaluate, explain, save, reload), not skill.
 TINY = {"xgboost": {"n_estimators": 8, "early_stopping_rounds": 3},
         "xgboost-rf": {"n_estimators": 5, "max_depth": 4},
+        "xgboost-multilabel": {"n_estimators": 8, "early_stopping_rounds": 3},
         "lightgbm": {"n_estimators": 8, "early_stopping_rounds": 3, "num_leaves": 7},
         "catboost": {"n_estimators": 8, "early_stopping_rounds": 3, "depth": 3},
         "random_forest": {"n_estimators": 5, "max_depth": 4},
@@ -218,6 +221,7 @@ def test_every_algorithm_trains_calibrates_evaluates_explains_saves_and_reloads(
 
     from gpumeta.evaluate.explain import explain_model
     from gpumeta.model import load_model
+    from gpumeta.train import train
 
     run = pipeline_runs["runs"][name]
     held_out = pipeline_runs["held_out"]
@@ -231,16 +235,49 @@ def test_every_algorithm_trains_calibrates_evaluates_explains_saves_and_reloads(
     assert not set(model.training_genes) & set(run.splits["test"])
     headline = run.evaluation[run.evaluation["headline"]]
     assert 0 <= headline["macro_f1"]["meta"] <= 1 and run.evaluation["n_test_genes"] == len(run.splits["test"])
-    # Explained with the learner's own contributions: they add up to its margins.
-    explained = explain_model(model, held_out, tmp_path, shap_genes=3)
-    table = np.genfromtxt(tmp_path / "shap_importance.csv", delimiter=",", names=True, dtype=None, encoding=None)
-    assert explained["shap"]["n_rows"] > 0 and len(table) == len(model.feature_names)
     X = model.matrix(held_out)
-    np.testing.assert_allclose(model.contributions(X).sum(axis=2).T, model.margins(X), atol=1e-3)
+    if not learner_class(name).explains():  # no SHAP values: said in one line, before and after training
+        with pytest.raises(GpumetaError, match="no SHAP values"):
+            explain_model(model, held_out, tmp_path, shap_genes=3)
+        with pytest.raises(GpumetaError, match="add --skip-shap"):
+            train(run.run_dir.parent / "tiny", tmp_path / "explained", device="cpu", quiet=True, algorithm=name)
+    else:
+        # Explained with the learner's own contributions: they add up to its margins.
+        _explained_exactly(model, held_out, X, tmp_path)
     # Saved without pickle, reloaded in a fresh process to the same probabilities.
     proba = load_model(run.run_dir, "cpu").predict_proba(X)
     np.testing.assert_array_equal(pipeline_runs["fresh"][name], proba)
     np.testing.assert_allclose(proba, model.predict_proba(X), rtol=1e-6, atol=1e-9)
+
+
+def _explained_exactly(model, held_out, X, tmp_path) -> None:
+    from gpumeta.evaluate.explain import explain_model
+
+    explained = explain_model(model, held_out, tmp_path, shap_genes=3)
+    table = np.genfromtxt(tmp_path / "shap_importance.csv", delimiter=",", names=True, dtype=None, encoding=None)
+    assert explained["shap"]["n_rows"] > 0 and len(table) == len(model.feature_names)
+    np.testing.assert_allclose(model.contributions(X).sum(axis=2).T, model.margins(X), atol=1e-3)
+
+
+def test_the_multilabel_booster_grows_one_tree_per_round_for_the_three_classes():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 6)).astype(np.float32)
+    y = np.where(X[:, 0] > 1.2, 1, np.where(X[:, 1] > 1.2, 2, 0))
+    rows = np.arange(2400)
+    learner = get_algorithm("xgboost-multilabel", {"n_estimators": 40, "early_stopping_rounds": 3})
+    models = learner.fit_one_vs_rest(CPU, X, y, rows, np.arange(2400, 3000), [], seed=0, nthread=1)
+    booster = models[0].booster
+    assert all(m.booster is booster for m in models) and len({m.best_iteration for m in models}) == 1
+    assert booster.num_boosted_rounds() == models[0].best_iteration + 1
+    assert json.loads(booster.save_config())["learner"]["learner_model_param"]["num_target"] == "3"
+    margins = np.column_stack([m.margin(X) for m in models])
+    np.testing.assert_allclose(margins, booster.inplace_predict(X, predict_type="margin"), rtol=1e-6)
+    assert margins[y == 1, 1].mean() > margins[y != 1, 1].mean() + 2  # each output learns its own class
+    assert margins[y == 2, 2].mean() > margins[y != 2, 2].mean() + 2
+    fixed = learner.fit_one_vs_rest(CPU, X, y, rows, np.arange(0), [], n_rounds=[5, 5, 5], seed=0, nthread=1)
+    assert fixed[0].booster.num_boosted_rounds() == 5
+    with pytest.raises(GpumetaError, match=r"booster rounds \[5, 6, 5\] must be one count for all"):
+        learner.fit_one_vs_rest(CPU, X, y, rows, np.arange(0), [], n_rounds=[5, 6, 5], seed=0, nthread=1)
 
 
 def test_distributed_strategy_is_xgboost_only():
@@ -267,7 +304,7 @@ def test_auto_strategy_never_picks_distributed_for_another_algorithm(monkeypatch
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--algorithm", "svm"], "unknown algorithm 'svm': use one of xgboost, xgboost-rf, lightgbm"),
+    (["--algorithm", "svm"], "unknown algorithm 'svm': use one of xgboost, xgboost-rf, xgboost-multilabel"),
     (["--algorithm-params", "{depth: 3"], "--algorithm-params '{depth: 3': not valid JSON"),
     (["--algorithm-params", "[3]"], "--algorithm-params '[3]': give a JSON object"),
     (["--algorithm", "catboost", "--algorithm-params", '{"max_depth": 3}'],

@@ -260,7 +260,8 @@ def test_run_info_states_features_rounds_and_agreement(run):
     ({"booster": {"rounds": [10, 20]}}, "booster rounds is [10, 20]"),
     ({"min_validation_sites": 0}, "min_validation_sites is 0"),
     ({"agreement_tolerance": 1.5}, "agreement_tolerance is 1.5"),
-    ({"figure_formats": ["png", "jpg"]}, "figure_formats: 'jpg' unknown")])
+    ({"figure_formats": ["png", "jpg"]}, "figure_formats: 'jpg' unknown"),
+    ({"final_model": "average"}, "final_model is 'average': use one of refit, folds")])
 def test_regime_keys_are_checked(overrides, expected):
     from gpumeta.train.config import load_config
 
@@ -281,3 +282,31 @@ def test_a_base_blend_is_tuned_saved_and_served(dataset, tmp_path):
                                blended.model.calibrate_margins(blended.model.margins(X), data.base_proba), rtol=1e-5)
     with pytest.raises(GpumetaError, match="base_blend is 1"):
         train(dataset, tmp_path / "x", device="cpu", quiet=True, base_blend=1, **FAST)
+
+
+def test_the_folds_models_can_be_the_served_model(dataset, tmp_path):
+    refit = train(dataset, tmp_path / "refit", device="cpu", quiet=True, **FAST)
+    folds = train(dataset, tmp_path / "folds", device="cpu", quiet=True, final_model="folds", **FAST)
+    model = folds.model
+    assert model.kind == "ensemble" and len(model.instances) == FAST["n_folds"]
+    # The same out-of-fold margins as the refit run, so the same calibration and thresholds.
+    assert model.calibrators == refit.model.calibrators and model.thresholds == refit.model.thresholds
+    data = load_dataset(dataset, "cpu", features=model.feature_names)
+    X = model.matrix(data)
+    for member, fold in zip(model.instances, folds.splits["folds"]):
+        rows = data.rows_of(fold["test"])  # each member is its fold's model, as it scored its held-out genes
+        np.testing.assert_allclose(member.margins(X[rows]), np.load(folds.run_dir / "folds" / f"fold_{fold['fold']}"
+                                                                    / "margins.npy"), rtol=1e-5, atol=1e-6)
+        assert not set(fold["test"]) & set(member.training_genes)
+    np.testing.assert_allclose(model.margins(X), np.mean([m.margins(X) for m in model.instances], axis=0),
+                               rtol=1e-5, atol=1e-6)
+    assert not set(folds.splits["test"]) & set(model.training_genes)
+    reloaded = load_model(folds.run_dir / "model", "cpu")
+    np.testing.assert_array_equal(reloaded.predict_proba(X), model.predict_proba(X))
+    info = json.loads((folds.run_dir / "run_info.json").read_text())
+    assert info["final_rounds"]["rule"] == "no refit: the 3 CV folds' models averaged"
+    assert "final model" not in info["timings"] or info["timings"]["final model"] < refit.timings["final model"]
+    with pytest.raises(GpumetaError, match="final_model folds serves the CV folds' models, but the multi-instance"):
+        train(dataset, tmp_path / "x", device="cpu", quiet=True, final_model="folds", strategy="multi-instance",
+              genes_per_instance=10, **FAST)
+    assert not (tmp_path / "x").exists()

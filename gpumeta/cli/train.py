@@ -82,8 +82,8 @@ def train(
         "--strategy", help="auto, single, multi-instance or distributed (auto: by memory and cluster).")] = None,
     calibration: Annotated[str | None, typer.Option("--calibration", help="platt, isotonic or none.")] = None,
     algorithm: Annotated[str | None, typer.Option(
-        "--algorithm", help="Learner: xgboost (default), xgboost-rf, lightgbm, catboost, random_forest, "
-                            "logistic_regression.")] = None,
+        "--algorithm", help="Learner: xgboost (default), xgboost-rf, xgboost-multilabel (one booster for the "
+                            "three classes; no SHAP), lightgbm, catboost, random_forest, logistic_regression.")] = None,
     algorithm_params: Annotated[str | None, typer.Option(
         "--algorithm-params", help="The learner's parameters as a JSON object, e.g. '{\"max_depth\": 4}'.")] = None,
     n_folds: Annotated[int | None, typer.Option("--n-folds", help="Gene CV folds.")] = None,
@@ -124,6 +124,9 @@ def train(
     base_blend: Annotated[float | None, typer.Option(
         "--base-blend", help="Weight of the base model's logit blended into the calibrated probabilities, 0-1 "
                              "(config base_blend; 0.5: the study's blend, docs/STUDY.md).")] = None,
+    final_model: Annotated[str | None, typer.Option(
+        "--final-model", help="The served model: refit (one more fit on all training genes) or folds (the CV "
+                              "folds' models averaged, no refit) (config final_model).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out-dir.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run in --out-dir.")] = False,
     quiet: QuietOption = False,
@@ -233,6 +236,7 @@ def train(
                                f.strip() for f in figure_formats.split(",") if f.strip()],
                            genes_per_instance=genes_per_instance, instance_overlap=instance_overlap,
                            allow_partial_ensemble=allow_partial_ensemble or None, base_blend=base_blend,
+                           final_model=final_model,
                            algorithm=algorithm, algorithm_params=_json_object(algorithm_params, "--algorithm-params"),
                            cluster=client, **original)
     headline = result.evaluation[result.evaluation["headline"]]

@@ -138,7 +138,8 @@ def _run_section(info: dict, counts: tuple[int | None, int | None]) -> list[str]
                                                           if info.get("strategy_reason") else ""),
              f"Calibration: {info.get('calibration', 'n/a')}" + (
                  f"; probabilities blended with the base model's logit at weight {info['base_blend']:g}"
-                 if info.get("base_blend") else ""), ""]
+                 if info.get("base_blend") else ""),
+             f"Final model: {(info.get('final_rounds') or {}).get('rule', 'n/a')}", ""]
     used = list(info.get("features_used") or [])
     excluded = dict(info.get("features_excluded") or {})
     lines += ["Features", "--------", f"Used ({len(used)}):", *_wrapped(used), f"Excluded ({len(excluded)}):"]

@@ -19,11 +19,13 @@ from .lightgbm_learner import LightGBMLearner
 from .logistic_regression import LogisticRegressionLearner
 from .random_forest import RandomForestLearner
 from .xgboost_learner import XGBoostLearner
+from .xgboost_multilabel import XGBoostMultiLabelLearner
 from .xgboost_rf import XGBoostRFLearner
 
 ALGORITHMS: dict[str, type[Learner]] = {
     "xgboost": XGBoostLearner,
     "xgboost-rf": XGBoostRFLearner,
+    "xgboost-multilabel": XGBoostMultiLabelLearner,
     "lightgbm": LightGBMLearner,
     "catboost": CatBoostLearner,
     "random_forest": RandomForestLearner,

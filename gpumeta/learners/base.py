@@ -91,6 +91,12 @@ class Learner(abc.ABC):
                                "(booster.boost_from_base / --boost-from-base): use xgboost, xgboost-rf, "
                                "lightgbm or catboost, or turn the option off")
 
+    @classmethod
+    def explains(cls) -> bool:
+        """Whether its models compute SHAP contributions (train refuses a learner without them unless SHAP is
+        off)."""
+        return True
+
     def __init__(self, **params):
         unknown = sorted(set(params) - set(self.DEFAULTS))
         if unknown:

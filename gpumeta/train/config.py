@@ -12,6 +12,9 @@ from ..calibration import METHODS
 from ..errors import GpumetaError
 from ..schema import LABELS
 
+#: TrainConfig.final_model: refit on all training genes, or serve the CV folds' models averaged.
+FINAL_MODELS = ("refit", "folds")
+
 
 @dataclass
 class BoosterParams:
@@ -97,6 +100,11 @@ class TrainConfig:
     #: draws 10 % fewer errors than the meta-model alone on chr22 and 3 % on synth). A model with a blend
     #: reads the donor_score and acceptor_score columns at prediction.
     base_blend: float = 0.0
+    #: The model train serves. "refit": one more fit on all training genes for the folds' median rounds.
+    #: "folds": the CV folds' own models, their margins averaged with equal weights (an ensemble; no refit),
+    #: the very models whose out-of-fold margins fitted the calibration and the thresholds. Not the default:
+    #: fewer errors than the refit on chr22, more on the synthetic genome (docs/STUDY.md, session 7).
+    final_model: str = "refit"
     strategy: str = "auto"
     #: multi-instance: genes per instance (None: sized to a worker's memory) and the fraction of each
     #: instance's genes also given to its neighbour.
@@ -134,6 +142,9 @@ class TrainConfig:
         from ..learners import get_algorithm
 
         learner = get_algorithm(self.algorithm, self.algorithm_params)  # unknown names or parameters: one line
+        if not learner.explains() and not (self.skip_shap or self.minimal_diagnostics):
+            raise GpumetaError(f"algorithm {self.algorithm!r} has no SHAP values (xgboost computes none for "
+                               "multi-output trees): add --skip-shap (config skip_shap: true)")
         if self.booster.boost_from_base_classes():  # unknown class names: one line
             learner.check_boost_from_base()
         if self.calibration not in METHODS:
@@ -163,6 +174,8 @@ class TrainConfig:
                 or not 0 <= self.base_blend < 1:
             raise GpumetaError(f"base_blend is {self.base_blend!r}: give a weight in [0, 1) (0: the meta-model "
                                "alone, 0.5: half base model)")
+        if self.final_model not in FINAL_MODELS:
+            raise GpumetaError(f"final_model is {self.final_model!r}: use one of {', '.join(FINAL_MODELS)}")
         if self.figure_workers is not None and (not isinstance(self.figure_workers, int) or self.figure_workers < 0):
             raise GpumetaError(f"figure_workers is {self.figure_workers!r}: give 0 (the run draws its figures "
                                "alone), a number of worker processes, or null (one per spare core)")

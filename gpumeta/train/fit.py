@@ -18,15 +18,16 @@ from .config import TrainConfig
 
 #: The `booster:` block of a config holds xgboost's hyper-parameters (its keys are XGBoostLearner's), so
 #: configs written before the learners existed keep training the same model; `algorithm_params` go over it.
-_BOOSTER_ALGORITHM = "xgboost"
+#: The multi-label booster takes the same parameters from it.
+_BOOSTER_ALGORITHMS = ("xgboost", "xgboost-multilabel")
 
 
 def learner_of(config: TrainConfig) -> Learner:
     """The configured learner: `config.algorithm` with `config.algorithm_params` over its defaults."""
     params = dict(config.algorithm_params)
-    if config.algorithm == _BOOSTER_ALGORITHM:
+    if config.algorithm in _BOOSTER_ALGORITHMS:
         booster = vars(config.booster)
-        defaults = get_algorithm(_BOOSTER_ALGORITHM).defaults()
+        defaults = get_algorithm(config.algorithm).defaults()
         params = {**{k: booster[k] for k in defaults}, **params}
     return get_algorithm(config.algorithm, params)
 

@@ -131,6 +131,7 @@ class _Trainer:
       class, unscaled: each round adds to the margins, so the same rounds keep the margin scale the
       calibrators were fitted on (a 1/(1 - 1/k) scaling would push margins past it). The multi-instance and
       distributed strategies keep a carve-out for instance weights and early stopping respectively.
+      With `final_model: folds` there is no refit: the folds' own models, averaged, are the served model.
     - the final model's calibrated scores on training genes are compared with the out-of-fold ones; a drop
       past `agreement_tolerance` is a warning in run_info.json.
     """
@@ -233,6 +234,8 @@ class _Trainer:
                 for label in LABELS if rounds[label] and "validation" in curves.get(label, {})}
         with atomic_dir(self.run_dir / "folds" / f"fold_{fold.k}") as tmp:
             np.save(tmp / "margins.npy", margins)
+            if self.config.final_model == "folds":  # a member of the served model
+                model.save(tmp / "model")
             write_json(tmp / "fold.json", {"metrics": metrics, "evals_result": curves, "rounds": rounds,
                                            "rounds_rule": rule, "validation_logloss": loss,
                                            "importance": fold_importance(model)})
@@ -371,6 +374,23 @@ class _Trainer:
         log.info(f"{self.label}final model done in {time.perf_counter() - started:.1f}s")
         return model
 
+    def fold_ensemble(self, train_genes: list[str]) -> EnsembleModel:
+        """The served model of final_model "folds": the CV folds' models, margins averaged with equal weights.
+
+        No refit: the calibration and thresholds come from these very models' out-of-fold margins, where a
+        refit trains on more genes than any of them. An option, not the default: over five fold draws at every
+        nucleotide it makes fewer errors than the refit on chr22 and more on the synthetic genome
+        (docs/STUDY.md, session 7), and it predicts and explains with k models instead of one.
+        """
+        folds = self.splits["folds"]
+        members = [load_model(self.run_dir / "folds" / f"fold_{f['fold']}" / "model", self.dataset.backend)
+                   for f in folds]
+        self.splits["final"] = {"train": sorted(train_genes), "validation": []}
+        self.final_rounds = {"rounds": None, "rule": f"no refit: the {len(members)} CV folds' models averaged"}
+        log.info(f"{self.label}final model: the {len(members)} CV folds' models averaged (final_model folds)")
+        return EnsembleModel(instances=members, weights=[1.0] * len(members),
+                             params={"rounds_rule": self.final_rounds["rule"]})
+
     def check_agreement(self, model, oof_rows: np.ndarray, oof_proba: np.ndarray) -> dict:
         """The final model's calibrated scores on training genes against the out-of-fold ones, per type."""
         tolerance = self.config.agreement_tolerance
@@ -408,9 +428,11 @@ class _Trainer:
     def model_metadata(self, model) -> dict:
         """RUN/model_metadata.json, where the original's users look for what a model is (docs/METASPLICEAI.md)."""
         return {"model_dir": "model", "kind": model.kind, "algorithm": model.params.get("algorithm", "xgboost"),
-                "model_type": "three one-vs-rest boosters (neither, donor, acceptor), per-class calibration",
+                "model_type": ("three one-vs-rest boosters (neither, donor, acceptor), per-class calibration"
+                               + ("; the CV folds' models averaged" if self.config.final_model == "folds" else "")),
                 "evaluation_method": "gene-aware cross-validation on training genes; figures on held-out genes",
-                "data_leakage_free": True, "cv_folds": self.config.n_folds, "calibration": self.config.calibration,
+                "data_leakage_free": True, "cv_folds": self.config.n_folds, "final_model": self.config.final_model,
+                "calibration": self.config.calibration,
                 "base_blend": model.base_blend,
                 "thresholds": model.thresholds, "n_features": len(model.feature_names),
                 "n_training_genes": len(model.training_genes), "strategy": self.strategy,
@@ -474,7 +496,8 @@ class _Trainer:
             self.final_rounds = {"rounds": model.params.get("rounds"), "rule": model.params.get("rounds_rule")}
         else:
             with self.timings.measure("final model"):
-                model = self.final_model(splitter, train_genes)
+                model = self.final_model(splitter, train_genes) if cfg.final_model == "refit" \
+                    else self.fold_ensemble(train_genes)
             model.calibrators, model.thresholds, model.base_thresholds = calibrators, thresholds, base_thresholds
             model.base_blend = cfg.base_blend
             model.dataset_fingerprint = self.dataset.fingerprint
@@ -613,6 +636,9 @@ def train(dataset: str | Path, out_dir: str | Path, device: str = "auto",
     shape = dataset_shape(dataset)
     strategy = plan_strategy(cfg.strategy, shape, backend, cfg, cluster,
                              train_share=1.0 if test_dataset is not None else None)
+    if cfg.final_model == "folds" and strategy[0] == "multi-instance":
+        raise GpumetaError(f"final_model folds serves the CV folds' models, but the multi-instance strategy's "
+                           f"folds are ensembles already ({strategy[1]}): use final_model refit, or another strategy")
     with_matrix = strategy[0] != "multi-instance"
     plan = {"strategy": strategy[0], "strategy_reason": strategy[1], "matrix_in_memory": with_matrix,
             "planned_from": {"n_rows": shape.n_rows, "n_features": shape.n_features}}
