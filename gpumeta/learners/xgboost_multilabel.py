@@ -4,9 +4,9 @@ Each round grows one tree whose leaves hold a value per class (``multi_strategy=
 binary:logistic per output), from one quantised matrix with a label column per class, where `xgboost`
 grows three trees per round from three labels. Each class is still its own one-vs-rest output, calibrated
 and thresholded on its own; the classes share the tree structure and the number of rounds (early stopping
-watches their mean logloss). xgboost 3.2 computes no SHAP values for such trees ("not yet implemented"; 3.4
-completes the vector-leaf work): the installed xgboost is asked once, and where it cannot, train refuses the
-learner unless SHAP is skipped and `contributions` says why.
+watches their mean logloss). xgboost 3.2 computes no SHAP values for such trees ("not yet implemented"); 3.4
+calls its vector-leaf work complete, so the installed xgboost is asked once (`vector_leaf_shap`), and where it
+cannot, train refuses the learner unless SHAP is skipped and `contributions` says why.
 """
 
 from __future__ import annotations
