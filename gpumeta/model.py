@@ -265,6 +265,11 @@ class MetaModel(_Predictor):
         return bool(self._base_idx)
 
     @property
+    def algorithms(self) -> list[str]:
+        """The learners' algorithm names (one here; an ensemble's members may differ)."""
+        return [self.algorithm]
+
+    @property
     def evals_result(self) -> dict:
         """{label: {"train": {metric: [...]}, "validation": {...}, "best_iteration": n}} of the learners."""
         return {label: {**learner.evals_result, "best_iteration": int(learner.best_iteration)}
@@ -430,6 +435,10 @@ class EnsembleModel(_Predictor):
 
     def feature_importance(self) -> pd.DataFrame:
         return self._average(lambda m: m.feature_importance())
+
+    @property
+    def algorithms(self) -> list[str]:
+        return sorted({a for m in self.instances for a in m.algorithms})
 
     def manifest(self) -> dict:
         return {

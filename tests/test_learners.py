@@ -220,6 +220,7 @@ def test_every_algorithm_trains_calibrates_evaluates_explains_saves_and_reloads(
     import json
 
     from gpumeta.evaluate.explain import explain_model
+    from gpumeta.evaluate.heldout import evaluate_heldout
     from gpumeta.model import load_model
     from gpumeta.train import train
 
@@ -237,10 +238,13 @@ def test_every_algorithm_trains_calibrates_evaluates_explains_saves_and_reloads(
     assert 0 <= headline["macro_f1"]["meta"] <= 1 and run.evaluation["n_test_genes"] == len(run.splits["test"])
     X = model.matrix(held_out)
     if not learner_class(name).explains():  # no SHAP values: said in one line, before and after training
-        with pytest.raises(GpumetaError, match="no SHAP values"):
+        with pytest.raises(GpumetaError, match="has no SHAP values"):
             explain_model(model, held_out, tmp_path, shap_genes=3)
         with pytest.raises(GpumetaError, match="add --skip-shap"):
             train(run.run_dir.parent / "tiny", tmp_path / "explained", device="cpu", quiet=True, algorithm=name)
+        with pytest.raises(GpumetaError, match="add --skip-shap"):
+            evaluate_heldout(model, held_out, tmp_path / "evaluated")
+        assert not (tmp_path / "explained").exists() and not (tmp_path / "evaluated").exists()
     else:
         # Explained with the learner's own contributions: they add up to its margins.
         _explained_exactly(model, held_out, X, tmp_path)

@@ -121,7 +121,7 @@ def check_contributions(model, X, margins: np.ndarray) -> None:
     """SHAP values that add up to the margins, or, from a learner without them, a one-line error."""
     members = getattr(model, "instances", [model])
     if not all(learner_class(m.algorithm).explains() for m in members):
-        with pytest.raises(GpumetaError, match="no SHAP values"):
+        with pytest.raises(GpumetaError, match="has no SHAP values"):
             model.contributions(X)
         return
     contributions = model.contributions(X)

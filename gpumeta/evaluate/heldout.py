@@ -26,6 +26,8 @@ import pandas as pd
 
 from ..atomic import write_csv, write_json
 from ..errors import GpumetaError, shown
+from ..learners import learner_class
+from ..learners.base import no_shap_error
 from ..model import normalise
 from ..schema import LABELS
 from . import drawing, plots
@@ -158,6 +160,9 @@ def evaluate_heldout(
     `drawing` block it is computed while workers draw. Returns the summary written to
     meta_evaluation_summary.json, last: after every figure.
     """
+    silent = [a for a in model.algorithms if not learner_class(a).explains()]
+    if silent and not (skip_shap or minimal):  # said before anything is written
+        raise no_shap_error(silent[0])
     out_dir = Path(out_dir)
     test_genes = resolve_test_genes(model, dataset, genes)
     rows, margins = _scored(model, dataset, test_genes)  # once: calibrated and uncalibrated both come from them

@@ -26,6 +26,12 @@ from ..schema import LABELS
 OnRound = Callable[[], None] | None
 
 
+def no_shap_error(algorithm: str) -> GpumetaError:
+    """The one-line error for SHAP asked of a learner that has none (`Learner.explains`)."""
+    return GpumetaError(f"algorithm {algorithm!r} has no SHAP values (xgboost computes none for multi-output "
+                        "trees): add --skip-shap, or train with algorithm xgboost for SHAP")
+
+
 class BinaryModel(abc.ABC):
     """One fitted one-vs-rest model: margins (log-odds), SHAP contributions, gain, files."""
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import GpumetaError
 from ..schema import LABELS
-from .base import OnRound, file_in
+from .base import OnRound, file_in, no_shap_error
 from .xgboost_learner import XGBoostBinary, XGBoostLearner, _row_chunks
 
 
@@ -38,10 +38,6 @@ def vector_leaf_shap() -> bool:
     return True
 
 
-NO_SHAP = ("algorithm 'xgboost-multilabel': xgboost computes no SHAP values for multi-output trees; "
-           "train with --skip-shap, or use algorithm xgboost for SHAP")
-
-
 class XGBoostClassOutput(XGBoostBinary):
     """One class's output of a multi-label booster; each class's file holds the whole booster."""
 
@@ -55,7 +51,7 @@ class XGBoostClassOutput(XGBoostBinary):
 
     def contributions(self, X) -> np.ndarray:
         if not vector_leaf_shap():
-            raise GpumetaError(NO_SHAP)
+            raise no_shap_error(XGBoostMultiLabelLearner.name)
         every_output = self.booster.predict(self.backend.dmatrix(X), pred_contribs=True)  # (n, classes, p + 1)
         return self.backend.to_host(every_output[:, self.output, :])
 

@@ -140,11 +140,11 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         from ..evaluate.plots import check_figure_formats
         from ..learners import get_algorithm
+        from ..learners.base import no_shap_error
 
         learner = get_algorithm(self.algorithm, self.algorithm_params)  # unknown names or parameters: one line
         if not learner.explains() and not (self.skip_shap or self.minimal_diagnostics):
-            raise GpumetaError(f"algorithm {self.algorithm!r} has no SHAP values (xgboost computes none for "
-                               "multi-output trees): add --skip-shap (config skip_shap: true)")
+            raise no_shap_error(self.algorithm)
         if self.booster.boost_from_base_classes():  # unknown class names: one line
             learner.check_boost_from_base()
         if self.calibration not in METHODS:
