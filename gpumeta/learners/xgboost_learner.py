@@ -164,15 +164,21 @@ class XGBoostLearner(Learner):
                                                                    max_bin=max_bin)
         return self._boost(backend, dtrain, dval, n_rounds, seed, nthread, on_round)
 
+    def quantised(self, backend, X, train_rows, val_rows, label, weights, logit_idx) -> tuple:
+        """(training, validation or None) QuantileDMatrix of rows of the raw matrix X, streamed in the learner's
+        view; the validation matrix takes the training matrix's cut points."""
+        max_bin = self.params["max_bin"]
+        dtrain = backend.quantile_dmatrix(_row_chunks(backend, X, train_rows, label, weights, logit_idx),
+                                          max_bin=max_bin)
+        dval = backend.quantile_dmatrix(_row_chunks(backend, X, val_rows, label, weights, logit_idx),
+                                        ref=dtrain, max_bin=max_bin) if len(val_rows) else None
+        return dtrain, dval
+
     def fit_one_vs_rest(self, backend, X, y, train_rows, val_rows, logit_idx, *, weights=None, n_rounds=None,
                         seed: int, nthread: int, on_round: OnRound = None,
                         base_margin_idx=(), base_margin_classes=LABELS) -> list[XGBoostBinary]:
-        max_bin = self.params["max_bin"]
         targets = [(y == k).astype(np.float32) for k in range(len(LABELS))]
-        dtrain = backend.quantile_dmatrix(_row_chunks(backend, X, train_rows, targets[0], weights, logit_idx),
-                                          max_bin=max_bin)
-        dval = backend.quantile_dmatrix(_row_chunks(backend, X, val_rows, targets[0], weights, logit_idx),
-                                        ref=dtrain, max_bin=max_bin) if len(val_rows) else None
+        dtrain, dval = self.quantised(backend, X, train_rows, val_rows, targets[0], weights, logit_idx)
         # Boosting from the base model: a class starts from its base logit, set per class like the label; an
         # empty base margin clears it for a class boosted from zero (xgboost then uses its own base_score).
         starts = [starting_margins(backend, X, rows, base_margin_idx) for rows in (train_rows, val_rows)]

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import GpumetaError
 from ..schema import LABELS
 from .base import OnRound, file_in, no_shap_error
-from .xgboost_learner import XGBoostBinary, XGBoostLearner, _row_chunks
+from .xgboost_learner import XGBoostBinary, XGBoostLearner
 
 
 @functools.cache
@@ -86,12 +86,9 @@ class XGBoostMultiLabelLearner(XGBoostLearner):
         if n_rounds is not None and len(set(n_rounds)) > 1:
             raise GpumetaError(f"algorithm 'xgboost-multilabel' boosts the three classes together: booster rounds "
                                f"{list(n_rounds)} must be one count for all of them")
-        max_bin = self.params["max_bin"]
         targets = np.stack([(y == k) for k in range(len(LABELS))], axis=1).astype(np.float32)
-        dtrain = backend.quantile_dmatrix(_row_chunks(backend, X, train_rows, targets, weights, logit_idx),
-                                          max_bin=max_bin)
-        dval = backend.quantile_dmatrix(_row_chunks(backend, X, val_rows, targets, weights, logit_idx),
-                                        ref=dtrain, max_bin=max_bin) if len(val_rows) else None
+        dtrain, dval = self.quantised(backend, X, train_rows, val_rows, targets, weights, logit_idx)
+
         def ticks() -> None:  # progress counts class-rounds: one round here is one for each class
             for _ in LABELS:
                 on_round()
