@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ class Progress:
         self._rich = None
         self._plain: dict[int, list] = {}  # task id -> [description, total, completed, start]: redirected
         self._next_id = 0
+        self._lock = threading.Lock()  # CV folds fitted side by side add and advance tasks from their threads
 
     def __enter__(self) -> Progress:
         if not self.quiet:
@@ -62,24 +64,28 @@ class Progress:
         if self._console is None:
             return _Advance(lambda n: None, lambda: None)
         if self._console.is_terminal:
-            rich = self._bars()
+            with self._lock:
+                rich = self._bars()
             task_id = rich.add_task(description, total=total)
             return _Advance(lambda n: rich.advance(task_id, n),
                             lambda: rich.update(task_id, total=rich.tasks[task_id].completed))
-        task_id, self._next_id = self._next_id, self._next_id + 1
-        self._plain[task_id] = [description, total, 0, time.perf_counter()]
+        with self._lock:
+            task_id, self._next_id = self._next_id, self._next_id + 1
+            self._plain[task_id] = [description, total, 0, time.perf_counter()]
 
         def advance(n: int) -> None:
-            state = self._plain.get(task_id)
-            if state is not None:
-                state[2] += n
-                if state[1] is not None and state[2] >= state[1]:
-                    self._finish_plain(task_id)
+            with self._lock:
+                state = self._plain.get(task_id)
+                if state is not None:
+                    state[2] += n
+                    if state[1] is not None and state[2] >= state[1]:
+                        self._finish_plain(task_id)
 
         def done() -> None:
-            if task_id in self._plain:
-                self._plain[task_id][1] = self._plain[task_id][2]
-                self._finish_plain(task_id)
+            with self._lock:
+                if task_id in self._plain:
+                    self._plain[task_id][1] = self._plain[task_id][2]
+                    self._finish_plain(task_id)
 
         return _Advance(advance, done)
 
@@ -100,18 +106,31 @@ class _Advance:
 
 
 class Timings:
-    """Wall-clock seconds per named part (e.g. time inside xgboost vs the whole train)."""
+    """Wall-clock seconds per named part (e.g. time inside xgboost vs the whole train).
+
+    A part measured by several threads at once (CV folds fitted side by side) counts the wall time during
+    which at least one of them was inside it, so no part exceeds the run's wall time.
+    """
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self._inside: dict[str, tuple[int, float]] = {}  # name -> (threads inside it, when the first entered)
+        self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def measure(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
+        with self._lock:
+            count, start = self._inside.get(name) or (0, time.perf_counter())
+            self._inside[name] = (count + 1, start)
         try:
             yield
         finally:
-            self.seconds[name] += time.perf_counter() - start
+            with self._lock:
+                count, start = self._inside.pop(name)
+                if count > 1:
+                    self._inside[name] = (count - 1, start)
+                else:
+                    self.seconds[name] += time.perf_counter() - start
 
 
 @contextlib.contextmanager

@@ -76,6 +76,7 @@ def test_cuda_training_evaluation_and_shap_run_on_the_gpu_and_match_cpu(cuda, da
     assert runs["cuda"].model.params["trained_on"].startswith("cuda")
     info = json.loads((runs["cuda"].run_dir / "run_info.json").read_text())
     assert info["device"] == "cuda"
+    assert info["fold_concurrency"] == {"folds_at_once": 1, "reason": "one device fits one fold at a time"}
     f1 = {d: json.loads((r.run_dir / "meta_evaluation_summary.json").read_text())["rows"]["macro_f1"]["meta"]
           for d, r in runs.items()}
     assert abs(f1["cuda"] - f1["cpu"]) < 0.03

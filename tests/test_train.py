@@ -107,8 +107,8 @@ def test_resume_after_interruption_gives_the_same_result(run, dataset, tmp_path,
 
     monkeypatch.setattr(workflow, "fit_model", interrupted)
     out = tmp_path / "resumed"
-    with pytest.raises(KeyboardInterrupt):
-        train(dataset, out, device="cpu", quiet=True, **FAST)
+    with pytest.raises(KeyboardInterrupt):  # one fold at a time: fold 2 is the second fit
+        train(dataset, out, device="cpu", quiet=True, parallel_folds=1, **FAST)
     info = json.loads((out / "run_info.json").read_text())
     assert info["status"] == "running" and not (out / "training_summary.txt").exists()
     # Fold 1 is kept (finished, or its probe when the folds pool their rounds); fold 2 never began.
@@ -261,7 +261,9 @@ def test_run_info_states_features_rounds_and_agreement(run):
     ({"min_validation_sites": 0}, "min_validation_sites is 0"),
     ({"agreement_tolerance": 1.5}, "agreement_tolerance is 1.5"),
     ({"figure_formats": ["png", "jpg"]}, "figure_formats: 'jpg' unknown"),
-    ({"final_model": "average"}, "final_model is 'average': use one of refit, folds")])
+    ({"final_model": "average"}, "final_model is 'average': use one of refit, folds"),
+    ({"parallel_folds": 0}, "parallel_folds is 0: give a number of folds"),
+    ({"parallel_folds": True}, "parallel_folds is True")])
 def test_regime_keys_are_checked(overrides, expected):
     from gpumeta.train.config import load_config
 
@@ -310,3 +312,90 @@ def test_the_folds_models_can_be_the_served_model(dataset, tmp_path):
         train(dataset, tmp_path / "x", device="cpu", quiet=True, final_model="folds", strategy="multi-instance",
               genes_per_instance=10, **FAST)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("regime", [{}, {"min_validation_sites": 1, "min_validation_genes": 1}],
+                         ids=["rounds-pooled-over-folds", "early-stopped"])
+def test_folds_fitted_side_by_side_are_the_folds_fitted_one_at_a_time(dataset, tmp_path, regime):
+    one = train(dataset, tmp_path / "one", device="cpu", quiet=True, parallel_folds=1, **regime, **FAST)
+    three = train(dataset, tmp_path / "three", device="cpu", quiet=True, parallel_folds=3, **regime, **FAST)
+    for k in (1, 2, 3):  # every core for one fold, or one thread each: the same trees
+        np.testing.assert_array_equal(np.load(one.run_dir / "folds" / f"fold_{k}" / "margins.npy"),
+                                      np.load(three.run_dir / "folds" / f"fold_{k}" / "margins.npy"))
+    assert (one.run_dir / "gene_cv_metrics.csv").read_text() == (three.run_dir / "gene_cv_metrics.csv").read_text()
+    info = json.loads((three.run_dir / "run_info.json").read_text())
+    assert info["fold_concurrency"] == {"folds_at_once": 3, "reason": "parallel_folds 3"}
+    rules = {fold["rule"].split(" ")[0] for fold in info["fold_rounds"].values()}
+    assert rules == ({"early-stopped"} if regime else {"fixed"})
+    assert info["timings"]["learner"] <= info["timings"]["total"]  # fits side by side count their wall time once
+
+
+def test_a_fold_that_fails_beside_others_stops_them_and_the_run_resumes(run, dataset, tmp_path, monkeypatch):
+    import threading
+
+    from gpumeta.train import workflow
+
+    real_fit = workflow.fit_model
+    lock, calls = threading.Lock(), {"n": 0}
+
+    def failing(*args, **kwargs):
+        with lock:
+            calls["n"] += 1
+            n = calls["n"]
+        if n == 2:
+            raise GpumetaError("fold two broke")
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(workflow, "fit_model", failing)
+    out = tmp_path / "failed"
+    with pytest.raises(GpumetaError, match="fold two broke"):
+        train(dataset, out, device="cpu", quiet=True, parallel_folds=3, **{**FAST, "skip_shap": False,
+                                                                         "minimal_diagnostics": False})
+    assert not (out / "model").exists() and not (out / "training_summary.txt").exists()
+    assert len(list((out / "folds").glob("fold_*/fold.json"))) < 3
+    monkeypatch.setattr(workflow, "fit_model", real_fit)
+    resumed = train(dataset, out, device="cpu", quiet=True, resume=True, parallel_folds=3,
+                    **{**FAST, "skip_shap": False, "minimal_diagnostics": False})
+    for name in ("gene_cv_metrics.csv", "meta_evaluation_summary.json"):
+        assert (resumed.run_dir / name).read_text() == (run.run_dir / name).read_text().replace(
+            str(run.run_dir), str(resumed.run_dir)), name
+
+
+@pytest.mark.parametrize("device, strategy, cores, requested, memory, expected", [
+    ("cpu", "single", 2, None, 1 << 40, (3, "2 cores: one fold more than cores")),
+    ("cpu", "single", 16, None, 1 << 40, (5, "16 cores: one fold more than cores")),
+    ("cpu", "single", 1, None, 1 << 40, (1, "one core")),
+    ("cpu", "single", 2, 2, 1 << 40, (2, "parallel_folds 2")),
+    ("cpu", "single", 2, 9, 1 << 40, (5, "parallel_folds 9")),
+    ("cpu", "single", 2, None, 5 * 10**6, (2, "2 cores: one fold more than cores, cut to what fits 50% of the "
+                                               "free memory")),
+    ("cuda", "single", 2, 3, 1 << 40, (1, "one device fits one fold at a time")),
+    ("cpu", "multi-instance", 2, 3, 1 << 40, (1, "the multi-instance strategy spreads its own work"))])
+def test_folds_fitted_at_once_follow_cores_memory_and_device(device, strategy, cores, requested, memory, expected):
+    from types import SimpleNamespace
+
+    from gpumeta.train.strategies import plan_fold_concurrency, threads_each
+
+    backend = SimpleNamespace(name=device, n_threads=cores, memory_budget=lambda: memory)
+    # A fold of 10,000 rows x 100 features: ~1.1 MB of bins each; 5 MB of free memory hold two in half of it.
+    assert plan_fold_concurrency(requested, strategy, backend, 5, 10_000, 100, 256) == expected
+    assert [threads_each(2, n) for n in (1, 2, 3)] == [2, 1, 1] and threads_each(16, 5) == 4
+
+
+def test_a_part_timed_by_fits_at_once_counts_the_wall_time_any_of_them_ran(monkeypatch):
+    from contextlib import ExitStack
+    from types import SimpleNamespace
+
+    from gpumeta import progress
+
+    clock = iter([0.0, 3.0, 10.0, 11.0])  # read when the first fit enters and when the last leaves
+    monkeypatch.setattr(progress, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    timings = progress.Timings()
+    first, second = ExitStack(), ExitStack()
+    first.enter_context(timings.measure("learner"))  # t 0
+    second.enter_context(timings.measure("learner"))  # inside the first
+    first.close()
+    second.close()  # t 3: 0-3 counted once, however long each fit was inside
+    with timings.measure("learner"):  # t 10 to 11
+        pass
+    assert timings.seconds["learner"] == 4.0

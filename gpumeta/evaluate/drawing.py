@@ -34,6 +34,8 @@ from ..errors import GpumetaError
 #: Workers at most: a run draws about twenty figures, and each worker costs ~1.5 CPU-s to start and
 #: ~290 MB of memory (matplotlib, shap and the scikit-learn it imports; measured).
 MAX_WORKERS = 4
+#: A worker starts while the run fits its models: its imports (~1.5 CPU-s) take only the cycles the fits leave.
+WORKER_NICENESS = 10
 _POLL_S = 0.02
 
 
@@ -97,12 +99,17 @@ class _Worker:
                 call.future.set_exception(value)
 
     def stop(self, kill: bool) -> None:
+        """Stop the worker once its feeder has taken the stop signal. A worker told to finish exits on its own
+        (its interpreter's teardown, ~0.4 s, is no figure's business): a daemon thread reaps it."""
         if kill:
             self.process.kill()
         with suppress(OSError):  # a killed worker's pipe may be broken
             self.process.stdin.close()
-        self.process.wait()
         self.thread.join()
+        if kill:
+            self.process.wait()
+        else:
+            threading.Thread(target=self.process.wait, name="gpumeta-drawing-reaper", daemon=True).start()
 
 
 class _Pool:
@@ -208,6 +215,8 @@ def serve() -> None:
     """A worker's loop: answer the calls read from stdin until it closes."""
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a library's print must not corrupt the answers
+    with suppress(OSError):  # its imports while the run still fits must not slow the fits
+        os.nice(WORKER_NICENESS)
     from . import plots
 
     plots._pyplot()  # matplotlib and shap imported before the first call arrives (~1.5 CPU-s)

@@ -76,6 +76,10 @@ class ScreeningParams:
     exclude_file: str | None = None
 
 
+#: Keys that say how a run uses the machine, not what it computes: a resumed run may change them.
+MACHINE_KEYS = ("parallel_folds", "figure_workers")
+
+
 @dataclass
 class TrainConfig:
     seed: int = 42
@@ -124,6 +128,10 @@ class TrainConfig:
     #: Worker processes that draw the evaluation's figures while the run computes and draws too
     #: (gpumeta.evaluate.drawing); None: one per core beside the run's, at most 4; 0: the run draws alone.
     figure_workers: int | None = None
+    #: CV folds the single strategy fits at once on cpu, in threads sharing the cores out
+    #: (gpumeta.train.strategies.plan_fold_concurrency; the same models); None: one more than cores, within
+    #: half the free memory; 1: one fold at a time on every core. A GPU fits one fold at a time.
+    parallel_folds: int | None = None
     #: feature_importance_analysis/: weight/cover/gain, permutation importance on held-out genes, mutual
     #: information and fold stability, on at most `importance_rows` held-out rows (the original's
     #: --diag-sample) and the `importance_features` features of highest gain (permutation is one predict each).
@@ -179,12 +187,20 @@ class TrainConfig:
         if self.figure_workers is not None and (not isinstance(self.figure_workers, int) or self.figure_workers < 0):
             raise GpumetaError(f"figure_workers is {self.figure_workers!r}: give 0 (the run draws its figures "
                                "alone), a number of worker processes, or null (one per spare core)")
+        folds = self.parallel_folds
+        if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 1):
+            raise GpumetaError(f"parallel_folds is {self.parallel_folds!r}: give a number of folds fitted at once "
+                               "(1: one at a time) or null (one more than cores)")
         if not 0 < self.agreement_tolerance < 1:
             raise GpumetaError(f"agreement_tolerance is {self.agreement_tolerance}: give a fraction in (0, 1)")
         return self
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def recipe(self) -> dict:
+        """`to_dict` without the `MACHINE_KEYS`: what must match for a run to resume."""
+        return {k: v for k, v in self.to_dict().items() if k not in MACHINE_KEYS}
 
 
 def _merge(target: Any, updates: dict, where: str) -> None:

@@ -63,7 +63,11 @@ def trained_on(learner: Learner, backend, models: list) -> str:
     return backend.name
 
 
+def quantised_matrix_bytes(n_rows: int, n_features: int, max_bin: int) -> int:
+    """Bytes of xgboost's quantised bins of a matrix, with its label and weight."""
+    return int(n_rows) * (int(n_features) * (1 if max_bin <= 256 else 2) + 8)
+
+
 def training_matrix_bytes(n_rows: int, n_features: int, max_bin: int) -> int:
     """Bytes of a training matrix: float32 features, xgboost's quantised bins, label and weight."""
-    bin_bytes = 1 if max_bin <= 256 else 2
-    return int(n_rows) * (int(n_features) * (4 + bin_bytes) + 8)
+    return int(n_rows) * int(n_features) * 4 + quantised_matrix_bytes(n_rows, n_features, max_bin)

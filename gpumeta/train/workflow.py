@@ -15,7 +15,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +40,7 @@ from .config import TrainConfig, load_config
 from .fit import learner_of
 from .screening import read_exclude_file, screen_features
 from .splits import GeneSplitter, gene_groups
-from .strategies import STRATEGIES, fit_model, plan_strategy
+from .strategies import STRATEGIES, fit_model, plan_fold_concurrency, plan_strategy, threads_each
 
 #: Timings key of the seconds spent fitting and predicting with the learners (run_info.json "timings").
 FIT_TIMING = "learner"
@@ -114,6 +117,10 @@ def _f1_at(y_bin: np.ndarray, proba: np.ndarray, threshold: float) -> float:
     return 2 * tp / denominator if denominator else 0.0
 
 
+class _Abandoned(Exception):
+    """A fold fitted beside one that failed, stopped at its next round (`_Trainer.fit_folds`)."""
+
+
 class _Trainer:
     """One production run over a dataset (its training genes and its held-out genes).
 
@@ -168,17 +175,24 @@ class _Trainer:
         return f"{len(genes)} gene(s), {sites['donor']} donor and {sites['acceptor']} acceptor sites"
 
     def fit(self, train_genes, description: str, rounds: list[int] | None = None, val_genes=(),
-            watch_rows: np.ndarray | None = None):
+            watch_rows: np.ndarray | None = None, nthread: int | None = None, stop: threading.Event | None = None):
         """A model on `train_genes`: early-stopped on `val_genes` (or `watch_rows`), or for fixed `rounds` per
-        class while they are only evaluated."""
+        class while they are only evaluated; on `nthread` threads (default every core); abandoned at the next
+        round once `stop` is set (a fold fitted beside one that failed)."""
         config = dataclasses.replace(self.config, booster=dataclasses.replace(
             self.config.booster, rounds=None if rounds is None else list(rounds)))
         val_rows = watch_rows if watch_rows is not None else self.dataset.rows_of(list(val_genes))
         tick = self.progress.task(description, total=(sum(rounds) if rounds else self.learner.max_rounds() * 3))
+
+        def on_round() -> None:
+            if stop is not None and stop.is_set():
+                raise _Abandoned
+            tick()
+
         with self.timings.measure(FIT_TIMING):
             model = fit_model(self.strategy, self.dataset, self.dataset.rows_of(train_genes), val_rows,
-                              self.features, self.logit_features, config, self.weights, on_round=tick,
-                              cluster=self.cluster,
+                              self.features, self.logit_features, config, self.weights, on_round=on_round,
+                              cluster=self.cluster, nthread=nthread,
                               cache_dir=self.run_dir / "instances_cache" / description.split("/")[0].replace(" ", "_"))
         tick.done()
         failed = model.params.get("failed_instances")
@@ -250,21 +264,58 @@ class _Trainer:
                  f"{len(fold.validation)} validation genes, {len(fold.test)} test genes; {rule}")
         return time.perf_counter()
 
+    def each_fold(self, folds: list[_Fold], job: Callable[[_Fold, int, threading.Event], None]) -> None:
+        """`job(fold, nthread, stop)` for each of `folds`, `self.fold_slots` at a time in threads of this process
+        sharing the cores out (`nthread` each). When one fails, `stop` is set so the others stop at their next
+        round (`fit`), what they finished stays saved (--resume), and its error is raised."""
+        slots = min(self.fold_slots, len(folds))
+        nthread = threads_each(self.dataset.backend.n_threads, slots)
+        stop = threading.Event()
+        if slots <= 1:
+            for fold in folds:
+                job(fold, nthread, stop)
+            return
+        with ThreadPoolExecutor(slots, thread_name_prefix="gpumeta-fold") as pool:
+            futures = [pool.submit(job, fold, nthread, stop) for fold in folds]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+            except BaseException:  # a fold's error, or an interrupt: the others stop at their next round
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def fit_folds(self, folds: list[_Fold], n_folds: int, rule: Callable[[_Fold], str], rounds=None,
+                  spent: dict[int, float] | None = None, watch_test: bool = False) -> None:
+        """Fit and finish (`finish_fold`) each of `folds` not done yet (`each_fold`): early-stopped on its
+        validation genes, or for fixed `rounds` while they (or, `watch_test`, its test genes) are watched;
+        `rule(fold)` says how its rounds were chosen, `spent` the seconds it already took (its probe)."""
+        def job(fold: _Fold, nthread: int, stop: threading.Event) -> None:
+            why = rule(fold)
+            started = self.start_fold(fold, n_folds, why) - (spent or {}).get(fold.k, 0.0)
+            model = self.fit(fold.fit, f"fold {fold.k}/{n_folds}", rounds, val_genes=fold.validation,
+                             watch_rows=self.dataset.rows_of(fold.test) if watch_test else None,
+                             nthread=nthread, stop=stop)
+            self.finish_fold(fold, model, why, started)
+
+        self.each_fold([fold for fold in folds if not self.fold_done(fold)], job)
+
     def cross_validate(self, splitter: GeneSplitter, train_genes: list[str]) -> tuple[pd.DataFrame, np.ndarray,
                                                                                      np.ndarray, list]:
         """k-fold gene CV on the training genes; returns (fold metrics, OOF rows, OOF margins, curves)."""
         plans = self.plan_folds(splitter, train_genes)
         self.splits["folds"] = [{"fold": f.k, "train": f.fit, "validation": f.validation, "test": f.test,
                                  "early_stopped": f.shortfall is None} for f in plans]
+        self.fold_slots, why = plan_fold_concurrency(
+            self.config.parallel_folds, self.strategy, self.dataset.backend, len(plans),
+            max(len(self.dataset.rows_of(f.fit)) for f in plans), len(self.features), self.config.booster.max_bin)
+        self.fold_concurrency = {"folds_at_once": self.fold_slots, "reason": why}
+        log.info(f"{self.label}CV folds fitted {self.fold_slots} at a time ({why})")
         stopped = [f for f in plans if f.shortfall is None]
         fallback = [f for f in plans if f.shortfall is not None]
-        for fold in stopped:
-            if not self.fold_done(fold):
-                rule = f"early-stopped on {len(fold.validation)} validation genes " \
-                       f"({_pairs(self.site_counts(fold.validation))} sites)"
-                started = self.start_fold(fold, len(plans), rule)
-                model = self.fit(fold.fit, f"fold {fold.k}/{len(plans)}", val_genes=fold.validation)
-                self.finish_fold(fold, model, rule, started)
+        self.fit_folds(stopped, len(plans), lambda fold: f"early-stopped on {len(fold.validation)} validation genes "
+                                                          f"({_pairs(self.site_counts(fold.validation))} sites)")
         if fallback:
             cfg = self.config
             self.warn(f"validation sets too small to early-stop on (fewer than {cfg.min_validation_genes} genes or "
@@ -273,11 +324,7 @@ class _Trainer:
         if fallback and stopped:
             rounds = _median_rounds([self.read_fold(f) for f in stopped])
             rule = f"fixed {_pairs(dict(zip(LABELS, rounds)))} rounds: the median of the early-stopped folds"
-            for fold in fallback:
-                if not self.fold_done(fold):
-                    started = self.start_fold(fold, len(plans), rule)
-                    self.finish_fold(fold, self.fit(fold.fit, f"fold {fold.k}/{len(plans)}", rounds,
-                                                    val_genes=fold.validation), rule, started)
+            self.fit_folds(fallback, len(plans), lambda fold: rule, rounds)
         elif fallback:
             self.pooled_folds(fallback, len(plans))
         records, oof_rows, oof_margins, curves = [], [], [], []
@@ -325,31 +372,31 @@ class _Trainer:
             cap = [self.learner.max_rounds()] * len(LABELS)
             rule = f"fixed {cap[0]} rounds: the learner's round cap" if cap[0] > 1 else \
                 f"one fit: {self.learner.name} has no rounds"
-            for fold in folds:
-                started = self.start_fold(fold, n_folds, rule)
-                self.finish_fold(fold, self.fit(fold.fit, f"fold {fold.k}/{n_folds}", cap,
-                                                val_genes=fold.validation), rule, started)
+            self.fit_folds(folds, n_folds, lambda fold: rule, cap)
             return
-        probes, offsets = [], []
-        for fold in folds:
+        spent: dict[int, float] = {}
+
+        def probe(fold: _Fold, nthread: int, stop: threading.Event) -> None:
             probe_dir = self.run_dir / "folds" / f"probe_{fold.k}"
+            if (probe_dir / "manifest.json").is_file():
+                return
             started = time.perf_counter()
-            if not (probe_dir / "manifest.json").is_file():
-                log.info(f"{self.label}fold {fold.k}/{n_folds} probe: {len(fold.fit)} training genes, its "
-                         f"{len(fold.test)} test genes watched for the pooled choice of rounds")
-                self.fit(fold.fit, f"fold {fold.k}/{n_folds} probe",
-                         watch_rows=self.dataset.rows_of(fold.test)).save(probe_dir)
-            probes.append(load_model(probe_dir, self.dataset.backend))
-            offsets.append(started - time.perf_counter())  # minus its own seconds: finish_fold adds the clock
-        rounds = _pooled_rounds([m.evals_result for m in probes], [len(self.dataset.rows_of(f.test)) for f in folds])
-        rule = (f"fixed {_pairs(dict(zip(LABELS, rounds)))} rounds: the minimum of the logloss pooled over "
-                f"the {len(folds)} folds' test genes")
-        for fold, offset in zip(folds, offsets):
-            if not self.fold_done(fold):
-                started = time.perf_counter() + offset
-                refit = self.fit(fold.fit, f"fold {fold.k}/{n_folds}", rounds,
-                                 watch_rows=self.dataset.rows_of(fold.test))  # its curves, as the probe's
-                self.finish_fold(fold, refit, rule, started)
+            log.info(f"{self.label}fold {fold.k}/{n_folds} probe: {len(fold.fit)} training genes, its "
+                     f"{len(fold.test)} test genes watched for the pooled choice of rounds")
+            self.fit(fold.fit, f"fold {fold.k}/{n_folds} probe", watch_rows=self.dataset.rows_of(fold.test),
+                     nthread=nthread, stop=stop).save(probe_dir)
+            spent[fold.k] = time.perf_counter() - started  # the fold's log line counts its probe too
+
+        if not all(self.fold_done(fold) for fold in folds):
+            self.each_fold(folds, probe)
+            probes = [load_model(self.run_dir / "folds" / f"probe_{fold.k}", self.dataset.backend) for fold in folds]
+            rounds = _pooled_rounds([m.evals_result for m in probes],
+                                    [len(self.dataset.rows_of(f.test)) for f in folds])
+            rule = (f"fixed {_pairs(dict(zip(LABELS, rounds)))} rounds: the minimum of the logloss pooled over "
+                    f"the {len(folds)} folds' test genes")
+            # Each refit watches its test genes, as its probe did: its curves are the probe's.
+            self.fit_folds(folds, n_folds, lambda fold: rule, rounds, spent=spent, watch_test=True)
+        for fold in folds:  # kept until every refit is saved, so --resume pools the same rounds
             shutil.rmtree(self.run_dir / "folds" / f"probe_{fold.k}", ignore_errors=True)
 
     def final_model(self, splitter: GeneSplitter, train_genes: list[str]):
@@ -573,6 +620,7 @@ def _info(dataset: MetaDataset, cfg: TrainConfig, mode: str, trainer: _Trainer |
                 [["feature", "reason"]].itertuples(index=False)),
             "strategy": getattr(trainer, "strategy", None),
             "strategy_reason": getattr(trainer, "strategy_reason", None),
+            "fold_concurrency": getattr(trainer, "fold_concurrency", None),
             "test_genes_file": "test_genes.txt",
             "fold_rounds": getattr(trainer, "fold_rounds", None),
             "final_rounds": getattr(trainer, "final_rounds", None),
@@ -625,7 +673,7 @@ def train(dataset: str | Path, out_dir: str | Path, device: str = "auto",
     out_dir = Path(out_dir)
     mode = ("research" if test_dataset is not None else "benchmark" if benchmark_mode
             else "testing" if sample_genes is not None else "production")
-    fingerprint = {"dataset": str(Path(dataset).resolve()), "config": cfg.to_dict(), "mode": mode,
+    fingerprint = {"dataset": str(Path(dataset).resolve()), "config": cfg.recipe(), "mode": mode,
                    "test_dataset": str(test_dataset), "eval_dataset": str(eval_dataset),
                    "sample_genes": sample_genes, "n_benchmark_splits": n_benchmark_splits if benchmark_mode else None}
 
