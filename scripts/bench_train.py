@@ -13,18 +13,20 @@ Steps, each measured in this one run:
    SHAP calls), peak RSS.
 3. Plain xgboost on the same matrix in another fresh subprocess: the same boosters (folds + final, three
    classes) with the same parameters and the same number of rounds gpumeta ran, from a NumPy matrix, under
-   the same OpenMP wait policy (gpumeta's passive default unless OMP_WAIT_POLICY is set); twice: bare, and
-   logging the training and validation loss each round on the same validation genes (the work early
-   stopping and the learning curves need, inside xgboost).
+   the same OpenMP wait policy (gpumeta's passive default unless OMP_WAIT_POLICY is set); three times: one
+   booster after another; the same logging the training and validation loss each round on the same
+   validation genes (the work early stopping and the learning curves need, inside xgboost); and that with
+   the CV folds side by side in threads as gpumeta fitted them (run_info's fold_concurrency).
 Prints the ratios (gpumeta / plain xgboost; xgboost share of gpumeta's wall; peak RSS / float32 matrix).
 Run it twice with --device cpu and --device cuda on a GPU node for the GPU/CPU ratio.
 
-Measured (issue 10, `--genes 300 --window 2`: 123 k rows, 142 features; quiet 2-core machine, session 6):
-defaults (learning_rate 0.3, patience 8, one figure worker), SHAP in: 17.6-18.4 s wall / 29.5-30.7 CPU-s
-(learner 11.1-11.4, evaluation 4.6), 607 trees, held-out macro F1 0.8715 -> 0.9595; plain xgboost, same
-boosters and rounds: 9.2-9.6 s / 14.4-14.9 CPU-s; logging the same losses each round (session 7): 10.4-10.6 s,
-gpumeta's fitting 1.07x that. `figure_workers: 0`: 20.6 s (evaluation 7.9).
-`--skip-shap`: 15.9 s. The README's benchmark table compares these with the original trainer's 445 s.
+Measured (issue 10, `--genes 300 --window 2`: 123 k rows, 142 features; quiet 2-core machine, session 8):
+defaults (learning_rate 0.3, patience 8, CV folds three at a time, one figure worker), SHAP in: 14.7-15.8 s
+wall / 28.0-30.1 CPU-s (cross-validation 7.0-7.6, evaluation 4.4-4.7), 607 trees, held-out macro F1
+0.8715 -> 0.9595; `parallel_folds: 1` 18.3-18.9 s. Plain xgboost, same boosters and rounds: one after
+another 8.9-9.3 s / 13.9-14.4 CPU-s; logging the losses 10.0-10.7 s; that with the folds side by side
+8.0-8.1 s, gpumeta's fitting 1.06-1.13x that. The README's benchmark table compares these with the
+original trainer's 445 s.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ rounds = {name: {label: len(c["train"]["logloss"]) for label, c in curves.items(
           for name, curves in json.load(open(sys.argv[2] + "/learning_curves.json")).items()
           if "neither" in curves}
 print(json.dumps({"wall": wall, "cpu": cpu_s, "timings": r.timings, "baseline_kb": baseline_kb,
+                  "folds_at_once": json.load(open(sys.argv[2] + "/run_info.json"))["fold_concurrency"]["folds_at_once"],
                   "load": [load, os.getloadavg()[0]], "f1": headline,
                   "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "rounds": rounds, "features": r.model.feature_names,
@@ -69,6 +72,7 @@ print(json.dumps({"wall": wall, "cpu": cpu_s, "timings": r.timings, "baseline_kb
 
 PLAIN = r"""
 import json, os, resource, sys, time
+from concurrent.futures import ThreadPoolExecutor
 from gpumeta.dataset import load_dataset  # first: gpumeta sets the OpenMP wait policy before xgboost loads
 from gpumeta.train.config import load_config
 import numpy as np, xgboost as xgb
@@ -76,27 +80,38 @@ spec = json.load(open(sys.argv[2]))
 data = load_dataset(sys.argv[1], "cpu" if sys.argv[3] == "cpu" else "cuda", features=spec["features"])
 X = data.X
 booster = load_config(sys.argv[4] or None).booster
-params = booster.xgb_params(data.backend.xgb_device, data.backend.n_threads, 42)
 cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 c = cpu()
-watch = sys.argv[5] == "1"  # log the training and validation loss each round, as gpumeta's fits do
-fits = [(f"fold_{f['fold']}", f["train"], f["validation"]) for f in spec["splits"]["folds"]]
-if "final" in spec["rounds"]:
-    fits.append(("final", spec["splits"]["final"]["train"], spec["splits"]["final"]["validation"]))
-t = time.perf_counter()
-for name, train_genes, val_genes in fits:
+# 0: one booster after another; 1: the same, logging the training and validation loss each round as gpumeta's
+# fits do; 2: the same, the CV folds side by side in threads as gpumeta fitted them, the cores shared out
+mode = int(sys.argv[5])
+watch = mode >= 1
+slots = spec["folds_at_once"] if mode == 2 else 1
+cores = data.backend.n_threads
+folds = [(f"fold_{f['fold']}", f["train"], f["validation"]) for f in spec["splits"]["folds"]]
+
+
+def fit(name, train_genes, val_genes, nthread):
+    params = booster.xgb_params(data.backend.xgb_device, nthread, 42)
     matrices = []
     for genes in (train_genes, val_genes if watch else []):
         rows = data.rows_of(genes)
         if len(rows):
             matrices.append((xgb.QuantileDMatrix(X[data.backend.asarray(rows)], label=np.zeros(len(rows), np.float32),
-                                                 max_bin=booster.max_bin, ref=matrices[0][0] if matrices else None),
-                             rows))
+                                                 max_bin=booster.max_bin, nthread=nthread,
+                                                 ref=matrices[0][0] if matrices else None), rows))
     for k, label in enumerate(("neither", "donor", "acceptor")):
         for d, rows in matrices:
             d.set_label(data.backend.asarray((data.y[rows] == k).astype(np.float32)))
         xgb.train(params, matrices[0][0], num_boost_round=spec["rounds"][name][label], verbose_eval=False,
                   evals=[(d, n) for (d, _), n in zip(matrices, ("train", "validation"))] if watch else ())
+
+
+t = time.perf_counter()
+with ThreadPoolExecutor(slots) as pool:
+    list(pool.map(lambda f: fit(*f, max(1, -(-cores // slots))), folds))
+if "final" in spec["rounds"]:
+    fit("final", spec["splits"]["final"]["train"], spec["splits"]["final"]["validation"], cores)
 print(json.dumps({"wall": time.perf_counter() - t, "cpu": cpu() - c, "load": os.getloadavg()[0]}))
 """
 
@@ -133,6 +148,7 @@ def main() -> None:
         spec.write_text(json.dumps(g))
         p = _run(PLAIN, dataset, spec, args.device, config, 0)
         w = _run(PLAIN, dataset, spec, args.device, config, 1)
+        side = _run(PLAIN, dataset, spec, args.device, config, 2) if g["folds_at_once"] > 1 else w
         matrix_mb = card["n_rows"] * len(g["features"]) * 4 / 1e6
         inside = g["timings"]["learner"]
         print(f"dataset: {card['n_genes']:,} genes, {card['n_rows']:,} rows, {len(g['features'])} features used "
@@ -151,6 +167,9 @@ def main() -> None:
         print(f"plain xgboost, same boosters and rounds, logging the training and validation loss each round as "
               f"gpumeta's early-stopped fits must: {w['wall']:.1f} s wall, {w['cpu']:.1f} CPU-s; gpumeta fitting / "
               f"that = {inside / w['wall']:.2f} (wall)")
+        print(f"the same, with the CV folds side by side as gpumeta fitted them ({g['folds_at_once']} at a time): "
+              f"{side['wall']:.1f} s wall, {side['cpu']:.1f} CPU-s; gpumeta fitting / that = "
+              f"{inside / side['wall']:.2f} (wall)")
         extra = (g["maxrss_kb"] - g["baseline_kb"]) / 1e3
         print(f"peak RSS of the train process {g['maxrss_kb'] / 1e3:,.0f} MB = "
               f"{g['maxrss_kb'] / 1e3 / matrix_mb:.2f} x the float32 feature matrix; above the "

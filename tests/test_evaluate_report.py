@@ -37,6 +37,7 @@ def run_dir(tmp_path_factory):
         "n_features_dataset": 6, "n_features_used": 5,
         "warnings": ["final model: early stopping rested on 1 validation gene; used the CV rounds instead"],
         "mode": "production", "strategy": "single", "strategy_reason": "fits in device memory",
+        "fold_concurrency": {"folds_at_once": 3, "reason": "2 cores: one fold more than cores"},
         "device": "cpu", "params": {"max_depth": 3}, "calibration": "none", "seed": 0,
         "test_genes_file": "test_genes.txt", "artifacts": {"model": "model/"}, "timings": {"fit": 1.5}}))
     (run / "splits.json").write_text(json.dumps({"train": model.training_genes, "test": test_genes}))
@@ -47,6 +48,7 @@ def test_training_summary_sections(run_dir):
     text = write_training_summary(run_dir).read_text()
     for expected in ("Dataset:", "6 features in the dataset, 5 used after screening", "position_copy: leaky",
                      "Strategy: single (fits in device memory)",
+                     "CV folds fitted: 3 at a time (2 cores: one fold more than cores)",
                      "max_depth: 3", "Cross-validation", "test_macro_f1", " ± ", "Held-out evaluation",
                      "10 test genes", "NOTE: rows are a sample", "Genes where the meta-model got WORSE",
                      "plots/roc_curves.png: the sampled rows of the 10 held-out genes",

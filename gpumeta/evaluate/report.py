@@ -129,6 +129,12 @@ def _features_phrase(counts: tuple[int | None, int | None]) -> str:
     return f"{_num(in_dataset)} features in the dataset, {_num(used)} used after screening"
 
 
+def _folds_at_once(info: dict) -> str:
+    """"3 at a time (2 cores: one fold more than cores)" from run_info's fold_concurrency; n/a before it."""
+    concurrency = info.get("fold_concurrency")
+    return f"{concurrency['folds_at_once']} at a time ({concurrency['reason']})" if concurrency else "n/a"
+
+
 def _run_section(info: dict, counts: tuple[int | None, int | None]) -> list[str]:
     lines = ["Run", "---",
              f"Dataset: {info.get('dataset', 'n/a')} ({_num(info.get('n_genes'))} genes, "
@@ -136,6 +142,7 @@ def _run_section(info: dict, counts: tuple[int | None, int | None]) -> list[str]
              f"Mode: {info.get('mode', 'n/a')}   Device: {info.get('device', 'n/a')}   Seed: {info.get('seed', 'n/a')}",
              f"Strategy: {info.get('strategy', 'n/a')}" + (f" ({info['strategy_reason']})"
                                                           if info.get("strategy_reason") else ""),
+             f"CV folds fitted: {_folds_at_once(info)}",
              f"Calibration: {info.get('calibration', 'n/a')}" + (
                  f"; probabilities blended with the base model's logit at weight {info['base_blend']:g}"
                  if info.get("base_blend") else ""),
@@ -627,6 +634,7 @@ def _features_html(run_dir: Path, info: dict) -> list[str]:
              ["mode", info.get("mode", "n/a")], ["device", info.get("device", "n/a")],
              ["strategy", (info.get("strategy") or "n/a")
               + (f" ({info['strategy_reason']})" if info.get("strategy_reason") else "")],
+             ["CV folds fitted", _folds_at_once(info)],
              ["calibration", info.get("calibration", "n/a")], ["seed", info.get("seed", "n/a")]]
     facts += [[f"param {key}", value] for key, value in (info.get("params") or {}).items()]
     parts.append(_html_table(None, facts, left=2))
