@@ -108,6 +108,44 @@ def test_xgboost_streams_rows_to_the_same_model_as_a_materialised_matrix():
     np.testing.assert_allclose(streamed.margin(Xv), direct.margin(Xv), rtol=1e-6)
 
 
+def test_ctrl_c_while_xgboost_builds_a_matrix_is_raised_once_it_is_built_not_inside_its_callback():
+    # In a fresh process: raised inside xgboost's callback into the row iterator, the interrupt crashed the
+    # process or failed with an xgboost range error.
+    code = """
+import signal, numpy as np
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whatever the test runner has
+import gpumeta.learners.xgboost_learner as xl
+from gpumeta.backend import get_backend
+from gpumeta.learners import get_algorithm
+real, calls = xl.logit_columns, []
+def interrupting(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 1 and interrupt:
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C while xgboost reads the first chunk
+    return real(*args, **kwargs)
+xl.logit_columns = interrupting
+X = np.random.default_rng(0).normal(size=(500, 4)).astype(np.float32)
+label = (X[:, 0] > 0).astype(np.float32)
+build = lambda: get_algorithm("xgboost").quantised(get_backend("cpu"), X, np.arange(400), np.arange(400, 500),
+                                                  label, None, [])
+interrupt = False
+build()
+whole = len(calls)
+calls.clear()
+interrupt = True
+try:
+    build()
+except KeyboardInterrupt:
+    print("interrupted after", len(calls), "of", whole, "chunk reads")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    # Both matrices were built first (every read of every chunk), then the interrupt was raised.
+    reads = out.stdout.split()
+    assert reads[:2] == ["interrupted", "after"] and reads[2] == reads[4], out.stdout
+    assert "Exception ignored" not in out.stderr
+
+
 def test_weights_change_the_fit():
     X, y, Xv, yv = binary_data()
     learner = get_algorithm("logistic_regression")

@@ -399,3 +399,17 @@ def test_a_part_timed_by_fits_at_once_counts_the_wall_time_any_of_them_ran(monke
     with timings.measure("learner"):  # t 10 to 11
         pass
     assert timings.seconds["learner"] == 4.0
+
+
+def test_ctrl_c_in_the_cli_is_one_line_and_status_130(dataset, tmp_path, monkeypatch, capsys):
+    from gpumeta.cli import main
+    from gpumeta.train import workflow
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(workflow, "fit_model", interrupted)
+    assert main(["train", "--dataset", str(dataset), "--out-dir", str(tmp_path / "run"), "--device", "cpu",
+                 "--quiet"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "interrupted: outputs written so far are complete; rerun with --resume"

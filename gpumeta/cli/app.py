@@ -38,11 +38,18 @@ def _root(
     """GPU-native meta-models for splice-site prediction."""
 
 
+#: What an interrupted command says, with exit status 130.
+INTERRUPTED = "interrupted: outputs written so far are complete; rerun with --resume"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: runs the app and turns GpumetaError into one line + exit 2."""
+    """Console entry point: runs the app and turns GpumetaError into one line + exit 2, Ctrl-C into one line +
+    exit 130."""
     try:
         # standalone_mode=False: click hands back Exit codes and raises usage errors instead of exiting.
         result = app(args=argv, standalone_mode=False)
+        if result == 130:  # recent typer's answer to Ctrl-C: Exit(130), handed back as the result
+            typer.echo(INTERRUPTED, err=True)
         return result if isinstance(result, int) else 0
     except GpumetaError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -53,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo("aborted", err=True)
         return 130
     except KeyboardInterrupt:
-        typer.echo("interrupted: outputs written so far are complete; rerun with --resume", err=True)
+        typer.echo(INTERRUPTED, err=True)
         return 130
     except Exception as exc:
         # Usage errors (unknown command or option, bad value) from click, which recent typer vendors:

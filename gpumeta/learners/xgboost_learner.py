@@ -8,6 +8,10 @@ classes share that quantised matrix (only the label changes). That is why this l
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
@@ -45,6 +49,28 @@ def _row_chunks(backend, X, rows: np.ndarray, label: np.ndarray, weight: np.ndar
             self._i = 0
 
     return RowChunks()
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C while xgboost builds a quantised matrix is held until it has, then raised as usual.
+
+    xgboost calls the row-chunk iterator back from C and catches only Exception there: a KeyboardInterrupt
+    raised inside that callback left the iterator half-run and crashed the process (heap corruption, SIGSEGV)
+    or failed with an xgboost range error. Signals reach the main thread only, so a fit in another thread
+    (CV folds side by side) needs no hold: its stop comes from the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread() or not callable(signal.getsignal(signal.SIGINT)):
+        yield
+        return
+    held: list = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        previous(*held[0])  # Python's handler (or the embedding program's), now outside xgboost
 
 
 def watched(dtrain, dval) -> list:
@@ -168,10 +194,11 @@ class XGBoostLearner(Learner):
         """(training, validation or None) QuantileDMatrix of rows of the raw matrix X, streamed in the learner's
         view; the validation matrix takes the training matrix's cut points."""
         max_bin = self.params["max_bin"]
-        dtrain = backend.quantile_dmatrix(_row_chunks(backend, X, train_rows, label, weights, logit_idx),
-                                          max_bin=max_bin)
-        dval = backend.quantile_dmatrix(_row_chunks(backend, X, val_rows, label, weights, logit_idx),
-                                        ref=dtrain, max_bin=max_bin) if len(val_rows) else None
+        with _interrupts_held():
+            dtrain = backend.quantile_dmatrix(_row_chunks(backend, X, train_rows, label, weights, logit_idx),
+                                              max_bin=max_bin)
+            dval = backend.quantile_dmatrix(_row_chunks(backend, X, val_rows, label, weights, logit_idx),
+                                            ref=dtrain, max_bin=max_bin) if len(val_rows) else None
         return dtrain, dval
 
     def fit_one_vs_rest(self, backend, X, y, train_rows, val_rows, logit_idx, *, weights=None, n_rounds=None,
