@@ -75,6 +75,7 @@ import json, os, resource, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from gpumeta.dataset import load_dataset  # first: gpumeta sets the OpenMP wait policy before xgboost loads
 from gpumeta.train.config import load_config
+from gpumeta.train.strategies import threads_each
 import numpy as np, xgboost as xgb
 spec = json.load(open(sys.argv[2]))
 data = load_dataset(sys.argv[1], "cpu" if sys.argv[3] == "cpu" else "cuda", features=spec["features"])
@@ -109,7 +110,7 @@ def fit(name, train_genes, val_genes, nthread):
 
 t = time.perf_counter()
 with ThreadPoolExecutor(slots) as pool:
-    list(pool.map(lambda f: fit(*f, max(1, -(-cores // slots))), folds))
+    list(pool.map(lambda f: fit(*f, threads_each(cores, slots)), folds))
 if "final" in spec["rounds"]:
     fit("final", spec["splits"]["final"]["train"], spec["splits"]["final"]["validation"], cores)
 print(json.dumps({"wall": time.perf_counter() - t, "cpu": cpu() - c, "load": os.getloadavg()[0]}))
