@@ -30,6 +30,7 @@ from .backend import Backend, get_backend
 from .calibration import apply_calibrator
 from .errors import GpumetaError, shown
 from .schema import LABELS
+from .structure import GeneStructure, site_posteriors
 
 FORMAT = "gpumeta-model"
 #: The newest manifest version this gpumeta reads: 3 adds `base_blend`. A model without a blend is written as
@@ -137,6 +138,18 @@ class _Predictor(abc.ABC):
     #: Weight of the base model's logit in every probability (`blend_with_base`; train's ``base_blend``);
     #: 0: the meta-model's own.
     base_blend: float
+    #: Gene-structure decoding fitted on the out-of-fold rows (`gpumeta.structure`), for this model's
+    #: probabilities ("meta") and the base model's ("base"); {} when train fitted none.
+    gene_structure: dict
+
+    def structure_posteriors(self, who: str, gene_ids, positions, proba: np.ndarray) -> np.ndarray:
+        """(n, 2) donor and acceptor posteriors of rows (`positions` transcript-oriented, many genes in any
+        order) under the gene structure fitted for `who` ("meta": `proba` is this model's, "base": the base
+        model's), at the thresholds tuned for it."""
+        thresholds = self.thresholds if who == "meta" else self.base_thresholds
+        return site_posteriors(gene_ids, positions, proba[:, LABELS.index("donor")],
+                               proba[:, LABELS.index("acceptor")], (thresholds["donor"], thresholds["acceptor"]),
+                               self.gene_structure[who])
 
     def matrix(self, dataset) -> object:
         """The dataset's matrix in this model's feature order; names what is missing."""
@@ -242,6 +255,7 @@ class MetaModel(_Predictor):
     #: zero. None: every class when `base_margin_features` is given (models saved before the choice), else none.
     base_margin_classes: list[str] | None = None
     base_blend: float = 0.0
+    gene_structure: dict[str, GeneStructure] = field(default_factory=dict)
 
     kind = "single"
 
@@ -334,6 +348,7 @@ class MetaModel(_Predictor):
             "params": self.params, "evals_result": self.evals_result, "recipe": self.recipe,
             "base_margin_features": list(self.base_margin_features),
             "base_margin_classes": list(self.base_margin_classes), "base_blend": self.base_blend,
+            "gene_structure": _structure_dicts(self.gene_structure),
         }
 
     def write_into(self, directory: Path) -> None:
@@ -376,7 +391,7 @@ class MetaModel(_Predictor):
                    backend=backend, recipe=manifest.get("recipe"),
                    base_margin_features=manifest.get("base_margin_features", []),
                    base_margin_classes=manifest.get("base_margin_classes"),
-                   base_blend=manifest.get("base_blend", 0.0))
+                   base_blend=manifest.get("base_blend", 0.0), gene_structure=_structures(manifest))
 
 
 @dataclass
@@ -397,6 +412,7 @@ class EnsembleModel(_Predictor):
     dataset_fingerprint: str = ""
     recipe: dict | None = None
     base_blend: float = 0.0
+    gene_structure: dict[str, GeneStructure] = field(default_factory=dict)
 
     kind = "ensemble"
 
@@ -450,6 +466,7 @@ class EnsembleModel(_Predictor):
             "thresholds": self.thresholds, "base_thresholds": self.base_thresholds,
             "training_genes": self.training_genes, "dataset_fingerprint": self.dataset_fingerprint,
             "params": self.params, "recipe": self.recipe, "base_blend": self.base_blend,
+            "gene_structure": _structure_dicts(self.gene_structure),
         }
 
     def write_into(self, directory: Path) -> None:
@@ -467,7 +484,16 @@ class EnsembleModel(_Predictor):
                    calibrators=manifest["calibration"], thresholds=manifest["thresholds"],
                    base_thresholds=manifest["base_thresholds"], params=manifest.get("params", {}),
                    dataset_fingerprint=manifest.get("dataset_fingerprint", ""), recipe=manifest.get("recipe"),
-                   base_blend=manifest.get("base_blend", 0.0))
+                   base_blend=manifest.get("base_blend", 0.0), gene_structure=_structures(manifest))
+
+
+def _structure_dicts(structures: dict[str, GeneStructure]) -> dict[str, dict]:
+    return {who: structure.to_dict() for who, structure in structures.items()}
+
+
+def _structures(manifest: dict) -> dict[str, GeneStructure]:
+    """The manifest's gene structures (models saved before them have none)."""
+    return {who: GeneStructure.from_dict(values) for who, values in manifest.get("gene_structure", {}).items()}
 
 
 def _read_manifest(directory: Path) -> dict:

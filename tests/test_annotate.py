@@ -26,6 +26,7 @@ from gpumeta.gating import rescore_mask
 from gpumeta.learners import get_algorithm
 from gpumeta.model import MetaModel, load_model
 from gpumeta.schema import is_feature_column, is_probability_feature
+from gpumeta.structure import GeneStructure, site_posteriors
 from gpumeta.synth import synth_genome
 from gpumeta.train.fit import fit_one_vs_rest
 
@@ -437,3 +438,24 @@ def test_a_recipe_this_gpumeta_cannot_reproduce_is_refused(change, message):
                       recipe=recipe)
     with pytest.raises(GpumetaError, match=message):
         recipe_params(model, "RUN/model")
+
+
+def test_a_model_with_a_gene_structure_writes_decoded_calls_read_5_to_3(world, tmp_path):
+    model = load_model(world["model"], "cpu")
+    model.gene_structure = {"meta": GeneStructure(violation=0.01, cuts=(0.4, 0.45))}
+    model.save(tmp_path / "model")
+    result = annotate(tmp_path / "model", world["genome"].fasta, tmp_path / "out", annotation=world["genome"].gtf,
+                      predictions=world["genome"].predictions, device="cpu", batch_size=5)
+    nt = _nucleotides(result)
+    # Each gene read 5' to 3': on the minus strand positions run backwards.
+    oriented = np.where(nt["strand"] == "-", -nt["position"], nt["position"])
+    posterior = site_posteriors(nt["gene_id"], oriented, nt["meta_donor"], nt["meta_acceptor"],
+                                (model.thresholds["donor"], model.thresholds["acceptor"]), model.gene_structure["meta"])
+    expected = {t: int((posterior[:, j] >= model.gene_structure["meta"].cuts[j]).sum())
+                for j, t in enumerate(("donor", "acceptor"))}
+    assert {t: result.calls[f"decoded_{t}"] for t in expected} == expected and sum(expected.values()) > 0
+    bed = pd.read_csv(result.out_dir / "decoded_sites.bed", sep="\t", header=None)
+    assert len(bed) == sum(expected.values()) and set(bed[5]) == {"+", "-"}
+    calls = pd.read_csv(result.out_dir / "site_calls.tsv", sep="\t")
+    assert {"decoded_call", "decoded_donor", "decoded_acceptor"} <= set(calls.columns)
+    assert result.calls["meta_donor"] == pd.read_csv(result.out_dir / "gene_summary.tsv", sep="\t")["meta_donor"].sum()

@@ -1,5 +1,5 @@
 """scripts/study_recipe.py: the training rows a recipe's `negatives` fraction picks, the decision rules
-(local maximum, threshold rules) and the error anatomy."""
+(local maximum, threshold rules, gene-structure decoding) and the error anatomy."""
 
 import sys
 from pathlib import Path
@@ -19,6 +19,7 @@ from study_recipe import (
     oracle_errors,
     plateau_threshold,
     score,
+    structure_calls,
     training_rows,
 )
 
@@ -133,3 +134,26 @@ def test_fold_seeds_pool_errors_by_gene_and_average_ranking():
     assert (two["fp_fn_base"], two["fp_fn_meta"]) == (2, 2)  # base: gene a's FP twice; meta: a's FN and FP once
     assert two["genes"] == 2 and two["nucleotides"] == 6  # genes, not (gene, seed) pairs
     assert two["ap_donor_meta"] == (one["ap_donor_meta"] + score([bad])["ap_donor_meta"]) / 2
+
+
+def test_structure_decodes_both_models_with_what_the_inner_rows_fit():
+    # Held-out gene: a donor, an acceptor 100 nt on and a decoy acceptor 3 nt after it, both above 0.5.
+    n = 200
+    y, acceptor = np.zeros(n, dtype=np.int64), np.full(n, 1e-4)
+    y[[20, 120]] = [1, 2]
+    acceptor[[120, 123]] = [0.9, 0.8]
+    donor = np.full(n, 1e-4)
+    donor[20] = 0.9
+    pred = _pred(y, donor, donor, base_acceptor=acceptor, meta_acceptor=acceptor)
+    for who in ("base", "meta"):
+        pred[f"{who}_call_acceptor"] = pred[f"{who}_acceptor"] >= 0.5
+    # The inner out-of-fold rows: ten genes of the same shape, so the strict order wins there too.
+    genes = np.repeat([f"g{i}" for i in range(10)], n)
+    proba = np.tile(np.column_stack([1 - donor - acceptor, donor, acceptor]), (10, 1))
+    oof = {1: (np.tile(y, 10), proba, proba, genes, np.tile(np.arange(n), 10))}
+    out = structure_calls(pred, oof)
+    for who in ("base", "meta"):
+        assert pred[f"{who}_call_acceptor"].sum() == 2  # plain thresholds call the decoy
+        assert np.flatnonzero(out[f"{who}_call_acceptor"]).tolist() == [120]
+        assert np.flatnonzero(out[f"{who}_call_donor"]).tolist() == [20]
+        assert out[f"{who}_acceptor"].iloc[123] < 0.5 < out[f"{who}_acceptor"].iloc[120]

@@ -413,3 +413,30 @@ def test_ctrl_c_in_the_cli_is_one_line_and_status_130(dataset, tmp_path, monkeyp
                  "--quiet"]) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "interrupted: outputs written so far are complete; rerun with --resume"
+
+
+def test_gene_structure_is_fitted_saved_and_reported_beside_the_plain_calls(run, dataset, tmp_path):
+    structures = run.model.gene_structure
+    assert set(structures) == {"meta", "base"}
+    reloaded = load_model(run.run_dir / "model", "cpu")
+    assert reloaded.gene_structure == structures
+    summary = json.loads((run.run_dir / "meta_evaluation_summary.json").read_text())
+    block, plain = summary["gene_structure"], summary[summary["headline"]]["site_types"]
+    assert block["scored_on"] == summary["headline"]
+    for t in ("donor", "acceptor"):  # the plain calls are the evaluation's own at the tuned thresholds
+        for who in ("base", "meta"):
+            assert {k: block["site_types"][t][f"{who}_tuned"][k] for k in ("tp", "fp", "fn")} == \
+                {k: plain[t]["tuned"][who][k] for k in ("tp", "fp", "fn")}
+    data = load_dataset(dataset, "cpu", features=run.model.feature_names)
+    held = data.rows_of(summary["test_genes"])
+    posterior = run.model.structure_posteriors("meta", data.gene_ids[held], data.meta["position"].to_numpy()[held],
+                                               run.model.predict_proba(run.model.matrix(data))[held])
+    decoded = sum(int(((posterior[:, j] >= structures["meta"].cuts[j]) ^ (data.y[held] == j + 1)).sum())
+                  for j in range(2))
+    assert block["fp_fn"]["meta_decoded"] == decoded
+    assert "[gene-structure decoding]" in (run.run_dir / "training_summary.txt").read_text()
+    off = train(dataset, tmp_path / "off", device="cpu", quiet=True, gene_structure=False, **FAST)
+    assert off.model.gene_structure == {} and "gene_structure" not in json.loads(
+        (off.run_dir / "meta_evaluation_summary.json").read_text())
+    with pytest.raises(GpumetaError, match="'gene_structure' must be a bool"):
+        train(dataset, tmp_path / "x", device="cpu", quiet=True, gene_structure="yes", **FAST)

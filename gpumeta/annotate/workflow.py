@@ -9,6 +9,8 @@ Layout written under OUT:
   annotate_state.json             inputs, options and batch plan, for resume
   site_calls.tsv                  per gene, every nucleotide called by either model: base call beside meta call
   meta_sites.bed, base_sites.bed  site calls at the model's tuned thresholds (BED6 + gene_id)
+  decoded_sites.bed               the meta-model's calls decoded by the gene structure train fitted
+                                  (gpumeta.structure; score: 1000 x posterior), when the model has one
   gene_summary.tsv                per gene: nucleotides, re-scored, sites called by base and meta, changes
   tracks/                         bedGraph and bigWig of meta and base donor/acceptor scores per strand
   evaluation.json, evaluation_per_gene.tsv   with an annotation: base vs meta on genes the model did not train on
@@ -281,17 +283,31 @@ def _write_batch(path: Path, side: Path, scores: BatchScores, model, params, ann
         table = pa.table(columns)
         with atomic_path(path) as tmp:
             pq.write_table(table, tmp, use_dictionary=["chrom", "strand", "gene_id", "annotated_type"])
-        calls = decide(scores.base, model.base_thresholds), decide(scores.meta, model.thresholds)
+        calls = {"base": (decide(scores.base, model.base_thresholds), scores.base),
+                 "meta": (decide(scores.meta, model.thresholds), scores.meta)}
+        if "meta" in model.gene_structure:
+            calls["decoded"] = _decoded_calls(model, scores, region, position)
         write_json(side, {"genes": _gene_summary(scores, truth, calls, training),
                           "calls": _site_calls(scores, truth, calls, region, position)})
     _feed_tracks(tracks, table.select(list(TRACK_COLUMNS)), next_region, timings)
 
 
-def _gene_summary(scores: BatchScores, truth: np.ndarray | None, calls: tuple, training: set) -> dict[str, list]:
-    """Per gene of the batch, by column: nucleotides, re-scored, sites called by base and meta (and
-    annotated), nucleotides whose call changed. `calls`: (base, meta) label codes of every row."""
+def _decoded_calls(model, scores: BatchScores, region: np.ndarray, position: np.ndarray) -> tuple:
+    """The meta-model's calls decoded by the gene structure train fitted (gpumeta.structure), each region a
+    gene read 5' to 3', and the posteriors (n, 3: 0 for neither) behind them."""
+    minus = np.array([g.strand == "-" for g in scores.genes])[region]
+    posterior = model.structure_posteriors("meta", region, np.where(minus, -position, position), scores.meta)
+    proba = np.column_stack([np.zeros(len(posterior)), posterior])
+    cuts = model.gene_structure["meta"].cuts
+    return decide(proba, {"donor": cuts[0], "acceptor": cuts[1]}), proba
+
+
+def _gene_summary(scores: BatchScores, truth: np.ndarray | None, calls: dict, training: set) -> dict[str, list]:
+    """Per gene of the batch, by column: nucleotides, re-scored, sites called by each call set (base, meta,
+    and decoded when the model has a gene structure) and annotated, nucleotides whose base and meta calls
+    differ. `calls`: {name: (label codes of every row, probabilities)}."""
     genes = scores.genes
-    base_call, meta_call = calls
+    base_call, meta_call = calls["base"][0], calls["meta"][0]
     summary = {"gene_id": [g.gene_id for g in genes], "chrom": [g.chrom for g in genes],
                "strand": [g.strand for g in genes], "start": [g.start for g in genes],
                "end": [g.end for g in genes], "nucleotides": scores.lengths.tolist(),
@@ -299,32 +315,32 @@ def _gene_summary(scores: BatchScores, truth: np.ndarray | None, calls: tuple, t
                "trained_on": [g.gene_id in training for g in genes]}
     for t in ("donor", "acceptor"):
         code = LABELS.index(t)
-        summary[f"base_{t}"] = scores.per_region(base_call == code).tolist()
-        summary[f"meta_{t}"] = scores.per_region(meta_call == code).tolist()
+        for name, (called, _) in calls.items():
+            summary[f"{name}_{t}"] = scores.per_region(called == code).tolist()
         if truth is not None:
             summary[f"annotated_{t}"] = scores.per_region(truth == code).tolist()
     summary["changed"] = scores.per_region(base_call != meta_call).tolist()
     return summary
 
 
-def _site_calls(scores: BatchScores, truth: np.ndarray | None, calls: tuple, region: np.ndarray,
+def _site_calls(scores: BatchScores, truth: np.ndarray | None, calls: dict, region: np.ndarray,
                 position: np.ndarray) -> dict[str, list]:
-    """Every nucleotide either model calls at the model's tuned thresholds, by column: base call beside
-    meta call, what changed, both models' site probabilities."""
-    base_call, meta_call = calls
-    rows = np.flatnonzero((base_call != 0) | (meta_call != 0))
-    b, m = base_call[rows], meta_call[rows]
+    """Every nucleotide any call set calls, by column: base call beside meta call (at the model's tuned
+    thresholds) and the decoded call (when the model has a gene structure), what changed from base to meta,
+    and each set's site probabilities (the decoded set's: its posteriors)."""
+    rows = np.flatnonzero(np.any([called != 0 for called, _ in calls.values()], axis=0))
+    b, m = calls["base"][0][rows], calls["meta"][0][rows]
     genes = [scores.genes[k] for k in region[rows].tolist()]
-    calls = {"gene_id": [g.gene_id for g in genes], "chrom": [g.chrom for g in genes],
+    table = {"gene_id": [g.gene_id for g in genes], "chrom": [g.chrom for g in genes],
              "strand": [g.strand for g in genes], "position": position[rows].tolist(),
-             "base_call": _CALL_NAMES[b].tolist(), "meta_call": _CALL_NAMES[m].tolist(),
+             **{f"{name}_call": _CALL_NAMES[called[rows]].tolist() for name, (called, _) in calls.items()},
              "change": np.select([b == m, b == 0, m == 0], ["kept", "gained", "lost"], "retyped").tolist()}
-    for prefix, proba in (("base", scores.base), ("meta", scores.meta)):
+    for name, (_, proba) in calls.items():
         for t in ("donor", "acceptor"):
-            calls[f"{prefix}_{t}"] = np.round(proba[rows, LABELS.index(t)].astype(np.float64), 6).tolist()
+            table[f"{name}_{t}"] = np.round(proba[rows, LABELS.index(t)].astype(np.float64), 6).tolist()
     if truth is not None:
-        calls["annotated_type"] = _CALL_NAMES[truth[rows]].tolist()
-    return calls
+        table["annotated_type"] = _CALL_NAMES[truth[rows]].tolist()
+    return table
 
 
 def _finish(out_dir: Path, files: list[Path], state: dict, model, selected, annotated: bool, training: set,
@@ -335,8 +351,9 @@ def _finish(out_dir: Path, files: list[Path], state: dict, model, selected, anno
     calls = pd.concat([pd.DataFrame(s["calls"]) for s in sides], ignore_index=True)
     write_csv(out_dir / "gene_summary.tsv", summary, sep="\t")
     write_csv(out_dir / "site_calls.tsv", calls, sep="\t")
-    for which in ("meta", "base"):
-        _write_bed(out_dir / f"{which}_sites.bed", calls, which)
+    for which in ("meta", "base", "decoded"):
+        if f"{which}_call" in calls:
+            _write_bed(out_dir / f"{which}_sites.bed", calls, which)
     def evaluate() -> dict | None:
         with timings.measure("evaluation"):
             return _evaluate(out_dir, files, model, summary, training)
@@ -352,8 +369,8 @@ def _finish(out_dir: Path, files: list[Path], state: dict, model, selected, anno
     counts = {"genes": len(summary), "nucleotides": n_nt, "rescored": n_rescored,
               "rescored_fraction": n_rescored / max(n_nt, 1),
               "genes_trained_on": int(summary["trained_on"].sum()),
-              "calls": {f"{m}_{t}": int(summary[f"{m}_{t}"].sum()) for m in ("base", "meta")
-                        for t in ("donor", "acceptor")},
+              "calls": {f"{m}_{t}": int(summary[f"{m}_{t}"].sum()) for m in ("base", "meta", "decoded")
+                        for t in ("donor", "acceptor") if f"{m}_{t}" in summary},
               "nucleotides_changed": int(summary["changed"].sum())}
     missing = [] if annotated else [c for c in NEED_ANNOTATION if c in model.feature_names]
     seconds, cpu_seconds = time.perf_counter() - started[0], time.process_time() - started[1]

@@ -127,6 +127,10 @@ def train(
     final_model: Annotated[str | None, typer.Option(
         "--final-model", help="The served model: refit (one more fit on all training genes) or folds (the CV "
                               "folds' models averaged, no refit) (config final_model).")] = None,
+    gene_structure: Annotated[bool | None, typer.Option(
+        "--gene-structure/--no-gene-structure",
+        help="Fit gene-structure decoding of the calls on the out-of-fold rows, save it with the model and report "
+             "the decoded calls (config gene_structure; on by default).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out-dir.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run in --out-dir.")] = False,
     quiet: QuietOption = False,
@@ -236,7 +240,7 @@ def train(
                                f.strip() for f in figure_formats.split(",") if f.strip()],
                            genes_per_instance=genes_per_instance, instance_overlap=instance_overlap,
                            allow_partial_ensemble=allow_partial_ensemble or None, base_blend=base_blend,
-                           final_model=final_model,
+                           final_model=final_model, gene_structure=gene_structure,
                            algorithm=algorithm, algorithm_params=_json_object(algorithm_params, "--algorithm-params"),
                            cluster=client, **original)
     headline = result.evaluation[result.evaluation["headline"]]

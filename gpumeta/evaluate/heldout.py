@@ -74,6 +74,35 @@ def resolve_test_genes(model, dataset, genes: Iterable[str] | None) -> list[str]
     return chosen
 
 
+def gene_structure_comparison(model, data, meta_proba: np.ndarray) -> dict[str, Any] | None:
+    """Calls decoded by the model's gene structures (gpumeta.structure) beside the plain calls at the tuned
+    thresholds, base and meta, on the same rows: per site type TP/FP/FN, and FP+FN in all. None when the
+    rows cannot be placed in their genes (no position column, or a nucleotide in two rows)."""
+    from .metrics import binary_counts
+
+    if "position" not in data.meta:
+        return None
+    genes, positions = data.gene_ids, data.meta["position"].to_numpy()
+    if pd.MultiIndex.from_arrays([genes, positions]).has_duplicates:
+        return None
+    probas = {"base": data.base_proba, "meta": meta_proba}
+    tuned = {"base": model.base_thresholds, "meta": model.thresholds}
+    block: dict[str, Any] = {"structures": {who: s.to_dict() for who, s in model.gene_structure.items()},
+                             "site_types": {t: {} for t in SITE_TYPES}, "fp_fn": {}}
+    for who, structure in model.gene_structure.items():
+        posterior = model.structure_posteriors(who, genes, positions, probas[who])
+        plain_errors = decoded_errors = 0
+        for j, t in enumerate(SITE_TYPES):
+            y_bin = data.y == LABELS.index(t)
+            plain = binary_counts(y_bin, probas[who][:, LABELS.index(t)] >= tuned[who][t])
+            decoded = binary_counts(y_bin, posterior[:, j] >= structure.cuts[j])
+            block["site_types"][t][f"{who}_tuned"], block["site_types"][t][f"{who}_decoded"] = plain, decoded
+            plain_errors += plain["fp"] + plain["fn"]
+            decoded_errors += decoded["fp"] + decoded["fn"]
+        block["fp_fn"][f"{who}_tuned"], block["fp_fn"][f"{who}_decoded"] = plain_errors, decoded_errors
+    return block
+
+
 def _scored(model, dataset, genes: list[str]):
     """(the rows of `genes` without their matrix: labels, genes, base scores; the model's margins of them).
 
@@ -200,6 +229,10 @@ def evaluate_heldout(
         head = {"data": full, "proba": full_proba, "margins": full_margins, "per_gene": full_per_gene,
                 "what": f"every nucleotide of the {len(test_genes)} held-out genes"}
     head_note = note if head["data"] is rows else None
+    if model.gene_structure:
+        summary["gene_structure"] = gene_structure_comparison(model, head["data"], head["proba"])
+        if summary["gene_structure"] is not None:
+            summary["gene_structure"]["scored_on"] = summary["headline"]
     summary["per_gene_source"] = summary["headline"]
     summary["warnings"] = heldout_warnings(len(test_genes), summary[summary["headline"]], head["what"])
     summary["gene_changes"] = _gene_changes(head["per_gene"])

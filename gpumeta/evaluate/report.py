@@ -205,6 +205,26 @@ def _evaluation_block(name: str, block: dict) -> list[str]:
     return lines
 
 
+def _gene_structure_lines(block: dict | None) -> list[str]:
+    """The calls decoded by gene structure beside the plain ones (heldout.gene_structure_comparison)."""
+    if not block:
+        return []
+    errors, structures = block["fp_fn"], block["structures"]
+    scored_on = {"full_resolution": "every nucleotide", "rows": "the dataset rows"}.get(block.get("scored_on"),
+                                                                                       "the headline rows")
+    lines = [f"[gene-structure decoding] on {scored_on} of the test genes; "
+             "violation and posterior cuts fitted on the out-of-fold rows: " + "; ".join(
+                 f"{who} {s['violation']:g}, cuts donor {s['cuts'][0]:g} / acceptor {s['cuts'][1]:g}"
+                 for who, s in structures.items())]
+    lines.append("  FP+FN: " + "; ".join(f"{who} tuned {_num(errors[f'{who}_tuned'])} -> decoded "
+                                         f"{_num(errors[f'{who}_decoded'])}" for who in structures))
+    for t, counts in block["site_types"].items():
+        lines.append(f"  {t}: " + "; ".join(
+            f"{key.replace('_', ' ')} TP {_num(c['tp'])} FP {_num(c['fp'])} FN {_num(c['fn'])}"
+            for key, c in counts.items()))
+    return lines
+
+
 def _benchmark_rows(benchmark: dict) -> list[tuple[str, dict, dict]]:
     """(figure, base aggregate, meta aggregate) of benchmark_summary.json's metrics (macro F1 first)."""
     metrics = benchmark.get("metrics") or {k: benchmark[k] for k in ("base_macro_f1", "meta_macro_f1")}
@@ -248,6 +268,7 @@ def _heldout_section(summary: dict, per_gene: pd.DataFrame | None) -> list[str]:
                 # The sampling note belongs to the sampled rows, not to a full-resolution headline above them.
                 lines.append(f"NOTE: {summary.get('sample_note')}")
             lines += _evaluation_block(titles[key], summary[key])
+    lines += _gene_structure_lines(summary.get("gene_structure"))
     calibration = summary.get("calibration")
     if calibration:
         lines.append("  calibration (headline rows): " + "; ".join(
@@ -735,6 +756,10 @@ def write_report_html(run_dir: str | Path) -> Path:
         parts.append(f'<div class="warn"><b>{len(warnings)} warning(s)</b><ul>'
                      + "".join(f"<li>{_esc(w)}</li>" for w in warnings) + "</ul></div>")
     parts += _headline_html(summary)
+    structure = _gene_structure_lines(summary.get("gene_structure"))
+    if structure:
+        parts.append(f"<details open><summary>Calls decoded by gene structure</summary><pre>"
+                     f"{_esc(chr(10).join(structure))}</pre></details>")
     parts += _other_evaluations_html(summary)
     if benchmark:
         parts += _benchmark_html(benchmark)

@@ -109,6 +109,12 @@ class TrainConfig:
     #: the very models whose out-of-fold margins fitted the calibration and the thresholds. Not the default:
     #: fewer errors than the refit on chr22, more on the synthetic genome (docs/STUDY.md, session 7).
     final_model: str = "refit"
+    #: Fit gene-structure decoding (gpumeta.structure: a transcript's sites alternate donor, acceptor, ...) on
+    #: the out-of-fold rows, for the meta-model and the base model, save it with the model, and report its
+    #: calls beside the plain ones. Calls and probabilities themselves are unchanged; `gpumeta annotate`
+    #: writes the decoded calls too. On (docs/STUDY.md, session 10: fewer errors for both models on chr22 and
+    #: for the meta-model on the synthetic genome).
+    gene_structure: bool = True
     strategy: str = "auto"
     #: multi-instance: genes per instance (None: sized to a worker's memory) and the fraction of each
     #: instance's genes also given to its neighbour.

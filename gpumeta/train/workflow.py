@@ -36,6 +36,7 @@ from ..errors import GpumetaError, shown
 from ..model import SITE_TYPES, EnsembleModel, MetaModel, load_model
 from ..progress import Progress, Timings, log, run_log
 from ..schema import LABELS
+from ..structure import GeneStructure, fit_structure
 from .config import TrainConfig, load_config
 from .fit import learner_of
 from .screening import read_exclude_file, screen_features
@@ -494,6 +495,31 @@ class _Trainer:
                       f"{self.config.min_validation_sites} sites of a type): its figures rest on few sites and "
                       "can swing with one gene")
 
+    def fit_gene_structure(self, oof_rows: np.ndarray, oof_proba: np.ndarray, thresholds: dict,
+                           base_thresholds: dict) -> dict[str, GeneStructure]:
+        """Gene-structure decoding (gpumeta.structure) of the meta-model's and the base model's probabilities,
+        each fitted on the out-of-fold rows (the violation and cuts with the fewest FP+FN); {} when the rows
+        cannot be placed in their genes (no position column, or a nucleotide given twice)."""
+        if "position" not in self.dataset.meta:
+            log.info(f"{self.label}gene structure: not fitted, the dataset has no position column")
+            return {}
+        genes, positions = self.dataset.gene_ids[oof_rows], self.dataset.meta["position"].to_numpy()[oof_rows]
+        if pd.MultiIndex.from_arrays([genes, positions]).has_duplicates:
+            log.warning(f"{self.label}gene structure: not fitted, a nucleotide appears in more than one row of "
+                        f"{self.dataset.path} (gpumeta dedupe removes the copies)")
+            return {}
+        y = self.dataset.y[oof_rows]
+        donor, acceptor = LABELS.index("donor"), LABELS.index("acceptor")
+        fitted = {}
+        for who, proba, tuned in (("meta", oof_proba, thresholds),
+                                  ("base", self.dataset.base_proba[oof_rows], base_thresholds)):
+            fitted[who], errors = fit_structure(genes, positions, y == donor, y == acceptor, proba[:, donor],
+                                                proba[:, acceptor], (tuned["donor"], tuned["acceptor"]))
+            log.info(f"{self.label}gene structure ({who}): violation {fitted[who].violation:g}, posterior cuts "
+                     f"donor {fitted[who].cuts[0]:g}, acceptor {fitted[who].cuts[1]:g}; {errors:,} FP+FN on the "
+                     "out-of-fold rows")
+        return fitted
+
     def run(self, train_genes: list[str], test_genes: list[str], splitter: GeneSplitter,
             test_dataset: MetaDataset | None = None, eval_dataset: MetaDataset | None = None) -> TrainResult:
         from ..evaluate.heldout import evaluate_heldout
@@ -547,6 +573,9 @@ class _Trainer:
                     else self.fold_ensemble(train_genes)
             model.calibrators, model.thresholds, model.base_thresholds = calibrators, thresholds, base_thresholds
             model.base_blend = cfg.base_blend
+            if cfg.gene_structure:
+                with self.timings.measure("gene structure"):
+                    model.gene_structure = self.fit_gene_structure(oof_rows, oof_proba, thresholds, base_thresholds)
             model.dataset_fingerprint = self.dataset.fingerprint
             # The build recipe, so `gpumeta annotate` rebuilds exactly these features for new regions.
             model.recipe = recipe_of_dataset(self.dataset.path)

@@ -1,0 +1,232 @@
+"""Gene-structure decoding: site calls that respect how splice sites follow one another in a transcript.
+
+A base model (or a meta-model) scores each nucleotide on its own. A transcript's sites are not independent:
+read 5' to 3' they alternate donor, acceptor, donor, ..., acceptor (the first exon ends at a donor, the last
+begins at an acceptor), with an intron of at least `min_intron` nt between a donor and the next acceptor and
+an exon of at least `min_exon` nt between an acceptor and the next donor. Two acceptors 3 nt apart (NAGNAG),
+a lone strong donor in an intron, or a strong acceptor with no donor before it break that order; a weak
+donor between two strong acceptors is what the order asks for.
+
+The decoding is a two-state model over each gene's candidate sites (probability >= `floor`; nothing below it
+is ever called). A parse is any subset of candidates; its weight is the product over its sites of
+odds(p) / odds(t) (p the site's probability, t the type's tuned threshold, so with no conflict a site is
+called exactly where p >= t), times `violation` for every break of the order (two sites of one type in a
+row, a parse that starts with an acceptor or ends with a donor). Parses that put an intron or exon below
+its minimum length are excluded. Forward-backward over all parses gives each candidate's posterior
+probability of being a site; calls are posteriors >= a cut per type.
+
+`violation` 0 is the strict order, right for labels of one transcript per gene (SpliceAI's annotation
+table); labels that pool several isoforms (a GTF's every transcript) break the order wherever isoforms
+differ, and `fit_structure` chooses a larger `violation` for them, 1 being close to no constraint. Both the
+violation and the cuts are chosen on rows the model did not train on (train's out-of-fold rows), by the
+fewest FP+FN.
+
+Positions are gpumeta's transcript-oriented `position` (5' to 3' on either strand). Rows may come in any
+order and of many genes; sampled rows (a dataset's `master/`) hold every candidate the builder kept, which
+is every position whose base score reaches its hard-negative threshold. Exact, O(candidates) per gene, on
+the host: the recurrence is sequential and the candidates are few (about one nucleotide in ten of a gene).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .errors import GpumetaError
+
+#: The violations and posterior cuts `fit_structure` chooses among.
+VIOLATIONS = (0.0, 0.01, 0.1, 1.0)
+CUTS = tuple(round(c, 2) for c in np.arange(0.1, 0.91, 0.05))
+
+_NO_WEIGHT = -math.inf
+
+
+@dataclass(frozen=True)
+class GeneStructure:
+    """How sites are decoded: the order's violation factor, each type's posterior cut (donor, acceptor),
+    the shortest intron and exon, and the probability below which a position is never a candidate."""
+
+    violation: float = 0.0
+    cuts: tuple[float, float] = (0.5, 0.5)
+    min_intron: int = 30
+    min_exon: int = 3
+    floor: float = 0.01
+
+    def __post_init__(self):
+        checks = (
+            (0.0 <= self.violation <= 1.0, f"violation {self.violation}: give a factor in [0, 1]"),
+            (len(self.cuts) == 2 and all(0.0 < c < 1.0 for c in self.cuts),
+             f"cuts {self.cuts}: give (donor, acceptor) posterior cuts in (0, 1)"),
+            (self.min_intron >= 0 and self.min_exon >= 1,
+             f"min_intron {self.min_intron} / min_exon {self.min_exon}: give lengths >= 0 and >= 1"),
+            (0.0 < self.floor < 1.0, f"floor {self.floor}: give a probability in (0, 1)"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise GpumetaError(f"gene structure: {message}")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "cuts": list(self.cuts)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> GeneStructure:
+        return cls(**{**values, "cuts": tuple(values["cuts"])})
+
+
+def _logaddexp(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)); -inf is the log of no weight."""
+    if a < b:
+        a, b = b, a
+    if b == _NO_WEIGHT:
+        return a
+    return a + _log1p(_exp(b - a))
+
+
+_exp, _log1p = math.exp, math.log1p
+
+
+def _gene_posteriors(positions: list[int], kinds: list[int], weights: list[float], log_violation: float,
+                     min_intron: int, min_exon: int) -> list[float]:
+    """Posterior of each candidate of one gene (sorted by position; kind 0 donor, 1 acceptor; weight the log
+    odds ratio against the type's threshold). alpha: log weight of the parses of the candidates up to and
+    ending at c; beta: of what may follow c. Sums over the predecessors an order allows (a type's last site
+    far enough away) are kept as running log-sums, fed by a queue of candidates not yet far enough. The
+    hottest loop of gpumeta's host code: plain floats and local names, no NumPy per candidate."""
+    lae = _logaddexp
+    n = len(positions)
+    breaks = log_violation != _NO_WEIGHT  # with the strict order, no break terms at all
+    # An acceptor may follow a donor min_intron + 1 nt on, a donor an acceptor min_exon - 1 nt on (both
+    # sites lie in the exon).
+    gap = (min_intron + 1, min_exon - 1)  # indexed by the kind of the earlier site
+
+    alpha = [0.0] * n
+    allowed = [_NO_WEIGHT, _NO_WEIGHT]  # per kind: log-sum of alpha over candidates far enough back
+    every = [_NO_WEIGHT, _NO_WEIGHT]  # per kind: log-sum of alpha over every earlier candidate
+    waiting: list[list[int]] = [[], []]
+    taken = [0, 0]
+    for c in range(n):
+        pos, kind = positions[c], kinds[c]
+        other = 1 - kind  # a proper predecessor is of the other kind
+        queue, k, reach = waiting[other], taken[other], pos - gap[other]
+        total = allowed[other]
+        while k < len(queue) and positions[queue[k]] <= reach:
+            total = lae(total, alpha[queue[k]])
+            k += 1
+        allowed[other], taken[other] = total, k
+        # A donor may be the first site; an acceptor first, or a site after its own kind, is a break.
+        into = lae(0.0, total) if kind == 0 else total
+        if breaks:
+            into = lae(into, log_violation + every[kind])
+            if kind == 1:
+                into = lae(into, log_violation)
+        alpha[c] = a = weights[c] + into
+        waiting[kind].append(c)
+        if breaks:
+            every[kind] = lae(every[kind], a)
+
+    beta = [0.0] * n
+    allowed = [_NO_WEIGHT, _NO_WEIGHT]  # per kind: log-sum of weight + beta over candidates far enough on
+    every = [_NO_WEIGHT, _NO_WEIGHT]
+    waiting = [[], []]
+    taken = [0, 0]
+    for c in range(n - 1, -1, -1):
+        pos, kind = positions[c], kinds[c]
+        other = 1 - kind  # a proper successor is of the other kind, gap[kind] on
+        queue, k, reach = waiting[other], taken[other], pos + gap[kind]
+        total = allowed[other]
+        while k < len(queue) and positions[queue[k]] >= reach:
+            q = queue[k]
+            total = lae(total, weights[q] + beta[q])
+            k += 1
+        allowed[other], taken[other] = total, k
+        # An acceptor may be the last site; a donor last, or a site before its own kind, is a break.
+        out = lae(0.0, total) if kind == 1 else total
+        if breaks:
+            out = lae(out, log_violation + every[kind])
+            if kind == 0:
+                out = lae(out, log_violation)
+        beta[c] = out
+        waiting[kind].append(c)
+        if breaks:
+            every[kind] = lae(every[kind], weights[c] + out)
+
+    log_total = 0.0  # the empty parse
+    for c in range(n):
+        log_total = lae(log_total, alpha[c] if kinds[c] == 1 else alpha[c] + log_violation)
+    return [_exp(min(alpha[c] + beta[c] - log_total, 0.0)) for c in range(n)]
+
+
+def _log_odds(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
+
+
+def site_posteriors(gene_ids, positions, donor, acceptor, thresholds: tuple[float, float],
+                    structure: GeneStructure = GeneStructure()) -> np.ndarray:
+    """Each row's posterior probability of being a donor and an acceptor (rows x 2) under the gene-structure
+    model; 0 where the row's probability is below `structure.floor`.
+
+    gene_ids, positions (transcript-oriented), donor, acceptor: one value per row, rows of many genes in any
+    order; thresholds: the (donor, acceptor) thresholds the probabilities were tuned at."""
+    gene_ids = np.asarray(gene_ids)
+    positions = np.asarray(positions, dtype=np.int64)
+    scores = [np.asarray(donor, dtype=np.float64), np.asarray(acceptor, dtype=np.float64)]
+    n = len(gene_ids)
+    if not (len(positions) == len(scores[0]) == len(scores[1]) == n):
+        raise GpumetaError(f"gene structure: gene_ids, positions, donor and acceptor differ in length "
+                           f"({n}, {len(positions)}, {len(scores[0])}, {len(scores[1])}); give one value per row")
+    if not all(0.0 < t < 1.0 for t in thresholds):
+        raise GpumetaError(f"gene structure: thresholds {tuple(thresholds)}: give (donor, acceptor) in (0, 1)")
+    out = np.zeros((n, 2))
+    if n == 0:
+        return out
+    _, gene_code = np.unique(gene_ids, return_inverse=True)
+    order = np.lexsort((positions, gene_code))
+    sorted_code, sorted_pos = gene_code[order], positions[order]
+    repeated = (sorted_code[1:] == sorted_code[:-1]) & (sorted_pos[1:] == sorted_pos[:-1])
+    if repeated.any():
+        i = order[1:][repeated][0]
+        raise GpumetaError(f"gene structure: gene {gene_ids[i]} position {positions[i]} appears more than once; "
+                           "give each nucleotide once (gpumeta dedupe)")
+    weights = [_log_odds(s) - _log_odds(t) for s, t in zip(scores, thresholds)]
+    log_violation = math.log(structure.violation) if structure.violation > 0 else _NO_WEIGHT
+    starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1], True])
+    for start, stop in itertools.pairwise(starts):
+        rows = order[start:stop]
+        # Candidates of both kinds in position order (a donor before an acceptor at the same position).
+        kind_rows = [(kind, rows[scores[kind][rows] >= structure.floor]) for kind in (0, 1)]
+        cand_rows = np.concatenate([r for _, r in kind_rows])
+        cand_kind = np.concatenate([np.full(len(r), kind) for kind, r in kind_rows])
+        if not len(cand_rows):
+            continue
+        by_position = np.lexsort((cand_kind, positions[cand_rows]))
+        cand_rows, cand_kind = cand_rows[by_position], cand_kind[by_position]
+        cand_weight = np.where(cand_kind == 0, weights[0][cand_rows], weights[1][cand_rows])
+        out[cand_rows, cand_kind] = _gene_posteriors(positions[cand_rows].tolist(), cand_kind.tolist(),
+                                                     cand_weight.tolist(), log_violation,
+                                                     structure.min_intron, structure.min_exon)
+    return out
+
+
+def fit_structure(gene_ids, positions, y_donor, y_acceptor, donor, acceptor, thresholds: tuple[float, float],
+                  violations=VIOLATIONS, cuts=CUTS, **lengths) -> tuple[GeneStructure, int]:
+    """The violation and the per-type cuts with the fewest FP+FN on these rows (rows the model did not train
+    on), and that count. y_donor / y_acceptor: whether each row is a donor / an acceptor; `lengths`:
+    min_intron, min_exon, floor of `GeneStructure`. Ties go to the smaller violation, then the smaller cut."""
+    truth = [np.asarray(y_donor, dtype=bool), np.asarray(y_acceptor, dtype=bool)]
+    best: tuple[int, GeneStructure] | None = None
+    for violation in violations:
+        structure = GeneStructure(violation=violation, **lengths)
+        posterior = site_posteriors(gene_ids, positions, donor, acceptor, thresholds, structure)
+        chosen, errors = [], 0
+        for kind in (0, 1):
+            counts = [int(((posterior[:, kind] >= cut) ^ truth[kind]).sum()) for cut in cuts]
+            k = int(np.argmin(counts))
+            chosen.append(float(cuts[k]))
+            errors += counts[k]
+        if best is None or errors < best[0]:
+            best = (errors, GeneStructure(violation=violation, cuts=(chosen[0], chosen[1]), **lengths))
+    return best[1], best[0]
