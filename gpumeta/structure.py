@@ -88,28 +88,21 @@ def _logaddexp(a: float, b: float) -> float:
 _exp, _log1p = math.exp, math.log1p
 
 
-def _gene_posteriors(positions: list[int], kinds: list[int], weights: list[float], log_violation: float,
-                     min_intron: int, min_exon: int) -> list[float]:
-    """Posterior of each candidate of one gene (sorted by position; kind 0 donor, 1 acceptor; weight the log
-    odds ratio against the type's threshold). alpha: log weight of the parses of the candidates up to and
-    ending at c; beta: of what may follow c. Sums over the predecessors an order allows (a type's last site
-    far enough away) are kept as running log-sums, fed by a queue of candidates not yet far enough. The
-    hottest loop of gpumeta's host code: plain floats and local names, no NumPy per candidate."""
+def _forward(positions: list[int], kinds: list[int], weights: list[float], log_violation: float,
+             gap: tuple[int, int]) -> list[float]:
+    """alpha[c]: the log weight of every parse of the candidates up to c that ends at c. Sums over the
+    predecessors the order allows (the other kind, `gap[its kind]` nt back or more) are kept as running
+    log-sums, fed by a queue of candidates not yet far enough back. The hottest loop of gpumeta's host code:
+    plain floats and local names, no NumPy per candidate."""
     lae = _logaddexp
-    n = len(positions)
     breaks = log_violation != _NO_WEIGHT  # with the strict order, no break terms at all
-    # An acceptor may follow a donor min_intron + 1 nt on, a donor an acceptor min_exon - 1 nt on (both
-    # sites lie in the exon).
-    gap = (min_intron + 1, min_exon - 1)  # indexed by the kind of the earlier site
-
-    alpha = [0.0] * n
+    alpha = [0.0] * len(positions)
     allowed = [_NO_WEIGHT, _NO_WEIGHT]  # per kind: log-sum of alpha over candidates far enough back
     every = [_NO_WEIGHT, _NO_WEIGHT]  # per kind: log-sum of alpha over every earlier candidate
     waiting: list[list[int]] = [[], []]
     taken = [0, 0]
-    for c in range(n):
-        pos, kind = positions[c], kinds[c]
-        other = 1 - kind  # a proper predecessor is of the other kind
+    for c, (pos, kind) in enumerate(zip(positions, kinds)):
+        other = 1 - kind
         queue, k, reach = waiting[other], taken[other], pos - gap[other]
         total = allowed[other]
         while k < len(queue) and positions[queue[k]] <= reach:
@@ -122,41 +115,29 @@ def _gene_posteriors(positions: list[int], kinds: list[int], weights: list[float
             into = lae(into, log_violation + every[kind])
             if kind == 1:
                 into = lae(into, log_violation)
-        alpha[c] = a = weights[c] + into
+        alpha[c] = weights[c] + into
         waiting[kind].append(c)
         if breaks:
-            every[kind] = lae(every[kind], a)
+            every[kind] = lae(every[kind], alpha[c])
+    return alpha
 
-    beta = [0.0] * n
-    allowed = [_NO_WEIGHT, _NO_WEIGHT]  # per kind: log-sum of weight + beta over candidates far enough on
-    every = [_NO_WEIGHT, _NO_WEIGHT]
-    waiting = [[], []]
-    taken = [0, 0]
-    for c in range(n - 1, -1, -1):
-        pos, kind = positions[c], kinds[c]
-        other = 1 - kind  # a proper successor is of the other kind, gap[kind] on
-        queue, k, reach = waiting[other], taken[other], pos + gap[kind]
-        total = allowed[other]
-        while k < len(queue) and positions[queue[k]] >= reach:
-            q = queue[k]
-            total = lae(total, weights[q] + beta[q])
-            k += 1
-        allowed[other], taken[other] = total, k
-        # An acceptor may be the last site; a donor last, or a site before its own kind, is a break.
-        out = lae(0.0, total) if kind == 1 else total
-        if breaks:
-            out = lae(out, log_violation + every[kind])
-            if kind == 0:
-                out = lae(out, log_violation)
-        beta[c] = out
-        waiting[kind].append(c)
-        if breaks:
-            every[kind] = lae(every[kind], weights[c] + out)
 
+def _gene_posteriors(positions: list[int], kinds: list[int], weights: list[float], log_violation: float,
+                     min_intron: int, min_exon: int) -> list[float]:
+    """Posterior of each candidate of one gene (sorted by position; kind 0 donor, 1 acceptor; weight the log
+    odds ratio against the type's threshold): forward times backward over the total weight. The backward
+    pass is the forward pass over the gene read 3' to 5' with donors and acceptors swapped: the order, its
+    breaks (an acceptor first <-> a donor last) and the minimum lengths read the same both ways."""
+    # An acceptor may follow a donor min_intron + 1 nt on, a donor an acceptor min_exon - 1 nt on (both
+    # sites lie in the exon); indexed by the kind of the earlier site.
+    gap = (min_intron + 1, min_exon - 1)
+    alpha = _forward(positions, kinds, weights, log_violation, gap)
+    back = _forward([-p for p in reversed(positions)], [1 - k for k in reversed(kinds)], weights[::-1],
+                    log_violation, gap)[::-1]
     log_total = 0.0  # the empty parse
-    for c in range(n):
-        log_total = lae(log_total, alpha[c] if kinds[c] == 1 else alpha[c] + log_violation)
-    return [_exp(min(alpha[c] + beta[c] - log_total, 0.0)) for c in range(n)]
+    for a, kind in zip(alpha, kinds):  # a parse may end at an acceptor, or at a donor as a break
+        log_total = _logaddexp(log_total, a if kind == 1 else a + log_violation)
+    return [_exp(min(a + b - w - log_total, 0.0)) for a, b, w in zip(alpha, back, weights)]
 
 
 def _log_odds(p: np.ndarray) -> np.ndarray:
