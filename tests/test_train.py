@@ -440,3 +440,13 @@ def test_gene_structure_is_fitted_saved_and_reported_beside_the_plain_calls(run,
         (off.run_dir / "meta_evaluation_summary.json").read_text())
     with pytest.raises(GpumetaError, match="'gene_structure' must be a bool"):
         train(dataset, tmp_path / "x", device="cpu", quiet=True, gene_structure="yes", **FAST)
+
+
+def test_gene_structure_is_left_out_when_a_nucleotide_has_two_rows(tmp_path):
+    positions = np.tile(np.arange(120), 24)
+    positions[1::120] = 0  # every gene's first nucleotide twice
+    data = make_dataset(tmp_path / "ds", n_genes=24, rows_per_gene=120, extra_columns={"position": positions})
+    result = train(data, tmp_path / "run", device="cpu", quiet=True, **FAST)
+    assert result.model.gene_structure == {}
+    assert "gene structure: not fitted, a nucleotide appears in more than one row" in \
+        (result.run_dir / "run.log").read_text()
