@@ -151,6 +151,13 @@ class _Predictor(abc.ABC):
                                proba[:, LABELS.index("acceptor")], (thresholds["donor"], thresholds["acceptor"]),
                                self.gene_structure[who])
 
+    def decoded_calls(self, gene_ids, positions, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Labels 0/1/2 of the meta-model's calls decoded by its gene structure (`structure_posteriors`), and
+        the posteriors behind them (n, 3, LABELS order, 0 for neither)."""
+        posterior = np.column_stack([np.zeros(len(proba)),
+                                     self.structure_posteriors("meta", gene_ids, positions, proba)])
+        return decide(posterior, dict(zip(SITE_TYPES, self.gene_structure["meta"].cuts))), posterior
+
     def matrix(self, dataset) -> object:
         """The dataset's matrix in this model's feature order; names what is missing."""
         if list(dataset.feature_names) == list(self.feature_names):

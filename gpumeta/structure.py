@@ -192,6 +192,20 @@ def site_posteriors(gene_ids, positions, donor, acceptor, thresholds: tuple[floa
     return out
 
 
+def gene_positions(gene_ids, meta) -> tuple[np.ndarray | None, str]:
+    """The rows' positions (a dataset's `meta` table) when every row can be placed in its gene, else None and
+    why: no position column, or a nucleotide in more than one row."""
+    if "position" not in meta:
+        return None, "the dataset has no position column"
+    positions = np.asarray(meta["position"], dtype=np.int64)
+    _, gene_code = np.unique(np.asarray(gene_ids), return_inverse=True)
+    keys = gene_code.astype(np.int64) * (int(positions.max() - positions.min()) + 1 if len(positions) else 1) \
+        + positions - (positions.min() if len(positions) else 0)
+    if len(np.unique(keys)) < len(keys):
+        return None, "a nucleotide appears in more than one row (gpumeta dedupe removes the copies)"
+    return positions, ""
+
+
 def fit_structure(gene_ids, positions, y_donor, y_acceptor, donor, acceptor, thresholds: tuple[float, float],
                   violations=VIOLATIONS, cuts=CUTS, **lengths) -> tuple[GeneStructure, int]:
     """The violation and the per-type cuts with the fewest FP+FN on these rows (rows the model did not train

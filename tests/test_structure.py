@@ -6,10 +6,11 @@ import itertools
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gpumeta.errors import GpumetaError
-from gpumeta.structure import GeneStructure, _gene_posteriors, fit_structure, site_posteriors
+from gpumeta.structure import GeneStructure, _gene_posteriors, fit_structure, gene_positions, site_posteriors
 
 
 def brute_posteriors(candidates, violation, min_intron, min_exon):
@@ -122,3 +123,11 @@ def test_fit_chooses_the_strict_order_for_one_transcript_and_a_break_for_two_iso
 def test_bad_input_is_one_line_naming_the_value(call, message):
     with pytest.raises(GpumetaError, match=message):
         call(one_gene())
+
+
+def test_rows_are_placed_in_their_genes_only_with_each_nucleotide_once():
+    positions, why = gene_positions(["a", "a", "b"], pd.DataFrame({"position": [1, 2, 1]}))
+    assert positions.tolist() == [1, 2, 1] and why == ""
+    positions, why = gene_positions(["a", "a"], pd.DataFrame({"position": [3, 3]}))
+    assert positions is None and why.startswith("a nucleotide appears in more than one row")
+    assert gene_positions(["a"], pd.DataFrame({"x": [1]}))[0] is None

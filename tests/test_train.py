@@ -15,6 +15,7 @@ from datasets import FAST, make_dataset
 from gpumeta.dataset import load_dataset
 from gpumeta.errors import GpumetaError
 from gpumeta.model import load_model
+from gpumeta.predict import predict
 from gpumeta.train import train
 from gpumeta.train.splits import GeneSplitter, gene_groups
 
@@ -450,3 +451,14 @@ def test_gene_structure_is_left_out_when_a_nucleotide_has_two_rows(tmp_path):
     assert result.model.gene_structure == {}
     assert "gene structure: not fitted, a nucleotide appears in more than one row" in \
         (result.run_dir / "run.log").read_text()
+
+
+def test_predict_adds_the_decoded_calls_of_a_model_with_a_gene_structure(run, dataset, tmp_path):
+    frame = predict(run.run_dir / "model", dataset, tmp_path / "p.parquet", device="cpu")
+    cuts = run.model.gene_structure["meta"].cuts
+    expected = np.where(frame["decoded_donor"] >= cuts[0], "donor", "neither")
+    expected = np.where((frame["decoded_acceptor"] >= cuts[1])
+                        & ((expected == "neither") | (frame["decoded_acceptor"] / cuts[1]
+                                                      > frame["decoded_donor"] / cuts[0])), "acceptor", expected)
+    assert (frame["decoded_type"].to_numpy() == expected).all()
+    assert (frame.loc[frame["prob_donor"] < 0.01, "decoded_donor"] == 0).all()  # below the floor: no candidate

@@ -296,10 +296,7 @@ def _decoded_calls(model, scores: BatchScores, region: np.ndarray, position: np.
     """The meta-model's calls decoded by the gene structure train fitted (gpumeta.structure), each region a
     gene read 5' to 3', and the posteriors (n, 3: 0 for neither) behind them."""
     minus = np.array([g.strand == "-" for g in scores.genes])[region]
-    posterior = model.structure_posteriors("meta", region, np.where(minus, -position, position), scores.meta)
-    proba = np.column_stack([np.zeros(len(posterior)), posterior])
-    cuts = model.gene_structure["meta"].cuts
-    return decide(proba, {"donor": cuts[0], "acceptor": cuts[1]}), proba
+    return model.decoded_calls(region, np.where(minus, -position, position), scores.meta)
 
 
 def _gene_summary(scores: BatchScores, truth: np.ndarray | None, calls: dict, training: set) -> dict[str, list]:

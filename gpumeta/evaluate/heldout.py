@@ -30,9 +30,17 @@ from ..learners import learner_class
 from ..learners.base import no_shap_error
 from ..model import normalise
 from ..schema import LABELS
+from ..structure import gene_positions
 from . import drawing, plots
 from .explain import DEFAULT_MAX_SHAP_ROWS, explain_model
-from .metrics import SITE_TYPES, calibration_stats, evaluate_predictions, learning_curve_gaps, reliability_bins
+from .metrics import (
+    SITE_TYPES,
+    binary_counts,
+    calibration_stats,
+    evaluate_predictions,
+    learning_curve_gaps,
+    reliability_bins,
+)
 from .statistics import heldout_differences
 
 SUMMARY_FILE = "meta_evaluation_summary.json"
@@ -78,12 +86,9 @@ def gene_structure_comparison(model, data, meta_proba: np.ndarray) -> dict[str, 
     """Calls decoded by the model's gene structures (gpumeta.structure) beside the plain calls at the tuned
     thresholds, base and meta, on the same rows: per site type TP/FP/FN, and FP+FN in all. None when the
     rows cannot be placed in their genes (no position column, or a nucleotide in two rows)."""
-    from .metrics import binary_counts
-
-    if "position" not in data.meta:
-        return None
-    genes, positions = data.gene_ids, data.meta["position"].to_numpy()
-    if pd.MultiIndex.from_arrays([genes, positions]).has_duplicates:
+    genes = data.gene_ids
+    positions, _ = gene_positions(genes, data.meta)
+    if positions is None:
         return None
     probas = {"base": data.base_proba, "meta": meta_proba}
     tuned = {"base": model.base_thresholds, "meta": model.thresholds}

@@ -36,7 +36,7 @@ from ..errors import GpumetaError, shown
 from ..model import SITE_TYPES, EnsembleModel, MetaModel, load_model
 from ..progress import Progress, Timings, log, run_log
 from ..schema import LABELS
-from ..structure import GeneStructure, fit_structure
+from ..structure import GeneStructure, fit_structure, gene_positions
 from .config import TrainConfig, load_config
 from .fit import learner_of
 from .screening import read_exclude_file, screen_features
@@ -500,13 +500,10 @@ class _Trainer:
         """Gene-structure decoding (gpumeta.structure) of the meta-model's and the base model's probabilities,
         each fitted on the out-of-fold rows (the violation and cuts with the fewest FP+FN); {} when the rows
         cannot be placed in their genes (no position column, or a nucleotide given twice)."""
-        if "position" not in self.dataset.meta:
-            log.info(f"{self.label}gene structure: not fitted, the dataset has no position column")
-            return {}
-        genes, positions = self.dataset.gene_ids[oof_rows], self.dataset.meta["position"].to_numpy()[oof_rows]
-        if pd.MultiIndex.from_arrays([genes, positions]).has_duplicates:
-            log.warning(f"{self.label}gene structure: not fitted, a nucleotide appears in more than one row of "
-                        f"{self.dataset.path} (gpumeta dedupe removes the copies)")
+        genes = self.dataset.gene_ids[oof_rows]
+        positions, why_not = gene_positions(genes, self.dataset.meta.iloc[oof_rows])
+        if positions is None:
+            log.warning(f"{self.label}gene structure: not fitted, {why_not} ({self.dataset.path})")
             return {}
         y = self.dataset.y[oof_rows]
         donor, acceptor = LABELS.index("donor"), LABELS.index("acceptor")
