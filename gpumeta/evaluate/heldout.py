@@ -86,7 +86,7 @@ def gene_structure_comparison(model, data, meta_proba: np.ndarray) -> dict[str, 
     """Calls decoded by the model's gene structures (gpumeta.structure) beside the plain calls at the tuned
     thresholds, base and meta, on the same rows: per site type TP/FP/FN, and FP+FN in all. None when the
     rows cannot be placed in their genes (no position column, or a nucleotide in two rows)."""
-    genes = data.gene_ids
+    genes = data.gene_codes  # integers: the decoding groups rows by gene without comparing strings
     positions, _ = gene_positions(genes, data.meta)
     if positions is None:
         return None

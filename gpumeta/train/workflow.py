@@ -500,7 +500,7 @@ class _Trainer:
         """Gene-structure decoding (gpumeta.structure) of the meta-model's and the base model's probabilities,
         each fitted on the out-of-fold rows (the violation and cuts with the fewest FP+FN); {} when the rows
         cannot be placed in their genes (no position column, or a nucleotide given twice)."""
-        genes = self.dataset.gene_ids[oof_rows]
+        genes = self.dataset.gene_codes[oof_rows]
         positions, why_not = gene_positions(genes, self.dataset.meta.iloc[oof_rows])
         if positions is None:
             log.warning(f"{self.label}gene structure: not fitted, {why_not} ({self.dataset.path})")
