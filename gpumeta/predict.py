@@ -34,8 +34,8 @@ def predict(model: str | Path, dataset: str | Path, out: str | Path, device: str
     for k, label in enumerate(LABELS):
         frame[f"prob_{label}"] = proba[:, k].astype(np.float32)
     frame["predicted_type"] = np.asarray(LABELS, dtype=object)[decide(proba, meta_model.thresholds)]
-    positions, _ = gene_positions(data.gene_codes, data.meta)
-    if "meta" in meta_model.gene_structure and positions is not None:
+    positions, _ = gene_positions(data.gene_codes, data.meta) if "meta" in meta_model.gene_structure else (None, "")
+    if positions is not None:
         decoded, posterior = meta_model.decoded_calls(data.gene_codes, positions, proba)
         frame["decoded_donor"] = posterior[:, LABELS.index("donor")].astype(np.float32)
         frame["decoded_acceptor"] = posterior[:, LABELS.index("acceptor")].astype(np.float32)

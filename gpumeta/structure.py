@@ -145,14 +145,22 @@ def _log_odds(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def site_posteriors(gene_ids, positions, donor, acceptor, thresholds: tuple[float, float],
-                    structure: GeneStructure = GeneStructure()) -> np.ndarray:
-    """Each row's posterior probability of being a donor and an acceptor (rows x 2) under the gene-structure
-    model; 0 where the row's probability is below `structure.floor`.
+def _by_gene(gene_ids, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """(the rows in gene then position order, their gene codes in that order, a row that repeats a nucleotide
+    of an earlier row or None)."""
+    _, gene_code = np.unique(np.asarray(gene_ids), return_inverse=True)
+    order = np.lexsort((positions, gene_code))
+    sorted_code, sorted_pos = gene_code[order], positions[order]
+    repeated = np.flatnonzero((sorted_code[1:] == sorted_code[:-1]) & (sorted_pos[1:] == sorted_pos[:-1]))
+    return order, sorted_code, int(order[repeated[0] + 1]) if len(repeated) else None
 
-    gene_ids, positions (transcript-oriented), donor, acceptor: one value per row, rows of many genes in any
-    order; thresholds: the (donor, acceptor) thresholds the probabilities were tuned at."""
-    gene_ids = np.asarray(gene_ids)
+
+def _gene_candidates(gene_ids, positions, donor, acceptor, thresholds: tuple[float, float],
+                     floor: float) -> list[tuple[np.ndarray, np.ndarray, list, list, list]]:
+    """Each gene's candidates (probability >= floor) in position order, a donor before an acceptor at one
+    position: (rows, kinds, positions, kinds, log odds ratios against the thresholds), the last three as
+    lists for the recurrence. Checks the rows first: one value per row, thresholds in (0, 1), each
+    nucleotide once."""
     positions = np.asarray(positions, dtype=np.int64)
     scores = [np.asarray(donor, dtype=np.float64), np.asarray(acceptor, dtype=np.float64)]
     n = len(gene_ids)
@@ -161,35 +169,49 @@ def site_posteriors(gene_ids, positions, donor, acceptor, thresholds: tuple[floa
                            f"({n}, {len(positions)}, {len(scores[0])}, {len(scores[1])}); give one value per row")
     if not all(0.0 < t < 1.0 for t in thresholds):
         raise GpumetaError(f"gene structure: thresholds {tuple(thresholds)}: give (donor, acceptor) in (0, 1)")
-    out = np.zeros((n, 2))
     if n == 0:
-        return out
-    _, gene_code = np.unique(gene_ids, return_inverse=True)
-    order = np.lexsort((positions, gene_code))
-    sorted_code, sorted_pos = gene_code[order], positions[order]
-    repeated = (sorted_code[1:] == sorted_code[:-1]) & (sorted_pos[1:] == sorted_pos[:-1])
-    if repeated.any():
-        i = order[1:][repeated][0]
-        raise GpumetaError(f"gene structure: gene {gene_ids[i]} position {positions[i]} appears more than once; "
-                           "give each nucleotide once (gpumeta dedupe)")
+        return []
+    order, sorted_code, repeated = _by_gene(gene_ids, positions)
+    if repeated is not None:
+        raise GpumetaError(f"gene structure: gene {np.asarray(gene_ids)[repeated]} position {positions[repeated]} "
+                           "appears more than once; give each nucleotide once (gpumeta dedupe)")
     weights = [_log_odds(s) - _log_odds(t) for s, t in zip(scores, thresholds)]
-    log_violation = math.log(structure.violation) if structure.violation > 0 else _NO_WEIGHT
+    genes = []
     starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1], True])
     for start, stop in itertools.pairwise(starts):
         rows = order[start:stop]
-        # Candidates of both kinds in position order (a donor before an acceptor at the same position).
-        kind_rows = [(kind, rows[scores[kind][rows] >= structure.floor]) for kind in (0, 1)]
+        kind_rows = [(kind, rows[scores[kind][rows] >= floor]) for kind in (0, 1)]
         cand_rows = np.concatenate([r for _, r in kind_rows])
-        cand_kind = np.concatenate([np.full(len(r), kind) for kind, r in kind_rows])
         if not len(cand_rows):
             continue
+        cand_kind = np.concatenate([np.full(len(r), kind) for kind, r in kind_rows])
         by_position = np.lexsort((cand_kind, positions[cand_rows]))
         cand_rows, cand_kind = cand_rows[by_position], cand_kind[by_position]
         cand_weight = np.where(cand_kind == 0, weights[0][cand_rows], weights[1][cand_rows])
-        out[cand_rows, cand_kind] = _gene_posteriors(positions[cand_rows].tolist(), cand_kind.tolist(),
-                                                     cand_weight.tolist(), log_violation,
-                                                     structure.min_intron, structure.min_exon)
+        genes.append((cand_rows, cand_kind, positions[cand_rows].tolist(), cand_kind.tolist(),
+                      cand_weight.tolist()))
+    return genes
+
+
+def _decode(candidates: list, n: int, structure: GeneStructure) -> np.ndarray:
+    """(n, 2) posteriors of the rows behind `_gene_candidates` under `structure`; 0 for rows that are none."""
+    out = np.zeros((n, 2))
+    log_violation = math.log(structure.violation) if structure.violation > 0 else _NO_WEIGHT
+    for rows, kinds, positions, kind_list, weights in candidates:
+        out[rows, kinds] = _gene_posteriors(positions, kind_list, weights, log_violation, structure.min_intron,
+                                            structure.min_exon)
     return out
+
+
+def site_posteriors(gene_ids, positions, donor, acceptor, thresholds: tuple[float, float],
+                    structure: GeneStructure = GeneStructure()) -> np.ndarray:
+    """Each row's posterior probability of being a donor and an acceptor (rows x 2) under the gene-structure
+    model; 0 where the row's probability is below `structure.floor`.
+
+    gene_ids, positions (transcript-oriented), donor, acceptor: one value per row, rows of many genes in any
+    order; thresholds: the (donor, acceptor) thresholds the probabilities were tuned at."""
+    candidates = _gene_candidates(gene_ids, positions, donor, acceptor, thresholds, structure.floor)
+    return _decode(candidates, len(gene_ids), structure)
 
 
 def gene_positions(gene_ids, meta) -> tuple[np.ndarray | None, str]:
@@ -198,10 +220,7 @@ def gene_positions(gene_ids, meta) -> tuple[np.ndarray | None, str]:
     if "position" not in meta:
         return None, "the dataset has no position column"
     positions = np.asarray(meta["position"], dtype=np.int64)
-    _, gene_code = np.unique(np.asarray(gene_ids), return_inverse=True)
-    keys = gene_code.astype(np.int64) * (int(positions.max() - positions.min()) + 1 if len(positions) else 1) \
-        + positions - (positions.min() if len(positions) else 0)
-    if len(np.unique(keys)) < len(keys):
+    if len(positions) and _by_gene(gene_ids, positions)[2] is not None:
         return None, "a nucleotide appears in more than one row (gpumeta dedupe removes the copies)"
     return positions, ""
 
@@ -212,10 +231,12 @@ def fit_structure(gene_ids, positions, y_donor, y_acceptor, donor, acceptor, thr
     on), and that count. y_donor / y_acceptor: whether each row is a donor / an acceptor; `lengths`:
     min_intron, min_exon, floor of `GeneStructure`. Ties go to the smaller violation, then the smaller cut."""
     truth = [np.asarray(y_donor, dtype=bool), np.asarray(y_acceptor, dtype=bool)]
+    # The candidates do not depend on the violation: found once, decoded once per violation.
+    candidates = _gene_candidates(gene_ids, positions, donor, acceptor, thresholds, GeneStructure(**lengths).floor)
     best: tuple[int, GeneStructure] | None = None
     for violation in violations:
         structure = GeneStructure(violation=violation, **lengths)
-        posterior = site_posteriors(gene_ids, positions, donor, acceptor, thresholds, structure)
+        posterior = _decode(candidates, len(gene_ids), structure)
         chosen, errors = [], 0
         for kind in (0, 1):
             counts = [int(((posterior[:, kind] >= cut) ^ truth[kind]).sum()) for cut in cuts]
