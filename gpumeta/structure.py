@@ -140,7 +140,8 @@ def _gene_posteriors(positions: list[int], kinds: list[int], weights: list[float
     return [_exp(min(a + b - w - log_total, 0.0)) for a, b, w in zip(alpha, back, weights)]
 
 
-def _log_odds(p: np.ndarray) -> np.ndarray:
+def log_odds(p) -> np.ndarray:
+    """log(p / (1 - p)), p clipped to [1e-7, 1 - 1e-7] so a score of 0 or 1 stays finite."""
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
     return np.log(p) - np.log1p(-p)
 
@@ -175,7 +176,7 @@ def _gene_candidates(gene_ids, positions, donor, acceptor, thresholds: tuple[flo
     if repeated is not None:
         raise GpumetaError(f"gene structure: gene {np.asarray(gene_ids)[repeated]} position {positions[repeated]} "
                            "appears more than once; give each nucleotide once (gpumeta dedupe)")
-    weights = [_log_odds(s) - _log_odds(t) for s, t in zip(scores, thresholds)]
+    weights = [log_odds(s) - log_odds(t) for s, t in zip(scores, thresholds)]
     genes = []
     starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1], True])
     for start, stop in itertools.pairwise(starts):
@@ -236,13 +237,19 @@ def fit_structure(gene_ids, positions, y_donor, y_acceptor, donor, acceptor, thr
     best: tuple[int, GeneStructure] | None = None
     for violation in violations:
         structure = GeneStructure(violation=violation, **lengths)
-        posterior = _decode(candidates, len(gene_ids), structure)
-        chosen, errors = [], 0
-        for kind in (0, 1):
-            counts = [int(((posterior[:, kind] >= cut) ^ truth[kind]).sum()) for cut in cuts]
-            k = int(np.argmin(counts))
-            chosen.append(float(cuts[k]))
-            errors += counts[k]
+        errors, chosen = best_cuts(_decode(candidates, len(gene_ids), structure), truth, cuts)
         if best is None or errors < best[0]:
-            best = (errors, GeneStructure(violation=violation, cuts=(chosen[0], chosen[1]), **lengths))
+            best = (errors, GeneStructure(violation=violation, cuts=chosen, **lengths))
     return best[1], best[0]
+
+
+def best_cuts(posterior: np.ndarray, truth: list[np.ndarray], cuts=CUTS) -> tuple[int, tuple[float, float]]:
+    """The (donor, acceptor) posterior cuts with the fewest FP+FN on these rows, and that count; `truth`:
+    whether each row is a donor, an acceptor. Ties go to the smaller cut."""
+    chosen, errors = [], 0
+    for kind in (0, 1):
+        counts = [int(((posterior[:, kind] >= cut) ^ truth[kind]).sum()) for cut in cuts]
+        k = int(np.argmin(counts))
+        chosen.append(float(cuts[k]))
+        errors += counts[k]
+    return errors, (chosen[0], chosen[1])

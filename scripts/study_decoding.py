@@ -50,7 +50,7 @@ from gpumeta.evaluate.metrics import average_precision
 from gpumeta.evaluate.statistics import error_change_interval
 from gpumeta.features import SITE_TYPES
 from gpumeta.schema import LABELS
-from gpumeta.structure import CUTS, VIOLATIONS, GeneStructure, site_posteriors
+from gpumeta.structure import VIOLATIONS, GeneStructure, _gene_candidates, best_cuts, log_odds, site_posteriors
 
 BONUSES = (0.0, 0.5, 1.0, 2.0)
 PRIOR_SCALES = (0.0, 0.5, 1.0, 2.0)
@@ -60,11 +60,6 @@ NO_WEIGHT = -np.inf
 RULES = {"order": "gpumeta.structure's decoding", "bonus": "+ a constant log weight per internal exon",
          "exon_length": "+ a log-normal prior on the internal exon's length (and the bonus)",
          "mixture": "the mixed log odds of both models decoded (meta-model only)"}
-
-
-def log_odds(p) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
-    return np.log(p) - np.log1p(-p)
 
 
 def gene_posteriors(pos: np.ndarray, kind: np.ndarray, weight: np.ndarray, log_violation: float,
@@ -95,19 +90,11 @@ def gene_posteriors(pos: np.ndarray, kind: np.ndarray, weight: np.ndarray, log_v
 def candidates(rows: pd.DataFrame, proba: np.ndarray, ratio: np.ndarray, floor: float) -> list:
     """Per gene, in position order (a donor before an acceptor at one position): (row indices, kinds,
     positions, log odds ratios) of the rows whose probability (`proba`, n x 2 donor/acceptor) reaches
-    `floor`; `ratio` (n x 2): the log odds ratios the decoding weighs."""
-    genes = []
-    position = rows["position"].to_numpy()
-    for _, index in rows.groupby("gene_id", sort=False).indices.items():
-        picked = [(kind, index[proba[index, kind] >= floor]) for kind in (0, 1)]
-        cand = np.concatenate([i for _, i in picked])
-        if not len(cand):
-            continue
-        kind = np.concatenate([np.full(len(i), k) for k, i in picked])
-        order = np.lexsort((kind, position[cand]))
-        cand, kind = cand[order], kind[order]
-        genes.append((cand, kind, position[cand].astype(np.float64), ratio[cand, kind]))
-    return genes
+    `floor`, chosen by gpumeta.structure's own candidate selection; `ratio` (n x 2): the log odds ratios the
+    decoding weighs (gpumeta.structure's are `proba`'s against the thresholds)."""
+    genes = _gene_candidates(rows["gene_id"].to_numpy(), rows["position"].to_numpy(), proba[:, 0], proba[:, 1],
+                             (0.5, 0.5), floor)
+    return [(cand, kind, np.asarray(pos, dtype=np.float64), ratio[cand, kind]) for cand, kind, pos, _, _ in genes]
 
 
 def decode(genes: list, n: int, violation: float, exon_weight,
@@ -117,17 +104,6 @@ def decode(genes: list, n: int, violation: float, exon_weight,
     for cand, kind, pos, weight in genes:
         out[cand, kind] = gene_posteriors(pos, kind, weight, log_violation, exon_weight, structure)
     return out
-
-
-def best_cuts(posterior: np.ndarray, truth: list[np.ndarray]) -> tuple[int, tuple[float, float]]:
-    """The per-type cuts with the fewest FP+FN on these rows, and that count (fit_structure's rule)."""
-    errors, cuts = 0, []
-    for kind in (0, 1):
-        counts = [int(((posterior[:, kind] >= cut) ^ truth[kind]).sum()) for cut in CUTS]
-        k = int(np.argmin(counts))
-        errors += counts[k]
-        cuts.append(float(CUTS[k]))
-    return errors, (cuts[0], cuts[1])
 
 
 def exon_log_lengths(rows: pd.DataFrame) -> np.ndarray:

@@ -10,9 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from study_decoding import candidates, decode, exon_log_lengths, exon_weight_of, log_odds
+from study_decoding import candidates, decode, exon_log_lengths, exon_weight_of
 
-from gpumeta.structure import GeneStructure, site_posteriors
+from gpumeta.structure import GeneStructure, log_odds, site_posteriors
 
 THRESHOLDS = (0.5, 0.5)
 
