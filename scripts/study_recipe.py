@@ -118,6 +118,8 @@ RECIPES = {
     "no_gene": Recipe("default without gene-structure features", ("context_wide", "shape", "nt_wide", "gene")),
     "base_blend": Recipe("default, probabilities blended half-and-half with the base model's (train base_blend 0.5)",
                          ("context_wide", "shape", "nt_wide"), train={"base_blend": 0.5}),
+    "isotonic": Recipe("default, isotonic calibration instead of Platt's (train calibration isotonic)",
+                       ("context_wide", "shape", "nt_wide"), train={"calibration": "isotonic"}),
     "fold_ensemble": Recipe("default, serving the inner CV folds' models averaged instead of a refit "
                             "(train final_model folds)", ("context_wide", "shape", "nt_wide"),
                             train={"final_model": "folds"}),
