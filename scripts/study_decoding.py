@@ -141,7 +141,7 @@ def scores_of(rows: pd.DataFrame, thresholds: dict[str, tuple[float, float]]) ->
     out = {who: (rows[[f"{who}_{t}" for t in SITE_TYPES]].to_numpy(np.float64), ratio[who]) for who in ratio}
     for a in MIXTURES:
         mixed = (1 - a) * ratio["base"] + a * ratio["meta"]
-        # the mixture's candidates: either model's (its probability is the mixture's at threshold 0.5)
+        # the mixture's candidates: the nucleotides either model scores at or above the floor
         out[f"mix{a:g}"] = (np.maximum(out["base"][0], out["meta"][0]), mixed)
     return out
 
