@@ -241,7 +241,7 @@ def _scan_files(files: list[Path], on_table=None, stop_at_first: bool = False, l
             break
     if labelled and genes is None and not scan.problems and scan.class_counts[1:].sum() == 0:
         scan.problems.append(f"{files[0].parent}: no donor or acceptor row in the dataset; a meta-model needs "
-                             "splice sites to learn from")
+                             "splice sites to learn from and to be judged on: add genes that have some")
     return scan
 
 
