@@ -435,7 +435,13 @@ def test_gene_structure_is_fitted_saved_and_reported_beside_the_plain_calls(run,
     decoded = sum(int(((posterior[:, j] >= structures["meta"].cuts[j]) ^ (data.y[held] == j + 1)).sum())
                   for j in range(2))
     assert block["fp_fn"]["meta_decoded"] == decoded
-    assert "[gene-structure decoding]" in (run.run_dir / "training_summary.txt").read_text()
+    change = block["meta_decoded_vs_base_tuned"]  # the issue-11 measure, with its gene-bootstrap interval
+    assert change["genes"] == len(summary["test_genes"])
+    assert change["change"] == pytest.approx((decoded - block["fp_fn"]["base_tuned"]) / block["fp_fn"]["base_tuned"])
+    assert change["low"] <= change["change"] <= change["high"]
+    text = (run.run_dir / "training_summary.txt").read_text()
+    assert "[gene-structure decoding]" in text
+    assert f"meta decoded against base tuned: FP+FN {change['change']:+.1%}" in text
     off = train(dataset, tmp_path / "off", device="cpu", quiet=True, gene_structure=False, **FAST)
     assert off.model.gene_structure == {} and "gene_structure" not in json.loads(
         (off.run_dir / "meta_evaluation_summary.json").read_text())

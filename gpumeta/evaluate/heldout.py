@@ -41,7 +41,7 @@ from .metrics import (
     learning_curve_gaps,
     reliability_bins,
 )
-from .statistics import heldout_differences
+from .statistics import error_change_interval, heldout_differences
 
 SUMMARY_FILE = "meta_evaluation_summary.json"
 PER_GENE_FILE = "base_vs_meta_performance.tsv"
@@ -82,10 +82,12 @@ def resolve_test_genes(model, dataset, genes: Iterable[str] | None) -> list[str]
     return chosen
 
 
-def gene_structure_comparison(model, data, meta_proba: np.ndarray) -> dict[str, Any] | None:
+def gene_structure_comparison(model, data, meta_proba: np.ndarray, seed: int = 0) -> dict[str, Any] | None:
     """Calls decoded by the model's gene structures (gpumeta.structure) beside the plain calls at the tuned
-    thresholds, base and meta, on the same rows: per site type TP/FP/FN, and FP+FN in all. None when the
-    rows cannot be placed in their genes (no position column, or a nucleotide in two rows)."""
+    thresholds, base and meta, on the same rows: per site type TP/FP/FN, FP+FN in all, and the relative
+    change of FP+FN from the base model's tuned calls to the meta-model's decoded ones with its gene-bootstrap
+    interval. None when the rows cannot be placed in their genes (no position column, or a nucleotide in two
+    rows)."""
     genes = data.gene_codes  # integers: the decoding groups rows by gene without comparing strings
     positions, _ = gene_positions(genes, data.meta)
     if positions is None:
@@ -94,17 +96,26 @@ def gene_structure_comparison(model, data, meta_proba: np.ndarray) -> dict[str, 
     tuned = {"base": model.base_thresholds, "meta": model.thresholds}
     block: dict[str, Any] = {"structures": {who: s.to_dict() for who, s in model.gene_structure.items()},
                              "site_types": {t: {} for t in SITE_TYPES}, "fp_fn": {}}
-    for who, structure in model.gene_structure.items():
-        posterior = model.structure_posteriors(who, genes, positions, probas[who])
-        plain_errors = decoded_errors = 0
+    present, gene_of_row = np.unique(genes, return_inverse=True)  # the rows' genes, numbered 0..n-1
+    per_gene: dict[str, np.ndarray] = {}  # FP+FN of each gene, by "<who>_tuned" / "<who>_decoded"
+    for who in ("base", "meta"):
+        structure = model.gene_structure.get(who)
+        posterior = None if structure is None else model.structure_posteriors(who, genes, positions, probas[who])
         for j, t in enumerate(SITE_TYPES):
             y_bin = data.y == LABELS.index(t)
-            plain = binary_counts(y_bin, probas[who][:, LABELS.index(t)] >= tuned[who][t])
-            decoded = binary_counts(y_bin, posterior[:, j] >= structure.cuts[j])
-            block["site_types"][t][f"{who}_tuned"], block["site_types"][t][f"{who}_decoded"] = plain, decoded
-            plain_errors += plain["fp"] + plain["fn"]
-            decoded_errors += decoded["fp"] + decoded["fn"]
-        block["fp_fn"][f"{who}_tuned"], block["fp_fn"][f"{who}_decoded"] = plain_errors, decoded_errors
+            calls = {"tuned": probas[who][:, LABELS.index(t)] >= tuned[who][t]}
+            if posterior is not None:
+                calls["decoded"] = posterior[:, j] >= structure.cuts[j]
+            for how, called in calls.items():
+                key = f"{who}_{how}"
+                block["site_types"][t][key] = binary_counts(y_bin, called)
+                per_gene[key] = per_gene.get(key, 0) + np.bincount(gene_of_row, weights=called ^ y_bin,
+                                                                   minlength=len(present))
+    for key, errors in per_gene.items():
+        block["fp_fn"][key] = int(errors.sum())
+    if "meta_decoded" in per_gene:
+        change, low, high = error_change_interval(per_gene["base_tuned"], per_gene["meta_decoded"], seed=seed)
+        block["meta_decoded_vs_base_tuned"] = {"change": change, "low": low, "high": high, "genes": len(present)}
     return block
 
 
@@ -235,7 +246,7 @@ def evaluate_heldout(
                 "what": f"every nucleotide of the {len(test_genes)} held-out genes"}
     head_note = note if head["data"] is rows else None
     if model.gene_structure:
-        summary["gene_structure"] = gene_structure_comparison(model, head["data"], head["proba"])
+        summary["gene_structure"] = gene_structure_comparison(model, head["data"], head["proba"], seed)
         if summary["gene_structure"] is not None:
             summary["gene_structure"]["scored_on"] = summary["headline"]
     summary["per_gene_source"] = summary["headline"]

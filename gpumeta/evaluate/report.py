@@ -218,6 +218,10 @@ def _gene_structure_lines(block: dict | None) -> list[str]:
                  for who, s in structures.items())]
     lines.append("  FP+FN: " + "; ".join(f"{who} tuned {_num(errors[f'{who}_tuned'])} -> decoded "
                                          f"{_num(errors[f'{who}_decoded'])}" for who in structures))
+    change = block.get("meta_decoded_vs_base_tuned")
+    if change:
+        lines.append(f"  meta decoded against base tuned: FP+FN {change['change']:+.1%} [{change['low']:+.1%}, "
+                     f"{change['high']:+.1%}] (95 % gene bootstrap over {change['genes']} genes)")
     for t, counts in block["site_types"].items():
         lines.append(f"  {t}: " + "; ".join(
             f"{key.replace('_', ' ')} TP {_num(c['tp'])} FP {_num(c['fp'])} FN {_num(c['fn'])}"
