@@ -14,6 +14,17 @@ from .errors import GpumetaError
 METHODS = ("platt", "isotonic", "none")
 
 
+#: How far from 0 and 1 a probability is clipped before its log odds, so a score of 0 or 1 stays finite.
+LOGIT_EPS = 1e-7
+
+
+def log_odds(p, xp=np):
+    """log(p / (1 - p)) elementwise, p clipped to [LOGIT_EPS, 1 - LOGIT_EPS]; NumPy, or CuPy as `xp`, in p's
+    own dtype (callers that want float64 convert first)."""
+    p = xp.clip(p, LOGIT_EPS, 1 - LOGIT_EPS)
+    return xp.log(p) - xp.log1p(-p)
+
+
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 

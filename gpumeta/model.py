@@ -27,7 +27,7 @@ import pandas as pd
 
 from .atomic import atomic_dir, write_json
 from .backend import Backend, get_backend
-from .calibration import apply_calibrator
+from .calibration import apply_calibrator, log_odds
 from .errors import GpumetaError, shown
 from .schema import LABELS
 from .structure import GeneStructure, site_posteriors
@@ -41,7 +41,6 @@ UNBLENDED_FORMAT_VERSION = 2
 SITE_TYPES = ("donor", "acceptor")
 #: Rows per prediction chunk: bounds the memory of the logit transform and of SHAP matrices.
 CHUNK_ROWS = 1 << 16
-_LOGIT_EPS = 1e-7
 #: The base model's score columns a model boosted from the base model's logit starts from (donor,
 #: acceptor); neither's starting probability is one minus both (`base_margins`).
 BASE_MARGIN_FEATURES = ("donor_score", "acceptor_score")
@@ -55,8 +54,7 @@ def logit_columns(X, columns: Sequence[int], xp, copy: bool = True):
     if copy:
         X = X.copy()
     idx = xp.asarray(np.asarray(columns, dtype=np.int64))
-    p = xp.clip(X[:, idx], _LOGIT_EPS, 1 - _LOGIT_EPS)
-    X[:, idx] = xp.log(p) - xp.log1p(-p)
+    X[:, idx] = log_odds(X[:, idx], xp)
     return X
 
 
@@ -66,8 +64,7 @@ def base_margins(X, columns: Sequence[int], xp):
     ``base_margin``), so its trees learn corrections and keep the base model's order where they add nothing.
     Neither's probability is one minus both, clipped like every logit here."""
     donor, acceptor = X[:, int(columns[0])], X[:, int(columns[1])]
-    p = xp.clip(xp.stack([1 - donor - acceptor, donor, acceptor], axis=1), _LOGIT_EPS, 1 - _LOGIT_EPS)
-    return xp.log(p) - xp.log1p(-p)
+    return log_odds(xp.stack([1 - donor - acceptor, donor, acceptor], axis=1), xp)
 
 
 def boost_from_base_classes(boost_from_base) -> list[str]:
@@ -110,8 +107,7 @@ def blend_with_base(proba: np.ndarray, base_proba: np.ndarray, weight: float) ->
     LABELS order; only its donor and acceptor columns are read (neither is one minus both, as in
     `base_margins`), so a dataset's base scores and a matrix's score columns blend alike."""
     base = base_margins(np.asarray(base_proba, dtype=np.float64), (1, 2), np)
-    meta = np.clip(np.asarray(proba, dtype=np.float64), _LOGIT_EPS, 1 - _LOGIT_EPS)
-    mixed = (1.0 - weight) * (np.log(meta) - np.log1p(-meta)) + weight * base
+    mixed = (1.0 - weight) * log_odds(np.asarray(proba, dtype=np.float64)) + weight * base
     return normalise(1.0 / (1.0 + np.exp(-mixed)))
 
 

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .calibration import log_odds
 from .errors import GpumetaError
 
 #: The violations and posterior cuts `fit_structure` chooses among.
@@ -140,12 +141,6 @@ def _gene_posteriors(positions: list[int], kinds: list[int], weights: list[float
     return [_exp(min(a + b - w - log_total, 0.0)) for a, b, w in zip(alpha, back, weights)]
 
 
-def log_odds(p) -> np.ndarray:
-    """log(p / (1 - p)), p clipped to [1e-7, 1 - 1e-7] so a score of 0 or 1 stays finite."""
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
-    return np.log(p) - np.log1p(-p)
-
-
 def _by_gene(gene_ids, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, int | None]:
     """(the rows in gene then position order, their gene codes in that order, a row that repeats a nucleotide
     of an earlier row or None)."""
@@ -176,7 +171,7 @@ def _gene_candidates(gene_ids, positions, donor, acceptor, thresholds: tuple[flo
     if repeated is not None:
         raise GpumetaError(f"gene structure: gene {np.asarray(gene_ids)[repeated]} position {positions[repeated]} "
                            "appears more than once; give each nucleotide once (gpumeta dedupe)")
-    weights = [log_odds(s) - log_odds(t) for s, t in zip(scores, thresholds)]
+    weights = [log_odds(s) - log_odds(np.float64(t)) for s, t in zip(scores, thresholds)]
     genes = []
     starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1], True])
     for start, stop in itertools.pairwise(starts):

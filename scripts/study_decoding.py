@@ -46,11 +46,12 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gpumeta.atomic import write_text
+from gpumeta.calibration import log_odds
 from gpumeta.evaluate.metrics import average_precision
 from gpumeta.evaluate.statistics import error_change_interval
 from gpumeta.features import SITE_TYPES
 from gpumeta.schema import LABELS
-from gpumeta.structure import VIOLATIONS, GeneStructure, _gene_candidates, best_cuts, log_odds, site_posteriors
+from gpumeta.structure import VIOLATIONS, GeneStructure, _gene_candidates, best_cuts, site_posteriors
 
 BONUSES = (0.0, 0.5, 1.0, 2.0)
 PRIOR_SCALES = (0.0, 0.5, 1.0, 2.0)
@@ -136,7 +137,7 @@ def rule_grid(rule: str, median_log: float, spread: float) -> list[tuple[dict, o
 def scores_of(rows: pd.DataFrame, thresholds: dict[str, tuple[float, float]]) -> dict:
     """source -> (probabilities that choose candidates, log odds ratios at the source's thresholds), for each
     model and each mixture."""
-    ratio = {who: np.column_stack([log_odds(rows[f"{who}_{t}"]) - log_odds(th)
+    ratio = {who: np.column_stack([log_odds(rows[f"{who}_{t}"].to_numpy(np.float64)) - log_odds(th)
                                    for t, th in zip(SITE_TYPES, thresholds[who])]) for who in ("base", "meta")}
     out = {who: (rows[[f"{who}_{t}" for t in SITE_TYPES]].to_numpy(np.float64), ratio[who]) for who in ratio}
     for a in MIXTURES:
@@ -174,7 +175,8 @@ def fold_rules(train: pd.DataFrame, test: pd.DataFrame, thresholds: dict) -> dic
 
 def check_against_structure(rows: pd.DataFrame, thresholds: tuple[float, float]) -> None:
     """The `order` rule must be gpumeta.structure's decoding: same posteriors at two violations."""
-    ratio = np.column_stack([log_odds(rows[f"base_{t}"]) - log_odds(th) for t, th in zip(SITE_TYPES, thresholds)])
+    ratio = np.column_stack([log_odds(rows[f"base_{t}"].to_numpy(np.float64)) - log_odds(th)
+                             for t, th in zip(SITE_TYPES, thresholds)])
     genes = candidates(rows, rows[["base_donor", "base_acceptor"]].to_numpy(np.float64), ratio, 0.01)
     for violation in (0.0, 0.1):
         ours = decode(genes, len(rows), violation, exon_weight_of(0.0, 0.0, 0.0, 1.0))

@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gpumeta.atomic import atomic_path, write_text
 from gpumeta.builder.partners import PARTNER_COLUMNS
 from gpumeta.builder.site_strength import SITE_STRENGTH_COLUMNS
+from gpumeta.calibration import log_odds
 from gpumeta.dataset import load_dataset
 from gpumeta.evaluate.metrics import average_precision, gene_codes, top_k_per_gene
 from gpumeta.evaluate.statistics import error_change_interval
@@ -433,9 +434,10 @@ def rethreshold(pred: pd.DataFrame, rule: str, oof: dict[int, tuple]) -> pd.Data
     return out
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
-    return np.log(p) - np.log1p(-p)
+def _mixed_logit(base, meta, weight: float) -> np.ndarray:
+    """(1 - w) logit(base) + w logit(meta), in float64."""
+    return (1 - weight) * log_odds(np.asarray(base, dtype=np.float64)) + weight * log_odds(
+        np.asarray(meta, dtype=np.float64))
 
 
 def blend(pred: pd.DataFrame, oof: dict[int, tuple], weight: float = 0.5) -> pd.DataFrame:
@@ -447,13 +449,13 @@ def blend(pred: pd.DataFrame, oof: dict[int, tuple], weight: float = 0.5) -> pd.
     out = pred.copy()
     fold = pred["fold"].to_numpy()
     for t in SITE_TYPES:
-        mixed = (1 - weight) * _logit(pred[f"base_{t}"]) + weight * _logit(pred[f"meta_{t}"])
+        mixed = _mixed_logit(pred[f"base_{t}"], pred[f"meta_{t}"], weight)
         out[f"meta_{t}"] = 1 / (1 + np.exp(-mixed))
     for k, (y, base, meta, *_) in oof.items():
         rows = fold == k
         for t in SITE_TYPES:
             i = LABELS.index(t)
-            mixed = (1 - weight) * _logit(base[:, i]) + weight * _logit(meta[:, i])
+            mixed = _mixed_logit(base[:, i], meta[:, i], weight)
             threshold = best_f1_threshold(y == i, 1 / (1 + np.exp(-mixed)))
             out.loc[rows, f"meta_threshold_{t}"] = threshold
             out.loc[rows, f"meta_call_{t}"] = out.loc[rows, f"meta_{t}"].to_numpy() >= threshold

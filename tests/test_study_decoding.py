@@ -12,7 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from study_decoding import candidates, decode, exon_log_lengths, exon_weight_of
 
-from gpumeta.structure import GeneStructure, log_odds, site_posteriors
+from gpumeta.calibration import log_odds
+from gpumeta.structure import GeneStructure, site_posteriors
 
 THRESHOLDS = (0.5, 0.5)
 
